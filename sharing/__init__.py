@@ -1,0 +1,36 @@
+"""sharing — cross-region fiscal and tax benefit-sharing simulator (跨区域财税利益分享模拟器).
+
+Public API::
+
+    sc = sharing.load_scenario("scenarios/gaozhu.yaml")
+    res = sharing.simulate(sc)          # -> Result: res.summary, res.flows, res.by_year
+    sharing.compare({"a": sc, "b": sc2})
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+
+from sharing.engine import Model, compile_scenario
+from sharing.result import Result
+from sharing.result import compare as _compare_results
+from sharing.scenario import Scenario, ScenarioError, load_scenario, parse_scenario
+
+__all__ = [
+    "Model", "Result", "Scenario", "ScenarioError", "compare", "compile_scenario",
+    "load_scenario", "parse_scenario", "simulate",
+]
+
+
+def simulate(scenario: Scenario | Model) -> Result:
+    """Run a scenario (or an already compiled Model) and return its Result."""
+    model = scenario if isinstance(scenario, Model) else compile_scenario(scenario)
+    return model.run()
+
+
+def compare(scenarios: Mapping[str, Scenario | Model | Result]) -> pd.DataFrame:
+    """Scenarios side by side, with differences against the first (see result.compare)."""
+    return _compare_results({
+        name: s if isinstance(s, Result) else simulate(s) for name, s in scenarios.items()})

@@ -1,0 +1,524 @@
+"""The engine: scenario -> tax streams -> allocations -> Result, vectorised over streams × years.
+
+:func:`compile_scenario` turns a validated scenario into a :class:`Model` once: the stream
+table (gross amounts, retention, host and firm roles as numpy arrays), each agreement's stream
+rows, and the costs. :meth:`Model.run` then applies the rules and can be called many times
+with perturbed gross amounts or compliance rates (Monte Carlo) without re-parsing anything.
+
+Without an agreement a stream's host keeps its retained revenue. Counterfactuals for the
+cooperative game (a park is built only if all its partners take part; a firm moves only if
+origin and destination both do) are computed from the same arrays by :func:`coalition_items`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from sharing.rules import Pool, RuleError, Split, split_by_shares
+from sharing.scenario import ByBenefit, Projection, Scenario, ScenarioError
+from sharing.taxes import TAXES, retention_table
+
+if TYPE_CHECKING:
+    from sharing.result import Result
+
+KINDS = ("park", "firm", "stream")
+
+
+def project(spec: Projection, years: np.ndarray) -> np.ndarray:
+    """Gross amounts of a projection over ``years``."""
+    if spec.by_year is not None:
+        out = np.array([spec.by_year.get(int(y), 0.0) for y in years])
+    else:
+        base_year = spec.base_year if spec.base_year is not None else int(years[0])
+        out = spec.base * (1.0 + spec.growth) ** (years - base_year)
+    lo = spec.start if spec.start is not None else years[0]
+    hi = spec.end if spec.end is not None else years[-1]
+    return np.where((years >= lo) & (years <= hi), out, 0.0)
+
+
+@dataclass(frozen=True)
+class Streams:
+    """The compiled stream table: one row per (source, tax, host)."""
+
+    ids: np.ndarray
+    kind: np.ndarray
+    source: np.ndarray
+    park: np.ndarray
+    firm: np.ndarray
+    spec: np.ndarray
+    tax: np.ndarray
+    host: np.ndarray
+    origin: np.ndarray
+    destination: np.ndarray
+    move_year: np.ndarray
+    pre_move_gross: np.ndarray
+    gross: np.ndarray
+    retention: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass(frozen=True)
+class Stay:
+    """What migrated firms would pay had they stayed at the origin (the no-cooperation case)."""
+
+    firm: np.ndarray
+    origin: np.ndarray
+    gross: np.ndarray
+    retention: np.ndarray
+
+
+@dataclass(frozen=True)
+class CompiledAgreement:
+    position: int
+    rows: np.ndarray
+    group: np.ndarray
+    n_groups: int
+    contributions: dict[str, dict[str, float]]
+
+
+@dataclass(frozen=True)
+class CompiledCost:
+    position: int
+    amounts: np.ndarray
+    booked: np.ndarray
+    parties: np.ndarray
+
+
+@dataclass(frozen=True)
+class Model:
+    """A compiled scenario, ready to run many times."""
+
+    scenario: Scenario
+    years: np.ndarray
+    jurisdictions: tuple[str, ...]
+    streams: Streams
+    stay: Stay
+    agreements: tuple[CompiledAgreement, ...]
+    costs: tuple[CompiledCost, ...]
+    discount: np.ndarray
+    covered: np.ndarray = field(repr=False)
+
+    @property
+    def index(self) -> dict[str, int]:
+        return {j: i for i, j in enumerate(self.jurisdictions)}
+
+    def run(self, gross: np.ndarray | None = None,
+            compliance: dict[str, float] | None = None) -> Result:
+        """Simulate. ``gross`` replaces the stream amounts (same shape as
+        ``streams.gross``); ``compliance`` overrides agreements' compliance by id."""
+        from sharing.result import Result
+
+        return Result.from_run(self, _allocate(self, gross, compliance or {}))
+
+
+# ---------------------------------------------------------------------------------------------
+# Compiling
+
+
+def compile_scenario(sc: Scenario) -> Model:
+    """Build the stream table and agreement rows. Raises ScenarioError on bad coverage."""
+    years = np.arange(sc.years.start, sc.years.end + 1)
+    jur = tuple(sc.jurisdiction_ids)
+    index = {j: i for i, j in enumerate(jur)}
+    table = retention_table([(j.id, j.province) for j in sc.jurisdictions], years,
+                            sc.retention.default, sc.retention.provinces,
+                            sc.retention.jurisdictions)
+    parts, stay = _streams(sc, years, index)
+    streams = _assemble(parts, years, table)
+    stay_ret = table[stay["origin"], stay["tax"]] if len(stay["origin"]) else \
+        np.zeros((0, len(years)))
+    model_stay = Stay(stay["firm"], stay["origin"], stay["gross"], stay_ret)
+    agreements, covered = _agreements(sc, streams, index)
+    costs = tuple(_cost(sc, i, years, index) for i in range(len(sc.costs)))
+    discount = (1.0 + sc.discount_rate) ** -(years - years[0]).astype(float)
+    return Model(sc, years, jur, streams, model_stay, agreements, costs, discount, covered)
+
+
+def _streams(sc: Scenario, years: np.ndarray, index: dict[str, int]):
+    parts: list[dict] = []
+    n_years = len(years)
+
+    def add(ids, kind, source, gross, tax, host, park=-1, firm=-1, spec=-1,
+            origin=-1, destination=-1, move_year=-1, pre_move_gross=0.0):
+        n = len(ids)
+        full = lambda v, dt=int: np.broadcast_to(np.asarray(v, dtype=dt), (n,))  # noqa: E731
+        parts.append(dict(
+            ids=np.asarray(ids, dtype=object), kind=full(KINDS.index(kind)),
+            source=np.asarray(source, dtype=object) if not isinstance(source, str)
+            else np.full(n, source, dtype=object),
+            park=full(park), firm=full(firm), spec=full(spec), tax=full(tax), host=full(host),
+            origin=full(origin), destination=full(destination), move_year=full(move_year),
+            pre_move_gross=full(pre_move_gross, float), gross=gross.reshape(n, n_years)))
+
+    for p, park in enumerate(sc.parks):
+        for s, site in enumerate(park.sites):
+            for tax, proj in site.taxes.items():
+                suffix = f"#{s}" if sum(x.host == site.host for x in park.sites) > 1 else ""
+                add([f"{park.id}/{site.host}{suffix}/{tax}"], "park", park.id,
+                    project(proj, years)[None, :], TAXES.index(tax), index[site.host], park=p)
+    for k, spec in enumerate(sc.streams):
+        add([spec.id], "stream", spec.id, project(spec, years)[None, :], TAXES.index(spec.tax),
+            index[spec.host], spec=k)
+    stay = _firm_streams(sc, years, index, add)
+    return parts, stay
+
+
+def _firm_streams(sc: Scenario, years: np.ndarray, index: dict[str, int], add) -> dict:
+    """Migrated firms, vectorised over firms per tax; projects one by one (few)."""
+    migrated = [(f, firm) for f, firm in enumerate(sc.firms) if firm.move_year is not None]
+    stay = {"firm": [], "origin": [], "tax": [], "gross": []}
+    if migrated:
+        pos = np.array([f for f, _ in migrated])
+        ids = np.array([firm.id for _, firm in migrated], dtype=object)
+        origin = np.array([index[firm.origin] for _, firm in migrated])
+        dest = np.array([index[firm.destination] for _, firm in migrated])
+        move = np.array([firm.move_year for _, firm in migrated])
+        growth = np.array([firm.growth for _, firm in migrated])
+        pre = np.array([[firm.pre_move.get(t, 0.0) for t in TAXES] for _, firm in migrated])
+        level_index = (1.0 + growth[:, None]) ** (years[None, :] - move[:, None] + 1)
+        for t, tax in enumerate(TAXES):
+            has = pre[:, t] > 0
+            if not has.any():
+                continue
+            level = pre[has, t][:, None] * level_index[has]
+            before = years[None, :] < move[has, None]
+            o, d, mv, fp = origin[has], dest[has], move[has], pos[has]
+            early = mv > years[0]
+            late = mv <= years[-1]
+            if early.any():
+                add(ids[has][early] + f"/{tax}@origin", "firm", ids[has][early],
+                    (level * before)[early], t, o[early], firm=fp[early], origin=o[early],
+                    destination=d[early], move_year=mv[early])
+            if late.any():
+                add(ids[has][late] + f"/{tax}@destination", "firm", ids[has][late],
+                    (level * ~before)[late], t, d[late], firm=fp[late], origin=o[late],
+                    destination=d[late], move_year=mv[late], pre_move_gross=pre[has, t][late])
+            stay["firm"].append(fp)
+            stay["origin"].append(o)
+            stay["tax"].append(np.full(len(fp), t))
+            stay["gross"].append(level)
+    for f, firm in enumerate(sc.firms):
+        if firm.move_year is not None:
+            continue
+        o, d = index[firm.introduced_by], index[firm.host]
+        for tax, proj in firm.taxes.items():
+            gross = project(proj, years)
+            add([f"{firm.id}/{tax}"], "firm", firm.id, gross[None, :], TAXES.index(tax), d,
+                firm=f, origin=o, destination=d)
+            stay["firm"].append(np.array([f]))
+            stay["origin"].append(np.array([o]))
+            stay["tax"].append(np.array([TAXES.index(tax)]))
+            stay["gross"].append(gross[None, :])
+    if not stay["firm"]:
+        return {"firm": np.zeros(0, int), "origin": np.zeros(0, int), "tax": np.zeros(0, int),
+                "gross": np.zeros((0, len(years)))}
+    return {k: np.concatenate(v) for k, v in stay.items()}
+
+
+def _assemble(parts: list[dict], years: np.ndarray, table: np.ndarray) -> Streams:
+    if not parts:
+        raise ScenarioError(["scenario has no tax streams: add parks, firms or streams"])
+    cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    cols["retention"] = table[cols["host"], cols["tax"]]
+    return Streams(**cols)
+
+
+def _select(covers, streams: Streams, sc: Scenario, index: dict[str, int]) -> np.ndarray:
+    mask = np.ones(len(streams), dtype=bool)
+    lookups = {
+        "park": ({p.id: i for i, p in enumerate(sc.parks)}, streams.park),
+        "firm": ({f.id: i for i, f in enumerate(sc.firms)}, streams.firm),
+        "stream": ({s.id: i for i, s in enumerate(sc.streams)}, streams.spec),
+        "host": (index, streams.host),
+        "tax": ({t: i for i, t in enumerate(TAXES)}, streams.tax),
+        "kind": ({k: i for i, k in enumerate(KINDS)}, streams.kind),
+    }
+    for key, (codes, column) in lookups.items():
+        wanted = covers.listed(key)
+        if wanted is not None:
+            mask &= np.isin(column, [codes[w] for w in wanted if w in codes])
+    return mask
+
+
+def _agreements(sc: Scenario, streams: Streams, index: dict[str, int]):
+    owner = np.full(len(streams), -1)
+    compiled = []
+    for a, ag in enumerate(sc.agreements):
+        mask = _select(ag.covers, streams, sc, index)
+        if not mask.any():
+            raise ScenarioError([f"agreements[{a}].covers: agreement {ag.id!r} covers no "
+                                 "stream (check the park, firm, tax and host ids)"])
+        twice = np.flatnonzero(mask & (owner >= 0))
+        if twice.size:
+            other = sc.agreements[owner[twice[0]]].id
+            raise ScenarioError([
+                f"agreements[{a}].covers: stream {streams.ids[twice[0]]!r} is already covered "
+                f"by agreement {other!r}; a stream may be shared by one agreement only "
+                f"({twice.size} stream(s) overlap)"])
+        owner[mask] = a
+        rows = np.flatnonzero(mask)
+        firm = streams.firm[rows]
+        key = np.where(firm >= 0, firm, len(sc.firms) + rows)
+        _, group = np.unique(key, return_inverse=True)
+        contributions = sc.contributions.get(ag.id)
+        parks = ag.covers.listed("park") or []
+        if contributions is None and len(parks) == 1:
+            contributions = sc.contributions.get(parks[0])
+        compiled.append(CompiledAgreement(a, rows, group, int(group.max()) + 1,
+                                          contributions or {}))
+    return tuple(compiled), owner >= 0
+
+
+def _cost(sc: Scenario, c: int, years: np.ndarray, index: dict[str, int]) -> CompiledCost:
+    cost = sc.costs[c]
+    amounts = np.array([cost.by_year.get(int(y), 0.0) for y in years])
+    outside = sorted(set(cost.by_year) - {int(y) for y in years})
+    if outside:
+        raise ScenarioError([f"costs[{c}].by_year: year {outside[0]} is outside the simulated "
+                             f"years {years[0]}-{years[-1]}"])
+    booked = np.zeros(len(index))
+    payers = {cost.paid_by: 1.0} if isinstance(cost.paid_by, str) else cost.paid_by
+    for jid, share in payers.items():
+        booked[index[jid]] += share
+    if cost.park is not None:
+        parties = next(p.partners for p in sc.parks if p.id == cost.park)
+    else:
+        parties = cost.parties
+    return CompiledCost(c, amounts, booked, np.array([index[j] for j in parties]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Running
+
+
+@dataclass
+class Allocation:
+    """Raw output of one run, turned into a Result by sharing.result."""
+
+    gross: np.ndarray
+    retained: np.ndarray
+    blocks: list[tuple[int, np.ndarray, Split]]
+    unpaid: np.ndarray
+    unpaid_rows: list[tuple[np.ndarray, np.ndarray]]
+    cost_share: np.ndarray
+    cost_booked: np.ndarray
+    cost_rows: list[np.ndarray]
+    by_agreement: dict[int, np.ndarray]
+
+
+def to_jurisdictions(who: np.ndarray, amount: np.ndarray, n: int) -> np.ndarray:
+    """Sum slot amounts ``(k, m, T)`` into ``(jurisdictions, T)``."""
+    n_years = amount.shape[-1]
+    flat = (who[:, :, None] * n_years + np.arange(n_years)).ravel()
+    return np.bincount(flat, weights=amount.ravel(), minlength=n * n_years).reshape(n, n_years)
+
+
+def _pool(model: Model, ca: CompiledAgreement, base: np.ndarray, gross: np.ndarray) -> Pool:
+    s = model.streams
+    rows = ca.rows
+    pre_gross = s.pre_move_gross[rows]
+    retention_at_move = _retention_at(s.retention[rows], model.years, s.move_year[rows])
+    ag = model.scenario.agreements[ca.position]
+    pre = pre_gross if ag.base == "gross" else pre_gross * retention_at_move
+    return Pool(
+        amounts=base[rows], gross=gross[rows],
+        years=model.years,
+        roles={"host": s.host[rows], "origin": s.origin[rows],
+               "destination": s.destination[rows]},
+        tax=s.tax[rows], group=ca.group, n_groups=ca.n_groups, move_year=s.move_year[rows],
+        pre_move=pre, pre_move_gross=pre_gross, stream_ids=s.ids[rows], index=model.index,
+        contributions=ca.contributions)
+
+
+def _retention_at(retention: np.ndarray, years: np.ndarray, year: np.ndarray) -> np.ndarray:
+    col = np.clip(np.searchsorted(years, year - 1), 0, len(years) - 1)
+    return retention[np.arange(len(year)), col]
+
+
+def _allocate(model: Model, gross: np.ndarray | None, compliance: dict[str, float]):
+    s = model.streams
+    sc = model.scenario
+    n_j, n_years = len(model.jurisdictions), len(model.years)
+    gross = s.gross if gross is None else gross
+    retained = gross * s.retention
+    blocks: list[tuple[int, np.ndarray, Split]] = []
+    unpaid = np.zeros((n_j, n_years))
+    unpaid_rows = []
+    by_agreement: dict[int, np.ndarray] = {}
+    for ca in model.agreements:
+        ag = sc.agreements[ca.position]
+        base = gross if ag.base == "gross" else retained
+        pool = _pool(model, ca, base, gross)
+        try:
+            split = ag.rule.split(pool, "rule")
+        except RuleError as e:
+            raise ScenarioError([f"agreements[{ca.position}].rule: {e}"]) from None
+        c = compliance.get(ag.id, ag.compliance)
+        if c < 1.0:
+            host = pool.roles["host"]
+            kept = np.where((split.who == host[:, None])[:, :, None], split.amount, 0.0)
+            short = (1.0 - c) * (pool.amounts - kept.sum(axis=1))
+            unpaid += to_jurisdictions(host[:, None], short[:, None, :], n_j)
+            unpaid_rows.append((ca.rows, short))
+            split = Split(
+                np.concatenate([split.who, host[:, None]], axis=1),
+                np.concatenate([split.amount * c, (1.0 - c) * pool.amounts[:, None, :]], axis=1),
+                None if split.transfers is None else split.transfers * c, split.pools)
+        blocks.append((ca.position, ca.rows, split))
+        alloc = to_jurisdictions(split.who, split.amount, n_j)
+        if split.transfers is not None:
+            alloc = alloc + split.transfers
+        by_agreement[ca.position] = alloc
+    rest = np.flatnonzero(~model.covered)
+    if rest.size:
+        base = retained[rest]
+        blocks.append((-1, rest, Split(s.host[rest][:, None], base[:, None, :])))
+    cost_share, cost_booked, cost_rows = _costs(model, by_agreement)
+    return Allocation(gross, retained, blocks, unpaid, unpaid_rows, cost_share, cost_booked,
+                      cost_rows, by_agreement)
+
+
+def _costs(model: Model, by_agreement: dict[int, np.ndarray]):
+    sc = model.scenario
+    n_j, n_years = len(model.jurisdictions), len(model.years)
+    share_total = np.zeros((n_j, n_years))
+    booked_total = np.zeros((n_j, n_years))
+    rows = []
+    positions = {a.id: i for i, a in enumerate(sc.agreements)}
+    for cc in model.costs:
+        cost = sc.costs[cc.position]
+        booked = cc.booked[:, None] * cc.amounts[None, :]
+        booked_total += booked
+        if cost.rule is None:
+            rows.append(booked)
+            share_total += booked
+            continue
+        if isinstance(cost.rule, ByBenefit):
+            parties = (np.array([model.index[j] for j in cost.rule.parties])
+                       if cost.rule.parties else cc.parties)
+            benefit = np.maximum(by_agreement[positions[cost.rule.agreement]][parties], 0.0)
+            total = benefit.sum(axis=0)
+            weights = np.where(total > 0, benefit / np.where(total > 0, total, 1.0),
+                               1.0 / len(parties))
+            who = parties[None, :]
+            keys_shares = weights
+        else:
+            if hasattr(cost.rule, "weights"):
+                contributions = (sc.contributions.get(cost.id)
+                                 or (sc.contributions.get(cost.park) if cost.park else None)
+                                 or {})
+                try:
+                    shares = cost.rule.shares(contributions)
+                except RuleError as e:
+                    raise ScenarioError([f"costs[{cc.position}].rule: {e}"]) from None
+            else:
+                shares = cost.rule.shares
+            who = np.array([[model.index[j] for j in shares]])
+            keys_shares = np.array(list(shares.values()))
+        parts = split_by_shares(cc.amounts[None, :], who, keys_shares)
+        out = to_jurisdictions(who, parts, n_j)
+        rows.append(out)
+        share_total += out
+    return share_total, booked_total, rows
+
+
+# ---------------------------------------------------------------------------------------------
+# Counterfactuals: coalition values
+
+
+@dataclass(frozen=True)
+class CoalitionItems:
+    """v(S) = Σ_i Σ_{j∈S} (A[i, j] if required[i] ⊆ S else B[i, j]), in present value.
+
+    Items: plain streams (always A = B: the host keeps), each park (built only if all its
+    partners are in S; otherwise each partner gets its ``standalone`` fraction of the park's
+    retained revenue), each origin→destination pair of firms (move only if both are in S;
+    otherwise the origin keeps them), each cost (incurred only if its park is built or all
+    its parties are in S). Transfers inside S cancel, so agreements do not enter v(S).
+    """
+
+    with_coalition: np.ndarray
+    without: np.ndarray
+    required: np.ndarray
+
+
+def coalition_items(model: Model, alloc: Allocation) -> CoalitionItems:
+    """The items of v(S) for one run (its gross amounts and cost shares)."""
+    sc, s = model.scenario, model.streams
+    n_j = len(model.jurisdictions)
+    pv = alloc.retained @ model.discount
+
+    def by_host(rows: np.ndarray, values: np.ndarray, hosts: np.ndarray) -> np.ndarray:
+        return np.bincount(hosts[rows], weights=values[rows], minlength=n_j)
+
+    a_rows, b_rows, req = [], [], []
+    plain = np.flatnonzero(s.kind == KINDS.index("stream"))
+    vec = by_host(plain, pv, s.host)
+    a_rows.append(vec)
+    b_rows.append(vec)
+    req.append(0)
+    for p, park in enumerate(sc.parks):
+        rows = np.flatnonzero(s.park == p)
+        a = by_host(rows, pv, s.host)
+        b = np.zeros(n_j)
+        for jid, frac in sc.standalone.get(park.id, {}).items():
+            b[model.index[jid]] = frac * a.sum()
+        a_rows.append(a)
+        b_rows.append(b)
+        req.append(_mask([model.index[j] for j in park.partners]))
+    firm_rows = np.flatnonzero(s.firm >= 0)
+    if firm_rows.size:
+        pair = s.origin[firm_rows] * n_j + s.destination[firm_rows]
+        stay_pv = (model.stay.gross * model.stay.retention) @ model.discount
+        firms = sc.firms
+        stay_pair = np.array([model.index[firms[f].from_id] * n_j + model.index[firms[f].to_id]
+                              for f in model.stay.firm], dtype=int)
+        for code in np.unique(pair):
+            rows = firm_rows[pair == code]
+            a = np.bincount(s.host[rows], weights=pv[rows], minlength=n_j)
+            sel = stay_pair == code
+            b = np.bincount(model.stay.origin[sel], weights=stay_pv[sel], minlength=n_j)
+            a_rows.append(a)
+            b_rows.append(b)
+            req.append(_mask([code // n_j, code % n_j]))
+    for cc, shared in zip(model.costs, alloc.cost_rows, strict=True):
+        a_rows.append(-(shared @ model.discount))
+        b_rows.append(np.zeros(n_j))
+        req.append(_mask(cc.parties))
+    return CoalitionItems(np.array(a_rows), np.array(b_rows), np.array(req, dtype=np.int64))
+
+
+def _mask(indices) -> int:
+    out = 0
+    for i in indices:
+        out |= 1 << int(i)
+    return out
+
+
+def standalone_values(items: CoalitionItems) -> np.ndarray:
+    """v({j}) for every jurisdiction j: what it gets if nobody cooperates with it."""
+    n_j = items.with_coalition.shape[1]
+    alone = (1 << np.arange(n_j))[None, :]
+    cond = (items.required[:, None] & ~alone) == 0
+    return np.where(cond, items.with_coalition, items.without).sum(axis=0)
+
+
+def coalition_values(items: CoalitionItems, players: list[int]) -> np.ndarray:
+    """v(S) for every subset S of ``players`` (bitmask order over ``players``), where
+    jurisdictions outside ``players`` never cooperate."""
+    n = len(players)
+    masks = np.arange(1 << n)
+    members = ((masks[:, None] >> np.arange(n)) & 1).astype(bool)
+    full = np.zeros(1 << n, dtype=np.int64)
+    for k, j in enumerate(players):
+        full |= members[:, k].astype(np.int64) << j
+    cond = (items.required[None, :] & ~full[:, None]) == 0
+    a = items.with_coalition[:, players]
+    b = items.without[:, players]
+    in_s = members.astype(float)
+    return (np.where(cond, in_s @ a.T, in_s @ b.T)).sum(axis=1)

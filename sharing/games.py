@@ -1,0 +1,1229 @@
+"""Cooperative (TU) games and their solutions for sharing fiscal and tax benefits among regions.
+
+A :class:`Game` stores the worth of every coalition of jurisdictions as a numpy array of length
+``2**n`` indexed by bitmask (player ``i`` is bit ``i``), so that vectorised numpy replaces loops
+over coalitions.  A game is a *value* game (``v(S)`` is a benefit to be shared) or a *cost* game
+(``c(S)`` is a cost to be shared); each solution states how it treats cost games.  Solutions are
+returned as :class:`Allocation` mappings from jurisdiction id to amount that carry an explanation.
+The nucleolus family is computed with the sequential linear programmes of Maschler, Peleg and
+Shapley (1979), with constraint generation over the ``2**n`` coalitions and a final Kohlberg
+(1971) check.  Those LPs are many and small, so they are solved in-process with
+``scipy.optimize.linprog(method="highs")``, which returns the dual values the method needs without
+the model-building overhead of PuLP (kept for the optimiser model).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from types import MappingProxyType
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import linprog
+
+from sharing.claims import RULES as CLAIMS_RULES
+from sharing.claims import divide
+
+__all__ = [
+    "Allocation",
+    "CoreViolation",
+    "Game",
+    "GameError",
+    "bankruptcy_game",
+    "claims",
+    "core_violation",
+    "least_core",
+    "nucleolus",
+    "per_capita_nucleolus",
+    "prenucleolus",
+    "scrb",
+    "shapley",
+    "tau_value",
+]
+
+KINDS = ("value", "cost")
+# 2**25 coalition values take 256 MiB; beyond that the bitmask representation is impractical.
+MAX_PLAYERS = 25
+
+# Tolerances of the LP machinery, relative to the game's scale max|v(S)| (values are rescaled).
+_TOL_VIOLATED = 1e-9  # a coalition whose excess exceeds the LP level by more is added as a row
+_TOL_TIGHT = 1e-9  # excess within this of the level: candidate for being fixed at the level
+_TOL_FREE = 1e-8  # slack above this on the optimal face: the coalition is not fixed
+_TOL_DUAL = 1e-9  # a dual value above this proves the row is tight on the whole optimal face
+_TOL_SPAN = 1e-9  # residual below this: a coalition vector is in the span of the fixed ones
+_TOL_LEVEL = 1e-8  # excess values closer than this form one level in the Kohlberg check
+_HIGHS = {"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10}
+
+LABELS = {
+    "shapley": "Shapley value 沙普利值",
+    "shapley (sampled)": "Shapley value, sampled 沙普利值（抽样）",
+    "nucleolus": "nucleolus 核仁",
+    "prenucleolus": "prenucleolus 预核仁",
+    "per-capita nucleolus": "per-capita nucleolus 人均核仁",
+    "tau value": "tau value τ值",
+    "SCRB": "separable costs remaining benefits (SCRB) 可分离费用剩余效益法",
+    "least core": "least core 最小核心",
+}
+
+
+class GameError(ValueError):
+    """Invalid game, coalition, allocation or claims problem."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Bitmask helpers
+
+
+def _subset_sums(w: np.ndarray) -> np.ndarray:
+    """``out[S] = sum(w[i] for i in S)`` for every bitmask ``S`` (2**n additions in total)."""
+    out = np.zeros(1 << len(w))
+    for i, wi in enumerate(w):
+        half = 1 << i
+        np.add(out[:half], wi, out=out[half : 2 * half])
+    return out
+
+
+@lru_cache(maxsize=4)
+def _sizes(n: int) -> np.ndarray:
+    """``|S|`` for every bitmask ``S``."""
+    sizes = np.zeros(1 << n, dtype=np.int8)
+    for i in range(n):
+        half = 1 << i
+        sizes[half : 2 * half] = sizes[:half] + 1
+    sizes.flags.writeable = False
+    return sizes
+
+
+def _bits(masks: np.ndarray, n: int) -> np.ndarray:
+    """0/1 matrix with one row per coalition bitmask."""
+    return ((np.asarray(masks, dtype=np.int64)[:, None] >> np.arange(n)) & 1).astype(float)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.6g}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Games
+
+
+class Game:
+    """A transferable-utility game over named players (jurisdiction ids).
+
+    Parameters
+    ----------
+    players : sequence of str
+        Distinct, non-empty player ids; player ``i`` is bit ``i`` of a coalition bitmask.
+    values : mapping
+        Worth of every non-empty coalition.  Keys are iterables of player ids (order does not
+        matter) or a bare player id for a singleton; the empty coalition may be omitted and must
+        be worth 0.
+    kind : {"value", "cost"}
+        Whether ``values`` are benefits to share (``v``) or costs to share (``c``).
+
+    Raises
+    ------
+    GameError
+        On an empty or duplicated player list, an unknown kind, an unknown player in a key, a
+        coalition given twice or missing, or a value that is not a finite number.
+    """
+
+    __slots__ = ("_index", "_kind", "_players", "_v")
+
+    def __init__(self, players: Sequence[str], values: Mapping, kind: str = "value"):
+        self._init_players(players, kind)
+        v = np.full(1 << self.n, np.nan)
+        seen = np.zeros(1 << self.n, dtype=bool)
+        for key, value in values.items():
+            mask = self._mask(key)
+            if seen[mask]:
+                raise GameError(f"coalition {self._name(mask)} is given twice")
+            seen[mask] = True
+            v[mask] = self._number(value, mask)
+        if not seen[0]:
+            v[0] = 0.0
+        self._set_values(v)
+
+    # -- construction -----------------------------------------------------------------------
+
+    def _init_players(self, players: Sequence[str], kind: str) -> None:
+        if isinstance(players, str):
+            raise GameError("players must be a sequence of ids, not a single string")
+        players = tuple(players)
+        if not players:
+            raise GameError("a game needs at least one player")
+        for p in players:
+            if not isinstance(p, str) or not p:
+                raise GameError(f"player ids must be non-empty strings, got {p!r}")
+        dupes = sorted({p for p in players if players.count(p) > 1})
+        if dupes:
+            raise GameError(f"duplicate players: {', '.join(dupes)}")
+        if len(players) > MAX_PLAYERS:
+            raise GameError(
+                f"{len(players)} players is too many for an explicit game (at most {MAX_PLAYERS})"
+            )
+        if kind not in KINDS:
+            raise GameError(f"kind must be 'value' or 'cost', got {kind!r}")
+        self._players = players
+        self._index = {p: i for i, p in enumerate(players)}
+        self._kind = kind
+
+    def _set_values(self, v: np.ndarray) -> None:
+        bad = np.flatnonzero(~np.isfinite(v))
+        if bad.size:
+            mask = int(bad[0])
+            more = f" (and {bad.size - 1} more)" if bad.size > 1 else ""
+            if np.isnan(v[mask]):
+                raise GameError(f"missing value for coalition {self._name(mask)}{more}")
+            raise GameError(f"value for coalition {self._name(mask)} is not finite{more}")
+        if v[0] != 0:
+            raise GameError(f"the empty coalition must be worth 0, got {_fmt(v[0])}")
+        v.flags.writeable = False
+        self._v = v
+
+    def _number(self, value, mask: int) -> float:
+        try:
+            x = float(value)
+        except (TypeError, ValueError):
+            raise GameError(
+                f"value for coalition {self._name(mask)} is not a number: {value!r}"
+            ) from None
+        if not math.isfinite(x):
+            raise GameError(f"value for coalition {self._name(mask)} is not finite ({value!r})")
+        return x
+
+    @classmethod
+    def _from_array(cls, players: Sequence[str], v: np.ndarray, kind: str) -> Game:
+        game = cls.__new__(cls)
+        game._init_players(players, kind)
+        game._set_values(v)
+        return game
+
+    @classmethod
+    def from_values(cls, players: Sequence[str], values, kind: str = "value") -> Game:
+        """Build a game from a vector of ``2**n`` values indexed by bitmask.
+
+        Parameters
+        ----------
+        players : sequence of str
+            Player ids; player ``i`` is bit ``i``.
+        values : array_like, shape (2**n,)
+            ``values[S]`` is the worth of the coalition with bitmask ``S``; ``values[0]`` is 0.
+        kind : {"value", "cost"}
+
+        Returns
+        -------
+        Game
+
+        Raises
+        ------
+        GameError
+            On a wrong length, a non-zero empty coalition or a non-finite value.
+        """
+        try:
+            v = np.array(values, dtype=float)
+        except (TypeError, ValueError):
+            raise GameError("values must be a numeric array") from None
+        n = len(players)
+        if v.shape != (1 << n,):
+            raise GameError(
+                f"values must have length 2**{n} = {1 << n} for {n} players, got shape {v.shape}"
+            )
+        return cls._from_array(players, v, kind)
+
+    @classmethod
+    def from_function(
+        cls, players: Sequence[str], function: Callable[[frozenset], float], kind: str = "value"
+    ) -> Game:
+        """Build a game by evaluating ``function(coalition)`` on every non-empty coalition.
+
+        Parameters
+        ----------
+        players : sequence of str
+        function : callable
+            Called with a ``frozenset`` of player ids; returns the coalition's worth.
+        kind : {"value", "cost"}
+
+        Returns
+        -------
+        Game
+
+        Raises
+        ------
+        GameError
+            If a returned value is not a finite number (the coalition is named).
+        """
+        game = cls.__new__(cls)
+        game._init_players(players, kind)
+        v = np.zeros(1 << game.n)
+        for mask in range(1, 1 << game.n):
+            v[mask] = game._number(function(game.coalition(mask)), mask)
+        game._set_values(v)
+        return game
+
+    @classmethod
+    def from_csv(cls, path, kind: str = "value") -> Game:
+        """Read a game from a CSV table with columns ``coalition`` and ``value``.
+
+        A coalition is a list of player ids joined by ``+`` (or ``,`` or spaces inside a quoted
+        field).  Players are taken in order of first appearance.  A row for the empty coalition
+        (an empty field) is optional.
+
+        Parameters
+        ----------
+        path : str or path-like
+        kind : {"value", "cost"}
+
+        Returns
+        -------
+        Game
+
+        Raises
+        ------
+        GameError
+            On missing columns, a bad number (the line is named) or any :class:`Game` error.
+        """
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            fields = {(f or "").strip().lower(): f for f in reader.fieldnames or []}
+            if "coalition" not in fields or "value" not in fields:
+                raise GameError(f"{path}: the table needs columns 'coalition' and 'value'")
+            rows = []
+            for line, row in enumerate(reader, start=2):
+                ids = tuple(p for p in re.split(r"[+,\s]+", row[fields["coalition"]] or "") if p)
+                raw = (row[fields["value"]] or "").strip()
+                try:
+                    value = float(raw)
+                except ValueError:
+                    raise GameError(
+                        f"{path}, line {line}: value {raw!r} for coalition "
+                        f"{{{', '.join(ids)}}} is not a number"
+                    ) from None
+                rows.append((ids, value))
+        players = list(dict.fromkeys(p for ids, _ in rows for p in ids))
+        return cls(players, dict(rows), kind=kind)
+
+    # -- access -----------------------------------------------------------------------------
+
+    @property
+    def players(self) -> tuple[str, ...]:
+        """Player ids in bit order."""
+        return self._players
+
+    @property
+    def kind(self) -> str:
+        """``"value"`` or ``"cost"``."""
+        return self._kind
+
+    @property
+    def n(self) -> int:
+        """Number of players."""
+        return len(self._players)
+
+    @property
+    def values(self) -> np.ndarray:
+        """Read-only array of the ``2**n`` coalition values indexed by bitmask."""
+        return self._v
+
+    def _mask(self, coalition) -> int:
+        ids = (coalition,) if isinstance(coalition, str) else tuple(coalition)
+        mask = 0
+        for p in ids:
+            i = self._index.get(p)
+            if i is None:
+                raise GameError(
+                    f"unknown player {p!r} in coalition {coalition!r}; "
+                    f"players are {', '.join(self._players)}"
+                )
+            if mask >> i & 1:
+                raise GameError(f"player {p!r} appears twice in coalition {coalition!r}")
+            mask |= 1 << i
+        return mask
+
+    def coalition(self, mask: int) -> frozenset:
+        """The frozenset of player ids of a bitmask."""
+        return frozenset(p for i, p in enumerate(self._players) if mask >> i & 1)
+
+    def _name(self, mask: int) -> str:
+        return "{" + ", ".join(p for i, p in enumerate(self._players) if mask >> i & 1) + "}"
+
+    def value(self, coalition) -> float:
+        """Worth of a coalition given as an iterable of player ids (or one bare id)."""
+        return float(self._v[self._mask(coalition)])
+
+    def __getitem__(self, coalition) -> float:
+        return self.value(coalition)
+
+    def __repr__(self) -> str:
+        return f"Game(players={list(self._players)!r}, kind={self._kind!r})"
+
+    def to_frame(self) -> pd.DataFrame:
+        """Table of the non-empty coalitions (``"A+B"``) and their values, smallest first."""
+        masks = np.arange(1, 1 << self.n)
+        masks = masks[np.argsort(_sizes(self.n)[1:], kind="stable")]
+        names = ["+".join(p for i, p in enumerate(self._players) if m >> i & 1) for m in masks]
+        return pd.DataFrame({"coalition": names, "value": self._v[masks]})
+
+    def _as_value_array(self) -> np.ndarray:
+        """Values of the game whose excesses equal this game's.
+
+        For a cost game this is the savings game ``s(S) = sum_{i in S} c({i}) - c(S)``: with
+        ``y_i = c({i}) - x_i`` the savings excess ``s(S) - y(S)`` equals the cost excess
+        ``x(S) - c(S)``, so cost allocations are ``x = c({i}) - y``.
+        """
+        if self._kind == "value":
+            return self._v
+        return _subset_sums(self._singletons()) - self._v
+
+    def _singletons(self) -> np.ndarray:
+        return self._v[1 << np.arange(self.n)]
+
+    def _to_own_units(self, y: np.ndarray) -> np.ndarray:
+        """Map an allocation of :meth:`_as_value_array` back to this game's units."""
+        return y if self._kind == "value" else self._singletons() - y
+
+    def _vector(self, x: Mapping[str, float]) -> np.ndarray:
+        missing = [p for p in self._players if p not in x]
+        extra = [p for p in x if p not in self._index]
+        if missing or extra:
+            raise GameError(
+                "allocation does not match the players: "
+                + "; ".join(
+                    part
+                    for part in (
+                        f"missing {', '.join(map(str, missing))}" if missing else "",
+                        f"unknown {', '.join(map(str, extra))}" if extra else "",
+                    )
+                    if part
+                )
+            )
+        return np.array([self._number(x[p], 1 << i) for i, p in enumerate(self._players)])
+
+
+# ---------------------------------------------------------------------------------------------
+# Allocations
+
+
+class Allocation(Mapping[str, float]):
+    """A read-only mapping from player id to amount, with the detail of how it was obtained.
+
+    Attributes
+    ----------
+    concept : str
+        Name of the solution concept, e.g. ``"nucleolus"``.
+    game : Game or None
+        The game solved (``None`` for a claims rule applied without building the game).
+    explanation : mapping
+        Concept-specific detail (read-only).
+    warnings : list of str
+        Caveats found while computing, e.g. a negative remaining benefit in SCRB.
+    std_error : mapping or None
+        Standard error per player for sampled estimates, else ``None``.
+    """
+
+    __slots__ = ("_amounts", "concept", "explanation", "game", "std_error", "warnings")
+
+    def __init__(
+        self,
+        players: Sequence[str],
+        amounts,
+        concept: str,
+        game: Game | None,
+        explanation: Mapping | None = None,
+        warnings: Iterable[str] = (),
+        std_error=None,
+    ):
+        self._amounts = {p: float(a) for p, a in zip(players, amounts, strict=True)}
+        self.concept = concept
+        self.game = game
+        self.explanation = MappingProxyType(dict(explanation or {}))
+        self.warnings = list(warnings)
+        self.std_error = (
+            None
+            if std_error is None
+            else MappingProxyType({p: float(s) for p, s in zip(players, std_error, strict=True)})
+        )
+
+    def __getitem__(self, player: str) -> float:
+        return self._amounts[player]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._amounts)
+
+    def __len__(self) -> int:
+        return len(self._amounts)
+
+    def __repr__(self) -> str:
+        body = ", ".join(f"{p!r}: {_fmt(a)}" for p, a in self._amounts.items())
+        return f"Allocation({self.concept}: {{{body}}})"
+
+    def shares(self) -> dict[str, float]:
+        """Each amount divided by the total, as a sharing rule.
+
+        Raises
+        ------
+        GameError
+            If the amounts sum to zero.
+        """
+        total = sum(self._amounts.values())
+        if total == 0:
+            raise GameError(f"the {self.concept} amounts sum to zero; shares are undefined")
+        return {p: a / total for p, a in self._amounts.items()}
+
+    def explain(self) -> str:
+        """A human-readable multi-line account of the allocation."""
+        head = LABELS.get(self.concept, self.concept)
+        if self.game is not None:
+            head += f" — {self.game.kind} game, {self.game.n} players"
+        lines = [head]
+        total = sum(self._amounts.values())
+        for p, a in self._amounts.items():
+            line = f"  {p}: {_fmt(a)}"
+            if total:
+                line += f" ({a / total:.2%})"
+            if self.std_error is not None:
+                line += f" ± {_fmt(self.std_error[p])} (std. error)"
+            lines.append(line)
+        for key, value in self.explanation.items():
+            if key == "levels":
+                lines.append("Excess levels, largest first (超额水平):")
+                for k, level in enumerate(value, start=1):
+                    names = ", ".join(
+                        "{" + ", ".join(sorted(s)) + "}" for s in level["coalitions"]
+                    )
+                    lines.append(f"  {k}. excess {_fmt(level['excess'])} fixed for {names}")
+            elif key == "kohlberg":
+                verdict = "passed" if value["passed"] else "FAILED"
+                lines.append(
+                    f"Kohlberg check: {verdict} ({value['collections_checked']} "
+                    "collections checked for balancedness)"
+                )
+            elif isinstance(value, Mapping):
+                inner = ", ".join(f"{k}={_fmt(v)}" for k, v in value.items())
+                lines.append(f"{key}: {inner}")
+            else:
+                lines.append(f"{key}: {_fmt(value) if isinstance(value, float) else value}")
+        lines.extend(f"Warning: {w}" for w in self.warnings)
+        return "\n".join(lines)
+
+
+def _allocation(game: Game, amounts, concept: str, **kwargs) -> Allocation:
+    return Allocation(game.players, amounts, concept, game, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Shapley value
+
+
+def shapley(game: Game, samples: int | None = None, seed=None) -> Allocation:
+    """Shapley value, exact or estimated from random permutations.
+
+    Exact (Shapley 1953, "A value for n-person games", Contributions to the Theory of Games II,
+    307-317): ``phi_i = sum_{S ⊆ N\\{i}} |S|!(n-|S|-1)!/n! [v(S ∪ {i}) - v(S)]``, computed with
+    vectorised numpy over the bitmask array.  Sampled (Castro, Gómez and Tejada 2009,
+    "Polynomial calculation of the Shapley value based on sampling", Comput. Oper. Res.
+    36:1726-1730): the mean marginal contribution over ``samples`` uniformly random orders, with
+    the standard error of the mean per player in ``std_error``.  Each order's contributions sum to
+    ``v(N)``, so the estimate is efficient without renormalisation.  The Shapley value is linear,
+    so a cost game's value is its cost allocation directly.
+
+    Parameters
+    ----------
+    game : Game
+    samples : int, optional
+        Number of random permutations (at least 2); exact when omitted.
+    seed : int or numpy.random.Generator, optional
+        Seed of the sampler.
+
+    Returns
+    -------
+    Allocation
+
+    Raises
+    ------
+    GameError
+        If ``samples`` is less than 2.
+    """
+    n, v = game.n, game.values
+    if samples is None:
+        sizes = _sizes(n)
+        # weight of S (i ∉ S) is |S|!(n-|S|-1)!/n! = 1 / (n C(n-1, |S|)); padded for |S| = n
+        weight = np.array([1.0 / (n * math.comb(n - 1, s)) for s in range(n)] + [0.0])[sizes]
+        phi = np.empty(n)
+        for i in range(n):
+            pairs = v.reshape(-1, 2, 1 << i)  # [:, 0, :] lacks player i, [:, 1, :] adds it
+            w = weight.reshape(-1, 2, 1 << i)[:, 0, :]
+            phi[i] = np.sum(w * (pairs[:, 1, :] - pairs[:, 0, :]))
+        return _allocation(
+            game, phi, "shapley", explanation={"method": "exact", "coalitions": 1 << n}
+        )
+    if samples < 2:
+        raise GameError(f"samples must be at least 2 to estimate a standard error, got {samples}")
+    rng = np.random.default_rng(seed)
+    count, mean, m2 = 0, np.zeros(n), np.zeros(n)
+    for start in range(0, samples, 8192):
+        m = min(8192, samples - start)
+        perms = rng.permuted(np.tile(np.arange(n), (m, 1)), axis=1)
+        masks = np.cumsum(np.left_shift(1, perms, dtype=np.int64), axis=1)
+        marginal = np.diff(v[masks], axis=1, prepend=0.0)
+        contrib = np.empty_like(marginal)
+        np.put_along_axis(contrib, perms, marginal, axis=1)
+        # combine chunk statistics (Chan, Golub and LeVeque's parallel variance update)
+        c_mean = contrib.mean(axis=0)
+        c_m2 = ((contrib - c_mean) ** 2).sum(axis=0)
+        delta = c_mean - mean
+        total = count + m
+        mean = mean + delta * m / total
+        m2 = m2 + c_m2 + delta**2 * count * m / total
+        count = total
+    std_error = np.sqrt(m2 / (count - 1) / count)
+    return _allocation(
+        game,
+        mean,
+        "shapley (sampled)",
+        explanation={"method": "random permutations", "samples": samples, "seed": seed},
+        std_error=std_error,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Nucleolus family: sequential LPs with constraint generation
+
+
+class _LexMin:
+    """Lexicographic minimisation of sorted excesses ``w_S (v(S) - x(S))`` by sequential LPs.
+
+    Each stage solves ``min t`` s.t. ``w_S (v(S) - x(S)) <= t`` for the coalitions still free,
+    ``x(S)`` fixed for the coalitions fixed so far, ``x(N) = v(N)`` and (for the nucleolus)
+    ``x_i >= v({i})`` (Maschler, Peleg and Shapley 1979, "Geometric properties of the kernel,
+    nucleolus and related solution concepts", Math. Oper. Res. 4:303-338).  Rows are generated
+    lazily: the LP holds an active set of coalitions, and the most violated of all ``2**n``
+    coalitions (found with a vectorised bitmask subset sum) are added until none is violated.
+
+    A coalition is fixed at the optimal level only if its excess cannot be lowered anywhere on
+    the optimal face.  A positive dual value proves that; the other tight coalitions are tested
+    with an auxiliary LP maximising their slacks over the face (Guajardo and Jörnsten 2015,
+    "Common mistakes in computing the nucleolus", Eur. J. Oper. Res. 241:931-935, show that
+    fixing every coalition tight at one optimum is wrong).  Coalitions whose vector lies in the
+    span of the fixed ones have a constant excess from then on and are dropped.
+    """
+
+    def __init__(self, v: np.ndarray, n: int, per_capita: bool, lower: np.ndarray | None):
+        self.n, self.full = n, (1 << n) - 1
+        self.scale = max(float(np.max(np.abs(v))), 1e-300)
+        self.v = v / self.scale
+        self.w = 1.0 / np.maximum(_sizes(n), 1) if per_capita else np.ones(1 << n)
+        self.lower = None if lower is None else lower / self.scale
+        self.free = np.ones(1 << n, dtype=bool)
+        self.free[[0, self.full]] = False
+        self.eq_masks = [self.full]
+        self.eq_rhs = [self.v[self.full]]
+        self.basis = np.full((n, 1), 1 / math.sqrt(n))  # orthonormal basis of fixed vectors
+        self.active = {1 << i for i in range(n)} | {self.full ^ (1 << i) for i in range(n)}
+        self.active &= set(np.flatnonzero(self.free).tolist())
+        self.lps = 0
+        self.rows = len(self.active)
+        self.levels: list[tuple[float, list[int]]] = []
+
+    def excess(self, x: np.ndarray) -> np.ndarray:
+        return self.w * (self.v - _subset_sums(x))
+
+    def _linprog(self, c, a_ub, b_ub, bounds):
+        a_eq = np.zeros((len(self.eq_masks), len(c)))
+        a_eq[:, : self.n] = _bits(self.eq_masks, self.n)
+        self.lps += 1
+        res = linprog(
+            c,
+            A_ub=a_ub,
+            b_ub=b_ub,
+            A_eq=a_eq,
+            b_eq=np.array(self.eq_rhs),
+            bounds=bounds,
+            method="highs",
+            options=_HIGHS,
+        )
+        if res.status != 0:
+            raise RuntimeError(f"nucleolus LP failed: {res.message}")
+        return res
+
+    def _x_bounds(self) -> list:
+        if self.lower is None:
+            return [(None, None)] * self.n
+        return [(lo, None) for lo in self.lower]
+
+    def stage(self) -> tuple[np.ndarray, float, np.ndarray, dict]:
+        """Solve one stage to optimality over all coalitions; return x, level, excess, duals."""
+        n = self.n
+        while True:
+            act = np.array(sorted(self.active), dtype=np.int64)
+            a_ub = np.hstack([-self.w[act, None] * _bits(act, n), -np.ones((act.size, 1))])
+            res = self._linprog(
+                np.r_[np.zeros(n), 1.0],
+                a_ub,
+                -self.w[act] * self.v[act],
+                [*self._x_bounds(), (None, None)],
+            )
+            x, t = res.x[:n], res.x[n]
+            e = self.excess(x)
+            e[~self.free] = -np.inf
+            violated = np.flatnonzero(e > t + _TOL_VIOLATED)
+            if violated.size == 0:
+                return x, t, e, dict(zip(act.tolist(), (-res.ineqlin.marginals).tolist()))
+            k = 2 * n
+            if violated.size > k:
+                violated = violated[np.argpartition(-e[violated], k)[:k]]
+            self.active.update(violated.tolist())
+            self.rows += violated.size
+
+    def fix(self, t: float, e: np.ndarray, duals: dict) -> list[int]:
+        """Fix the coalitions whose excess is ``t`` on the whole optimal face."""
+        candidates = np.flatnonzero(e >= t - _TOL_TIGHT).tolist()
+        fixed = [m for m in candidates if duals.get(m, 0.0) > _TOL_DUAL]
+        rest = [m for m in candidates if duals.get(m, 0.0) <= _TOL_DUAL]
+        new = set(rest) - self.active
+        self.active.update(new)
+        self.rows += len(new)
+        while rest:
+            slack = self._max_slacks(t, rest)
+            if not np.any(slack > _TOL_FREE):
+                fixed += rest
+                break
+            rest = [m for m, s in zip(rest, slack, strict=True) if s <= _TOL_FREE]
+        if not fixed:
+            raise RuntimeError("nucleolus stage fixed no coalition (numerical trouble)")
+        self.levels.append((t, fixed))
+        self.free[fixed] = False
+        grew = False
+        for m in fixed:
+            a = _bits([m], self.n)[0]
+            r = a - self.basis @ (self.basis.T @ a)
+            if np.linalg.norm(r) > _TOL_SPAN:
+                self.basis = np.hstack([self.basis, (r / np.linalg.norm(r))[:, None]])
+                self.eq_masks.append(m)
+                self.eq_rhs.append(self.v[m] - t / self.w[m])
+                grew = True
+        if grew and self.basis.shape[1] < self.n:
+            self._drop_determined()
+        self.active = {m for m in self.active if self.free[m]}
+        return fixed
+
+    def _max_slacks(self, t: float, candidates: list[int]) -> np.ndarray:
+        """Maximise the candidates' slacks (each capped at 1) over the optimal face."""
+        n, k = self.n, len(candidates)
+        cand = set(candidates)
+        others = np.array(sorted(self.active - cand), dtype=np.int64)
+        cands = np.array(candidates, dtype=np.int64)
+        rows = np.concatenate([others, cands])
+        a_ub = np.zeros((rows.size, n + k))
+        a_ub[:, :n] = -self.w[rows, None] * _bits(rows, n)
+        a_ub[others.size + np.arange(k), n + np.arange(k)] = 1.0
+        b_ub = t + _TOL_VIOLATED - self.w[rows] * self.v[rows]
+        res = self._linprog(
+            np.r_[np.zeros(n), -np.ones(k)], a_ub, b_ub, [*self._x_bounds()] + [(0.0, 1.0)] * k
+        )
+        return res.x[n:]
+
+    def _drop_determined(self) -> None:
+        """Stop tracking coalitions whose ``x(S)`` is implied by the fixed ones."""
+        q = np.linalg.qr(self.basis, mode="complete")[0][:, self.basis.shape[1] :]
+        determined = np.ones(1 << self.n, dtype=bool)
+        for j in range(q.shape[1]):
+            determined &= np.abs(_subset_sums(q[:, j])) < _TOL_SPAN
+        self.free &= ~determined
+
+    def solve(self) -> np.ndarray:
+        while self.basis.shape[1] < self.n:
+            _, t, e, duals = self.stage()
+            self.fix(t, e, duals)
+        x = np.linalg.solve(_bits(self.eq_masks, self.n), np.array(self.eq_rhs))
+        return x * self.scale
+
+
+def _kohlberg(
+    v: np.ndarray, n: int, x: np.ndarray, per_capita: bool, lower: np.ndarray | None
+) -> tuple[bool, int]:
+    """Kohlberg's (1971) criterion for ``x`` being the (pre)nucleolus.
+
+    Kohlberg, "On the nucleolus of a characteristic function game", SIAM J. Appl. Math.
+    20:62-66: an efficient ``x`` is the prenucleolus iff every collection
+    ``D(a) = {S proper, non-empty : e(S, x) >= a}`` is balanced; an imputation is the nucleolus
+    iff each ``D(a)`` together with the singletons ``{i}`` with ``x_i = v({i})`` is balanced with
+    positive weights on ``D(a)`` (Peleg and Sudhölter 2007, "Introduction to the Theory of
+    Cooperative Games", section 5.1).  Only the sets of coalitions matter, so the same test holds
+    for the per-capita excess.  If ``D(a)`` is balanced and a coalition's vector lies in the span
+    of ``D(a) ∪ {N}``, adding it keeps the collection balanced (perturb the weights along the
+    span), so only the levels where that span grows need an LP: at most ``n - 1`` of them.
+    Returns ``(passed, collections checked)``.
+    """
+    scale = max(float(np.max(np.abs(v))), 1e-300)
+    full = (1 << n) - 1
+    w = 1.0 / np.maximum(_sizes(n), 1) if per_capita else np.ones(1 << n)
+    e = w * (v - _subset_sums(x)) / scale
+    masks = np.arange(1, full)
+    order = masks[np.argsort(-e[masks], kind="stable")]
+    es = e[order]
+    level_end = np.r_[np.flatnonzero(np.diff(es) < -_TOL_LEVEL), es.size - 1]
+    optional: list[int] = []
+    if lower is not None:
+        optional = [1 << i for i in range(n) if abs(x[i] - lower[i]) <= _TOL_LEVEL * scale]
+    basis = np.full((n, 1), 1 / math.sqrt(n))
+    start, checked = 0, 0
+    for end in level_end:
+        members = _bits(order[start : end + 1], n)
+        start = end + 1
+        grew = False
+        for a in members:
+            r = a - basis @ (basis.T @ a)
+            if np.linalg.norm(r) > _TOL_SPAN:
+                basis = np.hstack([basis, (r / np.linalg.norm(r))[:, None]])
+                grew = True
+        if grew:
+            checked += 1
+            required = order[:start]
+            if not _balanced(required, [m for m in optional if m not in set(required)], n):
+                return False, checked
+        if basis.shape[1] == n:
+            break
+    return True, checked
+
+
+def _balanced(required: np.ndarray, optional: list[int], n: int) -> bool:
+    """Is there ``delta >= 0`` with ``sum delta_S 1_S = 1_N`` and ``delta_S > 0`` on required?"""
+    r, o = len(required), len(optional)
+    cols = np.concatenate([np.asarray(required, dtype=np.int64), np.array(optional, np.int64)])
+    a_eq = np.hstack([_bits(cols, n).T, np.zeros((n, 1))])
+    a_ub = np.zeros((r, r + o + 1))
+    a_ub[np.arange(r), np.arange(r)] = -1.0
+    a_ub[:, -1] = 1.0  # tau <= delta_S for required S; maximise tau
+    res = linprog(
+        np.r_[np.zeros(r + o), -1.0],
+        A_ub=a_ub,
+        b_ub=np.zeros(r),
+        A_eq=a_eq,
+        b_eq=np.ones(n),
+        bounds=[(0, None)] * (r + o) + [(None, 1.0)],
+        method="highs",
+        options=_HIGHS,
+    )
+    return res.status == 0 and -res.fun > 1e-9
+
+
+def _nucleolus_like(game: Game, concept: str, imputation: bool, per_capita: bool) -> Allocation:
+    v, n = game._as_value_array(), game.n
+    lower = None
+    if imputation:
+        lower = v[1 << np.arange(n)]
+        if lower.sum() > v[-1] + 1e-12 * max(1.0, float(np.abs(v).max())):
+            raise GameError(
+                f"the imputation set is empty: the players' stand-alone "
+                f"{'savings' if game.kind == 'cost' else 'values'} sum to {_fmt(lower.sum())}, "
+                f"more than the grand coalition's {_fmt(v[-1])}; use prenucleolus() instead"
+            )
+    engine = _LexMin(v, n, per_capita, lower)
+    y = engine.solve()
+    passed, checked = _kohlberg(v, n, y, per_capita, lower)
+    notes = []
+    if not passed:
+        notes.append("Kohlberg's balancedness check failed: the result may be inaccurate")
+        warnings.warn(f"{concept}: {notes[-1]}", RuntimeWarning, stacklevel=3)
+    levels = [
+        {"excess": t * engine.scale, "coalitions": [game.coalition(m) for m in masks]}
+        for t, masks in engine.levels
+    ]
+    explanation = {
+        "excess": "x(S) - c(S)" if game.kind == "cost" else "v(S) - x(S)",
+        "levels": levels,
+        "kohlberg": {"passed": passed, "collections_checked": checked},
+        "lps_solved": engine.lps,
+        "rows_generated": engine.rows,
+        "coalitions": (1 << n) - 2,
+    }
+    if per_capita:
+        explanation["excess"] += " divided by |S|"
+    return _allocation(
+        game, game._to_own_units(y), concept, explanation=explanation, warnings=notes
+    )
+
+
+def nucleolus(game: Game) -> Allocation:
+    """Nucleolus (Schmeidler 1969, "The nucleolus of a characteristic function game", SIAM J.
+    Appl. Math. 17:1163-1170).
+
+    The imputation minimising lexicographically the excess vector sorted in decreasing order.
+    For a value game the excess is ``e(S, x) = v(S) - x(S)`` over imputations (``x(N) = v(N)``,
+    ``x_i >= v({i})``); for a cost game it is ``x(S) - c(S)`` over ``x(N) = c(N)``,
+    ``x_i <= c({i})``, computed on the savings game (same excesses).  Computed by sequential LPs
+    (see :class:`_LexMin`) and verified with Kohlberg's criterion; ``explanation`` lists each
+    stage's excess level with the coalitions fixed at it, the check's result, the number of LPs
+    solved and rows generated.
+
+    Parameters
+    ----------
+    game : Game
+
+    Returns
+    -------
+    Allocation
+
+    Raises
+    ------
+    GameError
+        If the imputation set is empty (``sum v({i}) > v(N)``, or ``sum c({i}) < c(N)``).
+    """
+    return _nucleolus_like(game, "nucleolus", imputation=True, per_capita=False)
+
+
+def prenucleolus(game: Game) -> Allocation:
+    """Prenucleolus: the nucleolus's lexicographic minimisation over all efficient allocations.
+
+    As :func:`nucleolus` without individual rationality (Schmeidler 1969; Maschler, Peleg and
+    Shapley 1979).  It always exists and equals the nucleolus when that lies in the interior of
+    the imputation set, e.g. whenever the core is non-empty.
+
+    Parameters
+    ----------
+    game : Game
+
+    Returns
+    -------
+    Allocation
+    """
+    return _nucleolus_like(game, "prenucleolus", imputation=False, per_capita=False)
+
+
+def per_capita_nucleolus(game: Game) -> Allocation:
+    """Per-capita nucleolus: the nucleolus for the per-capita excess ``e(S, x) / |S|``.
+
+    Grotte (1970, M.Sc. thesis, Cornell University), also called the normalised nucleolus by
+    Young, Okada and Hashimoto (1982, "Cost allocation in water resources development", Water
+    Resour. Res. 18(3):463-475).  Minimised over imputations as :func:`nucleolus`; cost games via
+    the savings game.
+
+    Parameters
+    ----------
+    game : Game
+
+    Returns
+    -------
+    Allocation
+
+    Raises
+    ------
+    GameError
+        If the imputation set is empty.
+    """
+    return _nucleolus_like(game, "per-capita nucleolus", imputation=True, per_capita=True)
+
+
+def least_core(game: Game) -> Allocation:
+    """A point of the least core and its value ``epsilon`` (``explanation["epsilon"]``).
+
+    Maschler, Peleg and Shapley (1979): ``epsilon`` is the least ``e`` such that some ``x`` with
+    ``x(N) = v(N)`` has ``v(S) - x(S) <= e`` for every proper non-empty ``S`` (for a cost game,
+    ``x(S) - c(S) <= e`` with ``x(N) = c(N)``).  The core is non-empty iff ``epsilon <= 0``.
+    The returned point is the optimum of that single LP, one of possibly many least-core points
+    (the prenucleolus is a canonical one).
+
+    Parameters
+    ----------
+    game : Game
+
+    Returns
+    -------
+    Allocation
+    """
+    engine = _LexMin(game._as_value_array(), game.n, per_capita=False, lower=None)
+    if game.n == 1:
+        y, eps = game._as_value_array()[1:], -math.inf
+    else:
+        y, t, _, _ = engine.stage()
+        y, eps = y * engine.scale, t * engine.scale
+    explanation = {
+        "epsilon": eps,
+        "core_nonempty": eps <= 1e-9 * engine.scale,
+        "lps_solved": engine.lps,
+        "rows_generated": engine.rows,
+    }
+    return _allocation(game, game._to_own_units(y), "least core", explanation=explanation)
+
+
+# ---------------------------------------------------------------------------------------------
+# tau value and SCRB
+
+
+def tau_value(game: Game) -> Allocation:
+    """tau value (Tijs 1981, "Bounds for the core and the tau-value", in Game Theory and
+    Mathematical Economics, North-Holland, 123-132).
+
+    Utopia payoffs ``M_i = v(N) - v(N\\{i})``, minimal rights
+    ``m_i = max_{S ∋ i} [v(S) - sum_{j in S\\{i}} M_j]`` and ``tau = m + lam (M - m)`` with
+    ``sum tau = v(N)``.  Defined for quasi-balanced games (``m <= M`` and
+    ``sum m <= v(N) <= sum M``).  A cost game is solved on its savings game and converted back.
+
+    Parameters
+    ----------
+    game : Game
+
+    Returns
+    -------
+    Allocation
+
+    Raises
+    ------
+    GameError
+        If the game is not quasi-balanced.
+    """
+    v, n = game._as_value_array(), game.n
+    full = (1 << n) - 1
+    utopia = v[full] - v[full ^ (1 << np.arange(n))]
+    remainder = v - _subset_sums(utopia)
+    minimal = np.array(
+        [utopia[i] + remainder.reshape(-1, 2, 1 << i)[:, 1, :].max() for i in range(n)]
+    )
+    tol = 1e-9 * max(1.0, float(np.abs(v).max()))
+    if np.any(minimal > utopia + tol) or not (
+        minimal.sum() - tol <= v[full] <= utopia.sum() + tol
+    ):
+        raise GameError(
+            "the tau value is undefined: the game is not quasi-balanced (needs minimal rights "
+            f"m <= utopia payoffs M and sum m <= v(N) <= sum M; m = {np.round(minimal, 6)}, "
+            f"M = {np.round(utopia, 6)}, v(N) = {_fmt(v[full])})"
+        )
+    gap = (utopia - minimal).sum()
+    lam = (v[full] - minimal.sum()) / gap if gap > tol else 0.0
+    tau = minimal + lam * (utopia - minimal)
+    explanation = {
+        "utopia": dict(zip(game.players, utopia.tolist())),
+        "minimal_rights": dict(zip(game.players, minimal.tolist())),
+        "lambda": lam,
+    }
+    if game.kind == "cost":
+        explanation["computed_on"] = "savings game s(S) = sum c({i}) - c(S)"
+    return _allocation(game, game._to_own_units(tau), "tau value", explanation=explanation)
+
+
+def scrb(game: Game) -> Allocation:
+    """Separable costs remaining benefits (SCRB) allocation of a cost game.
+
+    The water-resources rule (James and Lee 1971, "Economics of Water Resources Planning";
+    Young, Okada and Hashimoto 1982, Water Resour. Res. 18(3):463-475): separable cost
+    ``SC_i = c(N) - c(N\\{i})``, remaining benefit ``r_i = c({i}) - SC_i``, non-separable cost
+    ``NSC = c(N) - sum SC_i`` and ``x_i = SC_i + NSC r_i / sum_j r_j``.  A value game is treated
+    as the cost game ``c = -v`` and the result negated, which gives
+    ``x_i = v({i}) + (M_i - v({i})) (v(N) - sum v({j})) / sum (M_j - v({j}))`` with
+    ``M_i = v(N) - v(N\\{i})``.  A warning is added for each negative remaining benefit.
+
+    Parameters
+    ----------
+    game : Game
+
+    Returns
+    -------
+    Allocation
+
+    Raises
+    ------
+    GameError
+        If the remaining benefits sum to zero while the non-separable cost does not.
+    """
+    n = game.n
+    sign = 1.0 if game.kind == "cost" else -1.0
+    c = sign * game.values
+    full = (1 << n) - 1
+    separable = c[full] - c[full ^ (1 << np.arange(n))]
+    remaining = c[1 << np.arange(n)] - separable
+    nsc = c[full] - separable.sum()
+    tol = 1e-12 * max(1.0, float(np.abs(c).max()))
+    notes = [
+        f"remaining benefit of {p} is negative ({_fmt(r)}): its stand-alone "
+        f"{'cost' if game.kind == 'cost' else 'value'} is below its separable share"
+        for p, r in zip(game.players, sign * remaining, strict=True)
+        if r < -tol
+    ]
+    if abs(remaining.sum()) <= tol:
+        if abs(nsc) > tol:
+            raise GameError("SCRB is undefined: the remaining benefits sum to zero")
+        x = separable
+    else:
+        x = separable + nsc * remaining / remaining.sum()
+    explanation = {
+        "separable": dict(zip(game.players, (sign * separable).tolist())),
+        "remaining_benefit": dict(zip(game.players, (sign * remaining).tolist())),
+        "non_separable": sign * nsc,
+    }
+    if game.kind == "value":
+        explanation["computed_on"] = "cost game c = -v"
+    return _allocation(game, sign * x, "SCRB", explanation=explanation, warnings=notes)
+
+
+# ---------------------------------------------------------------------------------------------
+# Core membership
+
+
+@dataclass(frozen=True)
+class CoreViolation:
+    """Why an allocation is not in the core.
+
+    Attributes
+    ----------
+    coalition : frozenset or None
+        The proper coalition with the largest excess if it blocks, else ``None``.
+    amount : float
+        Its excess: ``v(S) - x(S)`` (value game) or ``x(S) - c(S)`` (cost game); 0 if none.
+    inefficiency : float
+        ``x(N) - v(N)`` (or ``x(N) - c(N)``); 0 when efficient within tolerance.
+    """
+
+    coalition: frozenset | None
+    amount: float
+    inefficiency: float
+
+    def __str__(self) -> str:
+        parts = []
+        if self.coalition is not None:
+            parts.append(
+                f"coalition {{{', '.join(sorted(self.coalition))}}} is blocked by "
+                f"{_fmt(self.amount)}"
+            )
+        if self.inefficiency:
+            parts.append(f"the allocation misses the grand total by {_fmt(self.inefficiency)}")
+        return "; ".join(parts)
+
+
+def core_violation(game: Game, x: Mapping[str, float]) -> CoreViolation | None:
+    """Check core membership of an allocation.
+
+    ``x`` is in the core if ``x(N) = v(N)`` (within ``1e-9`` times the game's scale) and no
+    proper coalition has a positive excess (``v(S) - x(S) > tol``; for cost games
+    ``x(S) - c(S) > tol``).
+
+    Parameters
+    ----------
+    game : Game
+    x : mapping of player id to amount
+        An allocation covering exactly the game's players (an :class:`Allocation` works).
+
+    Returns
+    -------
+    CoreViolation or None
+        ``None`` if ``x`` is in the core.
+
+    Raises
+    ------
+    GameError
+        If ``x`` misses a player, names an unknown one or holds a non-number.
+    """
+    xv = game._vector(x)
+    v, n = game.values, game.n
+    full = (1 << n) - 1
+    tol = 1e-9 * max(1.0, float(np.abs(v).max()), float(np.abs(xv).max()))
+    sign = -1.0 if game.kind == "cost" else 1.0
+    excess = sign * (v - _subset_sums(xv))
+    inefficiency = float(-excess[full]) * sign
+    proper = excess[1:full]
+    worst = int(np.argmax(proper)) + 1 if proper.size else 0
+    blocked = bool(proper.size) and excess[worst] > tol
+    if not blocked and abs(inefficiency) <= tol:
+        return None
+    return CoreViolation(
+        coalition=game.coalition(worst) if blocked else None,
+        amount=float(excess[worst]) if blocked else 0.0,
+        inefficiency=inefficiency if abs(inefficiency) > tol else 0.0,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Claims problems
+
+
+def _claims_problem(estate, claims_: Mapping[str, float]) -> tuple[list[str], np.ndarray, float]:
+    if not isinstance(claims_, Mapping) or not claims_:
+        raise GameError("claims must be a non-empty mapping from player id to claim")
+    players = list(claims_)
+    c = []
+    for p, value in claims_.items():
+        try:
+            ci = float(value)
+        except (TypeError, ValueError):
+            raise GameError(f"claim of {p} is not a number: {value!r}") from None
+        if not math.isfinite(ci) or ci < 0:
+            raise GameError(f"claim of {p} must be a finite non-negative number, got {value!r}")
+        c.append(ci)
+    try:
+        e = float(estate)
+    except (TypeError, ValueError):
+        raise GameError(f"estate is not a number: {estate!r}") from None
+    total = math.fsum(c)
+    if not math.isfinite(e) or e < 0:
+        raise GameError(f"estate must be a finite non-negative number, got {estate!r}")
+    if e > total * (1 + 1e-12):
+        raise GameError(f"estate {_fmt(e)} exceeds total claims {_fmt(total)}")
+    return players, np.array(c), e
+
+
+def claims(estate: float, claims: Mapping[str, float], rule: str = "talmud") -> Allocation:
+    """Divide an estate among claimants with a classical claims rule.
+
+    See :func:`sharing.claims.divide` for the rules ``proportional``, ``cea``, ``cel`` and
+    ``talmud`` (Aumann and Maschler 1985; Thomson 2003).  The Talmud rule equals the nucleolus of
+    :func:`bankruptcy_game` (Aumann and Maschler 1985).
+
+    Parameters
+    ----------
+    estate : float
+        Amount to divide, ``0 <= estate <= sum(claims)``.
+    claims : mapping of player id to claim
+        Non-negative finite claims.
+    rule : {"proportional", "cea", "cel", "talmud"}
+
+    Returns
+    -------
+    Allocation
+        With ``game = None`` and the estate, claims and rule in ``explanation``.
+
+    Raises
+    ------
+    GameError
+        On an unknown rule, a negative or non-numeric claim, or a negative estate or one above
+        the total claims.
+    """
+    if rule not in CLAIMS_RULES:
+        raise GameError(f"unknown claims rule {rule!r}; valid rules are {', '.join(CLAIMS_RULES)}")
+    players, c, e = _claims_problem(estate, claims)
+    x = divide(e, c, rule)
+    explanation = {"rule": rule, "estate": e, "claims": dict(zip(players, c.tolist()))}
+    return Allocation(players, x, f"{rule} rule", None, explanation=explanation)
+
+
+def bankruptcy_game(estate: float, claims: Mapping[str, float]) -> Game:
+    """The bankruptcy game ``v(S) = max(0, E - sum_{i not in S} c_i)``.
+
+    O'Neill (1982), "A problem of rights arbitration from the Talmud", Math. Soc. Sci.
+    2:345-371: what a coalition gets by conceding the others' full claims.
+
+    Parameters
+    ----------
+    estate : float
+    claims : mapping of player id to claim
+
+    Returns
+    -------
+    Game
+        A value game over the claimants.
+
+    Raises
+    ------
+    GameError
+        On a negative or non-numeric claim, or a negative estate or one above the total claims.
+    """
+    players, c, e = _claims_problem(estate, claims)
+    inside = _subset_sums(c)
+    v = np.maximum(0.0, e - (inside[-1] - inside))
+    v[0] = 0.0
+    return Game._from_array(players, v, "value")

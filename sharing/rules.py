@@ -1,0 +1,833 @@
+"""The rule library: how one agreement splits the revenue of its streams between jurisdictions.
+
+Every rule is a small pydantic model (its parameters, validated) with one pure, vectorised
+method, ``split(pool, path)``. A :class:`Pool` holds the base amounts of the streams an agreement
+covers, shape ``(streams, years)``, and the per-stream context (host, origin, destination,
+firm, pre-move taxes). A rule returns a :class:`Split`: for each stream a few *slots*, each a
+jurisdiction index and an amount per year. Slots sum exactly to the pool (the last slot of a
+ratio split takes the remainder), so allocations conserve revenue to rounding. Rules nest: a
+schedule of stock/increment of fixed ratios is a tree of these models.
+
+Shares may name a jurisdiction id or a *role* resolved per stream: ``host`` (where the tax is
+collected), ``origin`` (a migrated firm's old home or the jurisdiction that introduced a
+project) and ``destination`` (its new home).
+
+Presets are named, dated parameter sets with their source (:data:`PRESETS`).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field, replace
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from sharing.claims import divide
+from sharing.taxes import TAXES, Tax
+
+ROLES = ("host", "origin", "destination")
+SHARE_TOLERANCE = 1e-9
+
+Share = Annotated[float, Field(ge=0, le=1)]
+Amount = Annotated[float, Field(ge=0)]
+YearRange = tuple[int, int]
+
+
+class PathError(ValueError):
+    """A validation error that knows the key path below the model that raised it."""
+
+    def __init__(self, path: str, message: str):
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.message = message
+
+
+class RuleError(ValueError):
+    """A rule cannot be applied to the streams it was given (raised at compile time)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# The data a rule works on, and what it returns
+
+
+@dataclass(frozen=True)
+class Pool:
+    """The streams one agreement covers, with what rules need to know about them.
+
+    ``amounts`` is the base being shared (retained revenue by default), ``gross`` the gross
+    tax. Role arrays hold jurisdiction indices, -1 where a stream has no such role. Firm-level
+    facts (``pre_move``, ``pre_move_gross``) sit on the destination stream of each firm and
+    tax only, so that group sums count each firm once.
+    """
+
+    amounts: np.ndarray
+    gross: np.ndarray
+    years: np.ndarray
+    roles: dict[str, np.ndarray]
+    tax: np.ndarray
+    group: np.ndarray
+    n_groups: int
+    move_year: np.ndarray
+    pre_move: np.ndarray
+    pre_move_gross: np.ndarray
+    stream_ids: np.ndarray
+    index: dict[str, int]
+    contributions: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    @property
+    def n_jurisdictions(self) -> int:
+        return len(self.index)
+
+    def who(self, key: str) -> np.ndarray:
+        """Jurisdiction index per stream for a jurisdiction id or a role."""
+        if key in self.index:
+            return np.full(len(self.amounts), self.index[key])
+        idx = self.roles[key]
+        missing = np.flatnonzero(idx < 0)
+        if missing.size:
+            raise RuleError(
+                f"rule uses role {key!r} but stream {self.stream_ids[missing[0]]!r} has no {key}"
+            )
+        return idx
+
+    def with_amounts(self, amounts: np.ndarray) -> Pool:
+        return replace(self, amounts=amounts)
+
+    def take_years(self, cols: np.ndarray) -> Pool:
+        return replace(self, amounts=self.amounts[:, cols], gross=self.gross[:, cols],
+                       years=self.years[cols])
+
+    def group_sum(self, x: np.ndarray) -> np.ndarray:
+        """Sum a ``(streams, years)`` array per firm group -> ``(groups, years)``."""
+        out = np.zeros((self.n_groups, x.shape[1]))
+        np.add.at(out, self.group, x)
+        return out
+
+
+@dataclass
+class Split:
+    """What a rule returns: per stream, ``m`` slots of (jurisdiction, amount per year).
+
+    ``transfers`` holds side payments not tied to a stream (a fixed return), shape
+    ``(jurisdictions, years)``, summing to zero over jurisdictions. ``pools`` lists, for each
+    ratio split inside the rule, its path and the base it divided per year: each
+    jurisdiction's payoff is linear in those ratios, which is what the optimizer needs.
+    """
+
+    who: np.ndarray
+    amount: np.ndarray
+    transfers: np.ndarray | None = None
+    pools: list[tuple[str, np.ndarray]] = field(default_factory=list)
+
+    def embed(self, cols: np.ndarray, n_years: int) -> Split:
+        """Place a split computed on the year columns ``cols`` into the full horizon."""
+        amount = np.zeros((*self.amount.shape[:2], n_years))
+        amount[:, :, cols] = self.amount
+        transfers = None
+        if self.transfers is not None:
+            transfers = np.zeros((self.transfers.shape[0], n_years))
+            transfers[:, cols] = self.transfers
+        pools = []
+        for path, base in self.pools:
+            full = np.zeros(n_years)
+            full[cols] = base
+            pools.append((path, full))
+        return Split(self.who, amount, transfers, pools)
+
+
+def concat(splits: list[Split]) -> Split:
+    """Join splits of the same streams side by side (their slots add up)."""
+    transfers = [s.transfers for s in splits if s.transfers is not None]
+    return Split(
+        who=np.concatenate([s.who for s in splits], axis=1),
+        amount=np.concatenate([s.amount for s in splits], axis=1),
+        transfers=sum(transfers[1:], transfers[0]) if transfers else None,
+        pools=[p for s in splits for p in s.pools],
+    )
+
+
+def split_by_shares(amounts: np.ndarray, who: np.ndarray, shares: np.ndarray) -> np.ndarray:
+    """Amounts per slot ``(k, m, T)`` for shares of shape ``(m,)``, ``(m, T)`` or ``(k, m, T)``.
+
+    The last slot takes ``amount − Σ other slots`` so that slots sum to the amount exactly.
+    """
+    shares = np.asarray(shares, dtype=float)
+    if shares.ndim == 1:
+        shares = shares[None, :, None]
+    elif shares.ndim == 2:
+        shares = shares[None, :, :]
+    parts = np.empty((amounts.shape[0], who.shape[1], amounts.shape[1]))
+    parts[:, :-1, :] = amounts[:, None, :] * shares[:, :-1, :]
+    parts[:, -1, :] = amounts - parts[:, :-1, :].sum(axis=1)
+    return parts
+
+
+def _shares_check(shares: dict[str, float], where: str = "shares") -> dict[str, float]:
+    if not shares:
+        raise PathError(where, "at least one share is needed")
+    total = sum(shares.values())
+    if abs(total - 1.0) > SHARE_TOLERANCE:
+        listed = ", ".join(f"{k} {v:g}" for k, v in shares.items())
+        raise PathError(where, f"shares must sum to 1, got {total:.6g} ({listed})")
+    return shares
+
+
+def _stack_who(pool: Pool, keys: list[str]) -> np.ndarray:
+    return np.stack([pool.who(k) for k in keys], axis=1)
+
+
+def _within(years: np.ndarray, span: YearRange) -> np.ndarray:
+    return (years >= span[0]) & (years <= span[1])
+
+
+def _check_stages(spans: list[YearRange], name: str = "stages") -> None:
+    for i, (a, b) in enumerate(spans):
+        if a > b:
+            raise PathError(f"{name}[{i}]", f"years {a}-{b}: the first year is after the last")
+    order = sorted(range(len(spans)), key=lambda i: spans[i])
+    for i, j in itertools.pairwise(order):
+        if spans[j][0] <= spans[i][1]:
+            first, second = sorted((i, j))
+            a, b = spans[first]
+            c, d = spans[second]
+            raise PathError(f"{name}[{first}]",
+                            f"years {a}-{b} overlap {name}[{second}] ({c}-{d})")
+
+
+# ---------------------------------------------------------------------------------------------
+# Presets: parameters from law and agreements, with their source
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named, dated parameter set for a rule type, with where the numbers come from."""
+
+    rule: str
+    name: str
+    name_en: str
+    params: dict[str, Any]
+    reference: str
+    year: int
+    unconfirmed: tuple[str, ...] = ()
+
+
+PRESETS: dict[str, Preset] = {
+    "cn_branch_cit": Preset(
+        "factors", "跨地区总分机构企业所得税分摊", "China cross-region branch CIT apportionment",
+        {"weights": {"revenue": 0.35, "payroll": 0.35, "assets": 0.30}},
+        "国家税务总局公告2012年第57号 (branch share 0.35 revenue, 0.35 payroll, 0.30 assets, "
+        "previous-year data); 财预〔2012〕40号", 2012),
+    "de_gewst": Preset(
+        "factors", "德国营业税分解(工资)", "German trade tax Zerlegung, general rule",
+        {"weights": {"payroll": 1.0}}, "§29(1) Nr. 1 GewStG (payroll)", 2021),
+    "de_gewst_wind_solar": Preset(
+        "factors", "德国营业税分解(风电光伏)", "German trade tax Zerlegung, wind and solar",
+        {"weights": {"payroll": 0.1, "installed_capacity": 0.9}},
+        "§29(1) Nr. 2 a) GewStG (1/10 payroll + 9/10 installed capacity)", 2021),
+    "us_uditpa": Preset(
+        "factors", "美国UDITPA三要素", "US UDITPA equally weighted three factors",
+        {"weights": {"property": 1 / 3, "payroll": 1 / 3, "sales": 1 / 3}},
+        "UDITPA §9 (1957); Multistate Tax Compact Art. IV", 1957),
+    "us_double_weighted_sales": Preset(
+        "factors", "美国双倍销售权重", "US double-weighted sales",
+        {"weights": {"property": 0.25, "payroll": 0.25, "sales": 0.5}},
+        "MTC Art. IV as amended 2014-07-30 (recommends double-weighting sales)", 2014),
+    "us_single_sales": Preset(
+        "factors", "美国单一销售要素", "US single sales factor",
+        {"weights": {"sales": 1.0}},
+        "Single sales factor used by 29 states (Tax Foundation; FTA, TY2022)", 2022),
+    "ca_provincial": Preset(
+        "factors", "加拿大省际分摊", "Canada provincial allocation",
+        {"weights": {"revenue": 0.5, "payroll": 0.5}},
+        "Income Tax Regulations s. 402(3): ½ gross revenue + ½ salaries and wages", 2004),
+    "eu_ccctb": Preset(
+        "factors", "欧盟CCCTB公式", "EU CCCTB formula",
+        {"weights": {"sales": 1 / 3, "payroll": 1 / 6, "headcount": 1 / 6, "assets": 1 / 3}},
+        "COM(2011) 121 Art. 86: ⅓ sales + ⅓ labour (½ payroll, ½ employees) + ⅓ assets", 2011),
+    "jjj_2015": Preset(
+        "capped", "京津冀产业转移企业税收分享", "Beijing-Tianjin-Hebei relocated-firm sharing",
+        {"beneficiary": "origin", "share": 0.5, "max_years": 3, "taxes": ["vat", "eit"],
+         "extension": {"years": 2, "below": 2000.0},
+         "eligibility": {"min_pre_move": 2000.0},
+         "cap": {"pre_move_years": 3}},
+        "财预〔2015〕92号 京津冀协同发展产业转移对接企业税收收入分享办法 (2015-06): "
+        "VAT+CIT (business tax obsolete since 2016) local share 50:50 origin:destination for 3 "
+        "years, +2 years if annual tax stays under 2000万; eligibility pre-move 3-year average "
+        "≥ 2000万. Cap = pre-move 3-year total is recalled, not confirmed (POLICY.md §3.1).",
+        2015, unconfirmed=("cap",)),
+}
+
+
+def _apply_preset(rule_type: str, data: Any) -> Any:
+    if not isinstance(data, dict) or data.get("preset") is None:
+        return data
+    name = data["preset"]
+    preset = PRESETS.get(name)
+    valid = sorted(k for k, p in PRESETS.items() if p.rule == rule_type)
+    if preset is None or preset.rule != rule_type:
+        raise PathError("preset", f"unknown {rule_type} preset {name!r}; valid: {', '.join(valid)}")
+    merged = {**preset.params, **data}
+    merged.setdefault("reference", preset.reference)
+    return merged
+
+
+# ---------------------------------------------------------------------------------------------
+# The rules
+
+
+class RuleBase(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    reference: str | None = None
+
+    def keys(self) -> set[str]:
+        """Jurisdiction ids and roles this rule (and its children) names."""
+        return set()
+
+    def factors(self) -> set[str]:
+        """Contribution factors this rule (and its children) needs."""
+        return set()
+
+    def children(self) -> list[RuleBase]:
+        return []
+
+
+class Host(RuleBase):
+    """No sharing (the default): the host keeps everything it collects.
+
+    ``x[s, host(s), t] = a[s, t]``. Negative amounts (refunds) stay with the host too.
+    """
+
+    type: Literal["host"] = "host"
+
+    def split(self, pool: Pool, path: str = "rule") -> Split:
+        return Split(pool.who("host")[:, None], pool.amounts[:, None, :].copy())
+
+
+class Fixed(RuleBase):
+    """Fixed ratio (固定比例分成): ``x[s, j, t] = w_j · a[s, t]`` with ``Σ_j w_j = 1``.
+
+    Sources: 中山–河源 共建产业转移园 税收留成五五分成; 川浙合作产业园 青川:广元 = 6:4 for VAT
+    and income tax (POLICY.md §3.6, §3.8). Negative amounts (VAT refunds, 留抵退税) are shared
+    in the same ratio as revenue.
+    """
+
+    type: Literal["fixed"] = "fixed"
+    shares: dict[str, Share]
+
+    @model_validator(mode="after")
+    def _sum_to_one(self) -> Fixed:
+        _shares_check(self.shares)
+        return self
+
+    def keys(self) -> set[str]:
+        return set(self.shares)
+
+    def split(self, pool: Pool, path: str = "rule") -> Split:
+        keys = list(self.shares)
+        who = _stack_who(pool, keys)
+        parts = split_by_shares(pool.amounts, who, np.array([self.shares[k] for k in keys]))
+        return Split(who, parts, pools=[(path, pool.amounts.sum(axis=0))])
+
+
+class Factors(RuleBase):
+    """Formula apportionment by contribution factors (要素分配).
+
+    ``w_j = Σ_f α_f · x_{f,j} / Σ_i x_{f,i}`` and ``x[s, j, t] = w_j · a[s, t]``, where
+    ``x_{f,j}`` is jurisdiction j's value of factor f (capital, land, payroll, sales ...) from
+    the scenario's ``contributions`` and ``α`` the weights (``Σ α_f = 1``). Presets carry the
+    statutory weights (``cn_branch_cit``, ``de_gewst``, ``us_uditpa``, ``eu_ccctb`` ...; see
+    :data:`PRESETS`). The EU CCCTB's labour factor (½ payroll, ½ headcount) is written as the
+    equivalent flat weights 1/6 + 1/6. Negative amounts are shared in the same ratio.
+    """
+
+    type: Literal["factors"] = "factors"
+    preset: str | None = None
+    weights: dict[str, Share]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset(cls, data: Any) -> Any:
+        return _apply_preset("factors", data)
+
+    @model_validator(mode="after")
+    def _sum_to_one(self) -> Factors:
+        _shares_check(self.weights, "weights")
+        return self
+
+    def factors(self) -> set[str]:
+        return set(self.weights)
+
+    def shares(self, contributions: dict[str, dict[str, float]]) -> dict[str, float]:
+        """The jurisdiction shares ``w_j`` given factor values by jurisdiction."""
+        shares: dict[str, float] = {}
+        for factor, weight in self.weights.items():
+            values = contributions.get(factor)
+            if values is None:
+                raise RuleError(f"factor {factor!r} has no values in contributions")
+            total = sum(values.values())
+            if total <= 0:
+                raise RuleError(f"factor {factor!r} sums to {total:g}; it needs a positive total")
+            for jid, v in values.items():
+                shares[jid] = shares.get(jid, 0.0) + weight * v / total
+        return shares
+
+    def split(self, pool: Pool, path: str = "rule") -> Split:
+        shares = self.shares(pool.contributions)
+        keys = list(shares)
+        who = _stack_who(pool, keys)
+        parts = split_by_shares(pool.amounts, who, np.array([shares[k] for k in keys]))
+        return Split(who, parts, pools=[(path, pool.amounts.sum(axis=0))])
+
+
+class StockIncrement(RuleBase):
+    """Stock/increment split (存量/增量): the stock follows one rule, the increment another.
+
+    For each stream, the baseline is its level in ``base_year`` (or, with ``baseline``, the
+    given annual amount per host jurisdiction, spread over that host's streams in proportion
+    to their positive amounts), indexed: ``b[t] = b · (1 + g)^(t − base_year)``. For
+    ``t ≥ base_year``: ``stock = min(max(a, 0), b)`` and ``increment = a − stock``; before
+    ``base_year`` everything is stock. A stream that starts after the base year has a zero
+    baseline, so all of it is increment (a new firm). A fall below the baseline and negative
+    amounts (refunds) stay in the stock.
+
+    Source: 川渝高竹新区 "存量收益由原行政辖区各自分享、增量收益五五分成" (中新网 2021-12-27;
+    新华社《瞭望》2022-01-18; POLICY.md §2.1). The base year and the level at which the baseline
+    is measured are not published (NOT FOUND); both are parameters.
+    """
+
+    type: Literal["stock_increment"] = "stock_increment"
+    base_year: int
+    baseline: dict[str, Amount] | None = None
+    indexation: float = Field(0.0, ge=-0.5, le=1.0)
+    stock: Rule = Field(default_factory=Host)
+    increment: Rule
+
+    def keys(self) -> set[str]:
+        return set(self.baseline or ()) | {"host"}
+
+    def children(self) -> list[RuleBase]:
+        return [self.stock, self.increment]
+
+    def stock_amounts(self, pool: Pool) -> np.ndarray:
+        a = pool.amounts
+        after = pool.years >= self.base_year
+        index = (1.0 + self.indexation) ** np.maximum(pool.years - self.base_year, 0)
+        positive = np.maximum(a, 0.0)
+        if self.baseline is None:
+            col = np.flatnonzero(pool.years == self.base_year)
+            if col.size == 0:
+                raise RuleError(
+                    f"base_year {self.base_year} is outside the simulated years "
+                    f"{pool.years[0]}-{pool.years[-1]}; give baseline amounts per host instead")
+            level = np.minimum(positive, positive[:, col[0]][:, None] * index[None, :])
+        else:
+            host = pool.who("host")
+            host_total = np.zeros((pool.n_jurisdictions, a.shape[1]))
+            np.add.at(host_total, host, positive)
+            capped = np.minimum(host_total, base_by_host(self.baseline, pool)[:, None] * index)
+            ratio = np.divide(capped, host_total, out=np.zeros_like(capped),
+                              where=host_total > 0)
+            level = positive * ratio[host]
+        return np.where(after[None, :], np.where(a < 0, a, level), a)
+
+    def split(self, pool: Pool, path: str = "rule") -> Split:
+        stock = self.stock_amounts(pool)
+        return concat([
+            self.stock.split(pool.with_amounts(stock), f"{path}.stock"),
+            self.increment.split(pool.with_amounts(pool.amounts - stock), f"{path}.increment"),
+        ])
+
+
+def base_by_host(baseline: dict[str, float], pool: Pool) -> np.ndarray:
+    """Baseline amounts as a vector over the pool's jurisdictions (0 where not given)."""
+    return np.array([baseline.get(j, 0.0) for j in pool.index])
+
+
+class Stage(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    years: YearRange
+    rule: Rule
+
+
+class Schedule(RuleBase):
+    """Staged rules (分阶段): stage k's rule applies in its years ``[from, to]`` (inclusive).
+
+    Years outside every stage follow ``otherwise`` (default: the host keeps). Stages must not
+    overlap. Covers time-varying ratios, sunset dates (深汕特别合作区 to 2040) and the
+    periodic adjustment of 长三角示范区 (POLICY.md §3.3, §3.4). Negative amounts follow the
+    stage's rule.
+    """
+
+    type: Literal["schedule"] = "schedule"
+    stages: list[Stage] = Field(min_length=1)
+    otherwise: Rule = Field(default_factory=Host)
+
+    @model_validator(mode="after")
+    def _no_overlap(self) -> Schedule:
+        _check_stages([s.years for s in self.stages])
+        return self
+
+    def children(self) -> list[RuleBase]:
+        return [s.rule for s in self.stages] + [self.otherwise]
+
+    def split(self, pool: Pool, path: str = "rule") -> Split:
+        return _staged(pool, path, [(s.years, s.rule) for s in self.stages], self.otherwise)
+
+
+def _staged(pool: Pool, path: str, stages: list[tuple[YearRange, RuleBase]],
+            otherwise: RuleBase) -> Split:
+    n_years = len(pool.years)
+    covered = np.zeros(n_years, dtype=bool)
+    parts = []
+    for i, (span, rule) in enumerate(stages):
+        cols = np.flatnonzero(_within(pool.years, span))
+        covered[cols] = True
+        if cols.size:
+            sub = rule.split(pool.take_years(cols), f"{path}.stages[{i}]")
+            parts.append(sub.embed(cols, n_years))
+    rest = np.flatnonzero(~covered)
+    if rest.size:
+        sub = otherwise.split(pool.take_years(rest), f"{path}.otherwise")
+        parts.append(sub.embed(rest, n_years))
+    return concat(parts)
+
+
+class Extension(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    years: int = Field(gt=0)
+    below: Amount
+
+
+class PreMoveCap(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    pre_move_years: int = Field(gt=0)
+
+
+class Eligibility(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    min_pre_move: Amount
+
+
+class Capped(RuleBase):
+    """Time-limited, capped sharing of a relocated firm's taxes (迁移企业税收分享).
+
+    For each firm with move year ``m`` (or a fixed ``start``), the beneficiary (default the
+    origin, 迁出地) receives ``d[s, t] = share · a[s, t]`` of each covered tax for
+    ``t ∈ [m, m + max_years − 1]``. The window is extended by ``extension.years`` if the
+    firm's gross covered tax in its last year is below ``extension.below`` (万元). The
+    beneficiary's cumulative receipts per firm stop at the cap
+    ``C = cap`` or ``C = pre_move_years × Σ_tax pre-move annual amount`` (same base as the
+    pool): with ``D_t = Σ_firm d`` and ``S_t = Σ_{u≤t} D_u``, once ``S_t ≥ C`` the receipt
+    that year is ``C − S_{t−1}`` and nothing after. A firm whose pre-move annual gross of the
+    covered taxes is below ``eligibility.min_pre_move`` does not share. Taxes outside
+    ``taxes`` stay with the host. Negative amounts in the window are shared in the same ratio
+    and count against the cap.
+
+    Source: 财预〔2015〕92号 (京津冀, preset ``jjj_2015``): VAT + CIT local share 50:50
+    origin:destination, 3 years, +2 if the firm's annual tax is still under 2000万,
+    eligibility pre-move 3-year average ≥ 2000万 (新华社 2015-09-29; China Daily 2015-06-25).
+    The cap's definition (pre-move 3-year total) is recalled, not confirmed (POLICY.md §3.1).
+    """
+
+    type: Literal["capped"] = "capped"
+    preset: str | None = None
+    beneficiary: str = "origin"
+    share: Share
+    start: int | None = None
+    max_years: int = Field(gt=0)
+    extension: Extension | None = None
+    cap: Amount | PreMoveCap | None = None
+    eligibility: Eligibility | None = None
+    taxes: list[Tax] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset(cls, data: Any) -> Any:
+        return _apply_preset("capped", data)
+
+    def keys(self) -> set[str]:
+        return {self.beneficiary, "host"}
+
+    def split(self, pool: Pool, path: str = "rule") -> Split:
+        a = pool.amounts
+        covered = np.ones(len(a), dtype=bool)
+        if self.taxes is not None:
+            covered = np.isin(pool.tax, [TAXES.index(t) for t in self.taxes])
+        # Firm-level facts, one value per group.
+        if self.start is not None:
+            start = np.full(pool.n_groups, self.start)
+        else:
+            if np.any(pool.move_year < 0):
+                bad = pool.stream_ids[np.flatnonzero(pool.move_year < 0)[0]]
+                raise RuleError(f"capped rule needs a start year: stream {bad!r} has no move "
+                                "year (set `start`, or cover migrated firms only)")
+            start = np.zeros(pool.n_groups, dtype=int)
+            start[pool.group] = pool.move_year
+        end = start + self.max_years - 1
+        gross = pool.group_sum(pool.gross * covered[:, None])
+        if self.extension is not None:
+            last = np.clip(np.searchsorted(pool.years, end), 0, len(pool.years) - 1)
+            in_range = pool.years[last] == end
+            below = gross[np.arange(pool.n_groups), last] < self.extension.below
+            end = end + np.where(in_range & below, self.extension.years, 0)
+        eligible = np.ones(pool.n_groups, dtype=bool)
+        if self.eligibility is not None:
+            pre_gross = np.zeros(pool.n_groups)
+            np.add.at(pre_gross, pool.group, pool.pre_move_gross * covered)
+            eligible = pre_gross >= self.eligibility.min_pre_move
+        window = ((pool.years[None, :] >= start[:, None]) & (pool.years[None, :] <= end[:, None])
+                  & eligible[:, None])
+        desired = self.share * a * (window[pool.group] & covered[:, None])
+        if self.cap is not None:
+            if isinstance(self.cap, PreMoveCap):
+                cap = np.zeros(pool.n_groups)
+                np.add.at(cap, pool.group, pool.pre_move * covered)
+                cap *= self.cap.pre_move_years
+            else:
+                cap = np.full(pool.n_groups, float(self.cap))
+            per_firm = pool.group_sum(desired)
+            cum = np.cumsum(per_firm, axis=1)
+            reached = np.maximum.accumulate(cum >= cap[:, None], axis=1)
+            paid = np.diff(np.where(reached, cap[:, None], cum), axis=1, prepend=0.0)
+            ratio = np.divide(paid, per_firm, out=np.zeros_like(paid), where=per_firm != 0)
+            desired = desired * ratio[pool.group]
+        who = np.stack([pool.who(self.beneficiary), pool.who("host")], axis=1)
+        return Split(who, np.stack([desired, a - desired], axis=1))
+
+
+class Floor(RuleBase):
+    """A minimum guaranteed to one jurisdiction each year (保底), on top of an inner rule.
+
+    Let ``b_t`` be the beneficiary's allocation from ``rule`` (summed over the pool) and
+    ``P_t`` the others' positive allocations. From ``from_year`` on, the top-up
+    ``u_t = min(max(minimum − b_t, 0), P_t)`` is taken from the others in proportion to their
+    positive allocations, so the beneficiary gets ``max(b_t, min(minimum, b_t + P_t))``. If
+    the pool cannot pay the minimum, the beneficiary gets all the others had; the shortfall is
+    not carried forward. Negative allocations are never increased to pay the floor.
+
+    Source: 川浙合作产业园: 青川 guaranteed ≥ 500万元/year of park tax from one year after the
+    2亿元 infrastructure aid is in place (POLICY.md §3.6).
+    """
+
+    type: Literal["floor"] = "floor"
+    beneficiary: str
+    minimum: Amount
+    from_year: int | None = None
+    rule: Rule = Field(default_factory=Host)
+
+    def keys(self) -> set[str]:
+        return {self.beneficiary}
+
+    def children(self) -> list[RuleBase]:
+        return [self.rule]
+
+    def split(self, pool: Pool, path: str = "rule") -> Split:
+        inner = self.rule.split(pool, f"{path}.rule")
+        ben = pool.who(self.beneficiary)
+        mine = inner.who == ben[:, None]
+        got = np.where(mine[:, :, None], inner.amount, 0.0).sum(axis=(0, 1))
+        others = np.where(mine[:, :, None], 0.0, np.maximum(inner.amount, 0.0))
+        available = others.sum(axis=(0, 1))
+        active = pool.years >= (self.from_year if self.from_year is not None else pool.years[0])
+        top_up = np.clip(self.minimum - got, 0.0, available) * active
+        rate = np.divide(top_up, available, out=np.zeros_like(top_up), where=available > 0)
+        taken = others * rate
+        return Split(
+            who=np.concatenate([inner.who, ben[:, None]], axis=1),
+            amount=np.concatenate([inner.amount - taken, taken.sum(axis=1)[:, None, :]], axis=1),
+            transfers=inner.transfers, pools=inner.pools,
+        )
+
+
+class Band(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    upto: Amount | None = None
+    shares: dict[str, Share]
+
+    @model_validator(mode="after")
+    def _sum_to_one(self) -> Band:
+        _shares_check(self.shares)
+        return self
+
+
+class Tiered(RuleBase):
+    """Progressive bands (分档): the pool's annual total is cut into bands, each split by its
+    own ratio.
+
+    With band limits ``0 = L_0 < L_1 < … < L_K = ∞`` and the pool total ``X_t ≥ 0``, band k
+    holds ``clip(X_t − L_{k−1}, 0, L_k − L_{k−1})`` and is split by its shares ``w_k``. Every
+    stream is split by the resulting effective ratio ``Σ_k band_k · w_k / X_t``. If
+    ``X_t ≤ 0`` (net refunds), the whole year follows the first band's shares.
+    """
+
+    type: Literal["tiered"] = "tiered"
+    bands: list[Band] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _ascending(self) -> Tiered:
+        limits = [b.upto for b in self.bands]
+        if limits[-1] is not None:
+            raise PathError(f"bands[{len(limits) - 1}]", "the last band needs no `upto` (open)")
+        for i, (lo, hi) in enumerate(itertools.pairwise(limits[:-1])):
+            if lo is None or hi is None or hi <= lo:
+                raise PathError(f"bands[{i + 1}]", "band limits `upto` must increase")
+        if any(u is None for u in limits[:-1]):
+            raise PathError("bands", "only the last band may be open (no `upto`)")
+        return self
+
+    def keys(self) -> set[str]:
+        return {k for b in self.bands for k in b.shares}
+
+    def split(self, pool: Pool, path: str = "rule") -> Split:
+        total = pool.amounts.sum(axis=0)
+        lower = np.array([0.0] + [b.upto for b in self.bands[:-1]])
+        upper = np.array([b.upto for b in self.bands[:-1]] + [np.inf])
+        in_band = np.clip(total[None, :] - lower[:, None], 0.0, (upper - lower)[:, None])
+        frac = np.divide(in_band, total, out=np.zeros_like(in_band), where=total > 0)
+        frac[0, total <= 0] = 1.0
+        keys, shares = [], []
+        for k, band in enumerate(self.bands):
+            for key, w in band.shares.items():
+                keys.append(key)
+                shares.append(frac[k] * w)
+        who = _stack_who(pool, keys)
+        return Split(who, split_by_shares(pool.amounts, who, np.array(shares)))
+
+
+class FixedReturn(RuleBase):
+    """A fixed return on invested capital instead of (or besides) tax sharing (固定回报).
+
+    Each year in ``[from_year, to_year]`` the payer pays the beneficiary
+    ``rate × K_t``, where ``K_t`` is the capital invested so far (a constant, or the
+    cumulative sum of investments by year). The tax itself follows ``rule`` (default: the host
+    keeps it), so the payment does not depend on the tax, and refunds do not change it.
+
+    Source: 平湖–青田 飞地 (浙江): 青田's company receives 10% of actual investment per year
+    (POLICY.md §3.8).
+    """
+
+    type: Literal["fixed_return"] = "fixed_return"
+    payer: str
+    beneficiary: str
+    rate: Share
+    capital: Amount | dict[int, Amount]
+    from_year: int | None = None
+    to_year: int | None = None
+    rule: Rule = Field(default_factory=Host)
+
+    def keys(self) -> set[str]:
+        return {self.payer, self.beneficiary}
+
+    def children(self) -> list[RuleBase]:
+        return [self.rule]
+
+    def split(self, pool: Pool, path: str = "rule") -> Split:
+        years = pool.years
+        if isinstance(self.capital, dict):
+            invested = np.array([self.capital.get(int(y), 0.0) for y in years])
+            before = sum(v for y, v in self.capital.items() if y < years[0])
+            capital = before + np.cumsum(invested)
+        else:
+            capital = np.full(len(years), float(self.capital))
+        lo = self.from_year if self.from_year is not None else years[0]
+        hi = self.to_year if self.to_year is not None else years[-1]
+        payment = self.rate * capital * _within(years, (lo, hi))
+        transfers = np.zeros((pool.n_jurisdictions, len(years)))
+        transfers[pool.index[self.payer]] -= payment
+        transfers[pool.index[self.beneficiary]] += payment
+        inner = self.rule.split(pool, f"{path}.rule")
+        extra = transfers if inner.transfers is None else inner.transfers + transfers
+        return replace(inner, transfers=extra)
+
+
+class Claims(RuleBase):
+    """Divide the pool among claims (e.g. compensation claims exceeding what was raised).
+
+    Each year the estate ``E_t`` (the pool's total) is divided among the annual claims by a
+    claims rule — proportional, constrained equal awards (``cea``), constrained equal losses
+    (``cel``) or the Talmud rule (Aumann & Maschler 1985; Thomson 2003), see
+    :func:`sharing.claims.divide`. What exceeds the total claims goes to ``remainder``
+    (default the host); a year with ``E_t ≤ 0`` goes wholly to ``remainder``. Every stream is
+    split by that year's resulting ratio.
+    """
+
+    type: Literal["claims"] = "claims"
+    method: Literal["proportional", "cea", "cel", "talmud"]
+    claims: dict[str, Amount] = Field(min_length=1)
+    remainder: str = "host"
+
+    def keys(self) -> set[str]:
+        return set(self.claims) | {self.remainder}
+
+    def split(self, pool: Pool, path: str = "rule") -> Split:
+        estate = pool.amounts.sum(axis=0)
+        claims = np.array(list(self.claims.values()))
+        divided = np.clip(estate, 0.0, claims.sum())
+        awards = divide(divided, claims, self.method)
+        shares = np.divide(awards, estate, out=np.zeros_like(awards), where=estate > 0)
+        keys = [*self.claims, self.remainder]
+        who = _stack_who(pool, keys)
+        shares = np.vstack([shares, 1.0 - shares.sum(axis=0)])
+        return Split(who, split_by_shares(pool.amounts, who, shares))
+
+
+class OptimizedStage(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    years: YearRange
+    shares: dict[str, Share]
+
+    @model_validator(mode="after")
+    def _sum_to_one(self) -> OptimizedStage:
+        _shares_check(self.shares)
+        return self
+
+
+class Optimized(RuleBase):
+    """Shares written back by the fairness optimizer or a game solution, per stage.
+
+    Behaves as a schedule of fixed ratios: ``x[s, j, t] = w_{k(t), j} · a[s, t]`` in stage k's
+    years, the host keeping years outside every stage. ``method`` records what produced the
+    shares (e.g. ``nucleolus``, ``maximin gain``) so a reader can trace them.
+    """
+
+    type: Literal["optimized"] = "optimized"
+    stages: list[OptimizedStage] = Field(min_length=1)
+    method: str
+
+    @model_validator(mode="after")
+    def _no_overlap(self) -> Optimized:
+        _check_stages([s.years for s in self.stages])
+        return self
+
+    def keys(self) -> set[str]:
+        return {k for s in self.stages for k in s.shares}
+
+    def split(self, pool: Pool, path: str = "rule") -> Split:
+        stages = [(s.years, Fixed(shares=s.shares)) for s in self.stages]
+        return _staged(pool, path, stages, Host())
+
+
+Rule = Annotated[
+    Host | Fixed | Factors | StockIncrement | Schedule | Capped | Floor | Tiered | FixedReturn
+    | Claims | Optimized,
+    Field(discriminator="type"),
+]
+
+for _model in (StockIncrement, Stage, Schedule, Floor, FixedReturn):
+    _model.model_rebuild()
+
+
+def walk(rule: RuleBase):
+    """Yield a rule and every rule nested inside it."""
+    yield rule
+    for child in rule.children():
+        yield from walk(child)

@@ -1,0 +1,622 @@
+"""The scenario: what a finance bureau describes, validated (pydantic v2) with key paths.
+
+A scenario names the jurisdictions, the tax streams (from parks, firms, projects or given
+directly), the agreements that share them, the co-investment costs and what each side could
+achieve alone. It is read from YAML with ``yaml.safe_load`` only; every error names the file,
+the key path (``agreements[1].rule.stages[0]``), the line where it can, and the problem.
+The format is documented key by key in ``docs/scenario-format.md``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import io
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from sharing.rules import (
+    ROLES,
+    Amount,
+    Factors,
+    Fixed,
+    PathError,
+    Rule,
+    Share,
+    walk,
+)
+from sharing.taxes import TAXES, Tax
+
+FORMAT_VERSION = 1
+MAX_FILE_BYTES = 20 * 1024 * 1024
+Province = Literal["sichuan", "chongqing", "other"]
+Ident = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_\-.]+$")]
+
+
+class ScenarioError(ValueError):
+    """Bad input: one message per problem, each naming the file, key path, line and problem."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class Source(Model):
+    """Where the scenario's rules and numbers come from."""
+
+    title: str
+    url: str | None = None
+    date: datetime.date | str | None = None
+    note: str | None = None
+
+
+class Years(Model):
+    start: int = Field(ge=1990, le=2200)
+    end: int = Field(ge=1990, le=2200)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Years:
+        if self.end < self.start:
+            raise PathError("end", f"year range {self.start}-{self.end} runs backwards")
+        return self
+
+
+class Jurisdiction(Model):
+    id: Ident
+    name: str
+    name_en: str
+    province: Province
+
+
+class Retention(Model):
+    """Fraction of gross tax kept by the jurisdiction's own budget, by tax.
+
+    National law applies where nothing is given (VAT 0.5 from 2016, 0.25 before; EIT and PIT
+    0.4; local taxes 1.0). ``default`` overrides national law for everyone, ``provinces`` per
+    province, ``jurisdictions`` per jurisdiction (most specific wins).
+    """
+
+    default: dict[Tax, Share] = Field(default_factory=dict)
+    provinces: dict[Province, dict[Tax, Share]] = Field(default_factory=dict)
+    jurisdictions: dict[str, dict[Tax, Share]] = Field(default_factory=dict)
+    reference: str | None = None
+
+
+class Projection(Model):
+    """A gross tax path in 万元: ``base · (1 + growth)^(year − base_year)`` or explicit
+    ``by_year`` amounts (years not listed are 0), zero outside ``[start, end]``."""
+
+    base: float | None = None
+    base_year: int | None = None
+    growth: float = Field(0.0, ge=-0.9, le=5.0)
+    by_year: dict[int, float] | None = None
+    start: int | None = None
+    end: int | None = None
+    illustrative: bool = False
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Projection:
+        if (self.base is None) == (self.by_year is None):
+            raise PathError("base", "give either `base` (with growth) or `by_year`, not both")
+        if self.start is not None and self.end is not None and self.end < self.start:
+            raise PathError("end", f"year range {self.start}-{self.end} runs backwards")
+        return self
+
+
+class Site(Model):
+    """One part of a park, its taxes collected by its own jurisdiction (``host``)."""
+
+    host: str
+    taxes: dict[Tax, Projection] = Field(min_length=1)
+    illustrative: bool = False
+
+
+class Park(Model):
+    """A jointly built park (园区共建)."""
+
+    id: Ident
+    name: str | None = None
+    name_en: str | None = None
+    partners: list[str] = Field(min_length=1)
+    sites: list[Site] = Field(min_length=1)
+
+
+class Firm(Model):
+    """A migrated firm (企业迁移) or a transferred project (招商引资项目异地流转).
+
+    Migrated: ``origin`` → ``destination`` in ``move_year``; ``pre_move`` gives the annual
+    gross taxes in the year before the move, growing at ``growth``. Before the move its taxes
+    are collected at the origin, from the move on at the destination.
+    Project: introduced by ``introduced_by``, located at ``host``, taxes from ``taxes``.
+    """
+
+    id: Ident
+    name: str | None = None
+    name_en: str | None = None
+    origin: str | None = None
+    destination: str | None = None
+    move_year: int | None = None
+    pre_move: dict[Tax, Amount] | None = None
+    growth: float = Field(0.0, ge=-0.9, le=5.0)
+    introduced_by: str | None = None
+    host: str | None = None
+    taxes: dict[Tax, Projection] | None = None
+    illustrative: bool = False
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Firm:
+        migrated = [self.origin, self.destination, self.move_year, self.pre_move]
+        project = [self.introduced_by, self.host, self.taxes]
+        if all(v is not None for v in migrated) and all(v is None for v in project):
+            if self.origin == self.destination:
+                raise PathError("destination", "origin and destination are the same")
+            return self
+        if all(v is not None for v in project) and all(v is None for v in migrated):
+            if self.introduced_by == self.host:
+                raise PathError("host", "a transferred project's host must differ from "
+                                "introduced_by")
+            return self
+        raise PathError("", "a firm is either migrated (origin, destination, move_year, "
+                        "pre_move) or a transferred project (introduced_by, host, taxes)")
+
+    @property
+    def from_id(self) -> str:
+        return self.origin or self.introduced_by  # type: ignore[return-value]
+
+    @property
+    def to_id(self) -> str:
+        return self.destination or self.host  # type: ignore[return-value]
+
+
+class StreamSpec(Projection):
+    """An explicit tax stream: one tax collected by one host."""
+
+    id: Ident
+    host: str
+    tax: Tax
+
+
+class Covers(Model):
+    """Which streams an agreement takes: all conditions must hold; a list means any of."""
+
+    park: str | list[str] | None = None
+    firm: str | list[str] | None = None
+    stream: str | list[str] | None = None
+    host: str | list[str] | None = None
+    tax: Tax | list[Tax] | None = None
+    kind: Literal["park", "firm", "stream"] | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> Covers:
+        if all(v is None for v in self.model_dump().values()):
+            raise PathError("", "say which streams: park, firm, stream, host, tax or kind")
+        return self
+
+    def listed(self, key: str) -> list[str] | None:
+        value = getattr(self, key)
+        return [value] if isinstance(value, str) else value
+
+
+class Statistic(Model):
+    """An economic indicator split between jurisdictions (统计分算), reported apart from money."""
+
+    indicator: str
+    base: float | None = None
+    base_year: int | None = None
+    growth: float = Field(0.0, ge=-0.9, le=5.0)
+    by_year: dict[int, float] | None = None
+    shares: dict[str, Share] | None = None
+    illustrative: bool = False
+
+    @model_validator(mode="after")
+    def _check(self) -> Statistic:
+        Projection(base=self.base, base_year=self.base_year, growth=self.growth,
+                   by_year=self.by_year)
+        if self.shares is not None:
+            Fixed(shares=self.shares)
+        return self
+
+
+class Agreement(Model):
+    """One sharing rule applied to the streams it covers."""
+
+    id: Ident
+    name: str | None = None
+    name_en: str | None = None
+    covers: Covers
+    base: Literal["retained", "gross"] = "retained"
+    rule: Rule
+    compliance: Share = 1.0
+    statistics: list[Statistic] = Field(default_factory=list)
+    reference: str | None = None
+
+
+class ByBenefit(Model):
+    """Costs in proportion to each party's allocated revenue from ``agreement`` that year."""
+
+    type: Literal["by_benefit"] = "by_benefit"
+    agreement: str
+    parties: list[str] | None = None
+
+
+CostRule = Annotated[Fixed | Factors | ByBenefit, Field(discriminator="type")]
+
+
+class Cost(Model):
+    """A co-investment cost (成本共担): amounts by year, booked by ``paid_by`` and shared by
+    ``rule``. Tied to a ``park`` (incurred only if the park is built) or to ``parties``."""
+
+    id: Ident
+    name: str | None = None
+    name_en: str | None = None
+    park: str | None = None
+    parties: list[str] | None = None
+    by_year: dict[int, Amount] = Field(min_length=1)
+    paid_by: str | dict[str, Share]
+    rule: CostRule | None = None
+    illustrative: bool = False
+
+    @model_validator(mode="after")
+    def _tied(self) -> Cost:
+        if (self.park is None) == (self.parties is None):
+            raise PathError("park", "a cost belongs to a `park` or lists its `parties`")
+        if isinstance(self.paid_by, dict):
+            Fixed(shares=self.paid_by)
+        return self
+
+
+Contributions = dict[str, dict[str, dict[str, Amount]]]
+
+
+class Scenario(Model):
+    """A whole scenario. See ``docs/scenario-format.md``."""
+
+    scenario: Literal[1] = FORMAT_VERSION
+    name: str
+    name_en: str
+    description: str | None = None
+    sources: list[Source] = Field(default_factory=list)
+    years: Years
+    discount_rate: float = Field(0.0, ge=0, le=1)
+    jurisdictions: list[Jurisdiction] = Field(min_length=1)
+    retention: Retention = Field(default_factory=Retention)
+    parks: list[Park] = Field(default_factory=list)
+    firms: list[Firm] = Field(default_factory=list)
+    firms_csv: str | None = None
+    streams: list[StreamSpec] = Field(default_factory=list)
+    contributions: Contributions = Field(default_factory=dict)
+    costs: list[Cost] = Field(default_factory=list)
+    agreements: list[Agreement] = Field(default_factory=list)
+    standalone: dict[str, dict[str, Share]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _references(self) -> Scenario:
+        problems = list(_reference_problems(self))
+        if problems:
+            raise PathError(*problems[0])
+        return self
+
+    @property
+    def jurisdiction_ids(self) -> list[str]:
+        return [j.id for j in self.jurisdictions]
+
+
+def _reference_problems(sc: Scenario):
+    """Yield (path, message) for every id that points nowhere or is duplicated."""
+    known = set(sc.jurisdiction_ids)
+
+    def unknown(path: str, jid: str | None):
+        if jid is not None and jid not in known:
+            return (path, f"unknown jurisdiction {jid!r} (known: {', '.join(sorted(known))})")
+        return None
+
+    for name, items in (("jurisdictions", sc.jurisdictions), ("parks", sc.parks),
+                        ("firms", sc.firms), ("streams", sc.streams), ("costs", sc.costs),
+                        ("agreements", sc.agreements)):
+        seen: dict[str, int] = {}
+        for i, item in enumerate(items):
+            if item.id in seen:
+                yield (f"{name}[{i}].id",
+                       f"duplicate id {item.id!r} (also {name}[{seen[item.id]}])")
+            seen.setdefault(item.id, i)
+    checks = []
+    for jid in sc.retention.jurisdictions:
+        checks.append(unknown(f"retention.jurisdictions.{jid}", jid))
+    for i, park in enumerate(sc.parks):
+        for k, p in enumerate(park.partners):
+            checks.append(unknown(f"parks[{i}].partners[{k}]", p))
+        for k, site in enumerate(park.sites):
+            checks.append(unknown(f"parks[{i}].sites[{k}].host", site.host))
+            if site.host in known and site.host not in park.partners:
+                checks.append((f"parks[{i}].sites[{k}].host",
+                               f"site host {site.host!r} is not a partner of park {park.id!r}"))
+    for i, firm in enumerate(sc.firms):
+        for key in ("origin", "destination", "introduced_by", "host"):
+            checks.append(unknown(f"firms[{i}].{key}", getattr(firm, key)))
+    for i, s in enumerate(sc.streams):
+        checks.append(unknown(f"streams[{i}].host", s.host))
+    ids = {"park": {p.id for p in sc.parks}, "firm": {f.id for f in sc.firms},
+           "stream": {s.id for s in sc.streams}}
+    agreement_ids = {a.id for a in sc.agreements}
+    for i, ag in enumerate(sc.agreements):
+        for key in ("park", "firm", "stream"):
+            for value in ag.covers.listed(key) or ():
+                if value not in ids[key] and not (key == "firm" and sc.firms_csv):
+                    checks.append((f"agreements[{i}].covers.{key}", f"unknown {key} {value!r}"))
+        for value in ag.covers.listed("host") or ():
+            checks.append(unknown(f"agreements[{i}].covers.host", value))
+        for rule in walk(ag.rule):
+            for key in sorted(rule.keys()):
+                if key not in known and key not in ROLES:
+                    checks.append((f"agreements[{i}].rule", f"unknown jurisdiction or role "
+                                   f"{key!r} (roles: {', '.join(ROLES)})"))
+        for k, stat in enumerate(ag.statistics):
+            for key in stat.shares or ():
+                checks.append(unknown(f"agreements[{i}].statistics[{k}].shares", key))
+    for i, cost in enumerate(sc.costs):
+        if cost.park is not None and cost.park not in ids["park"]:
+            checks.append((f"costs[{i}].park", f"unknown park {cost.park!r}"))
+        for k, p in enumerate(cost.parties or ()):
+            checks.append(unknown(f"costs[{i}].parties[{k}]", p))
+        payers = [cost.paid_by] if isinstance(cost.paid_by, str) else list(cost.paid_by)
+        for p in payers:
+            checks.append(unknown(f"costs[{i}].paid_by", p))
+        if isinstance(cost.rule, Fixed):
+            for p in cost.rule.shares:
+                checks.append(unknown(f"costs[{i}].rule.shares", p))
+        if hasattr(cost.rule, "agreement") and cost.rule.agreement not in agreement_ids:
+            checks.append((f"costs[{i}].rule.agreement",
+                           f"unknown agreement {cost.rule.agreement!r}"))
+    owners = agreement_ids | ids["park"] | {c.id for c in sc.costs}
+    for owner, factors in sc.contributions.items():
+        if owner not in owners:
+            checks.append((f"contributions.{owner}",
+                           "contributions belong to an agreement, park or cost id"))
+        for factor, values in factors.items():
+            for jid in values:
+                checks.append(unknown(f"contributions.{owner}.{factor}.{jid}", jid))
+    for park_id, shares in sc.standalone.items():
+        if park_id not in ids["park"]:
+            checks.append((f"standalone.{park_id}", f"unknown park {park_id!r}"))
+        for jid in shares:
+            checks.append(unknown(f"standalone.{park_id}.{jid}", jid))
+    yield from (c for c in checks if c is not None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def _location(path: str | Path | None) -> str:
+    return str(path) if path is not None else "<scenario>"
+
+
+def format_loc(loc: tuple, data: Any) -> str:
+    """Turn a pydantic error location into ``agreements[1].rule.stages[0]``.
+
+    Pydantic inserts the tag of a discriminated union (``fixed``) into the location; it is
+    dropped when the input at that point has it as its ``type``.
+    """
+    out = ""
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part not in node and node.get("type") == part:
+            continue
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            node = None
+    return out
+
+
+def _line_of(text: str | None, dotted: str) -> int | None:
+    """The 1-based line of a key path in YAML text, or None when it cannot be found."""
+    if text is None:
+        return None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return None
+    line = None
+    for part in _split_path(dotted):
+        if isinstance(node, yaml.MappingNode):
+            match = [v for k, v in node.value if getattr(k, "value", None) == part]
+            if not match:
+                break
+            key_node = next(k for k, v in node.value if v is match[0])
+            line, node = key_node.start_mark.line + 1, match[0]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if part >= len(node.value):
+                break
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+def _split_path(dotted: str) -> list[str | int]:
+    parts: list[str | int] = []
+    for piece in dotted.replace("]", "").split("."):
+        name, *indices = piece.split("[")
+        if name:
+            parts.append(name)
+        parts.extend(int(i) for i in indices if i.isdigit())
+    return parts
+
+
+def _problem(where: str, text: str | None, path: str, message: str) -> str:
+    line = _line_of(text, path) if path else None
+    place = f"{where}:{line}" if line else where
+    return f"{place}: {path}: {message}" if path else f"{place}: {message}"
+
+
+def validation_problems(err: ValidationError, data: Any, where: str,
+                        text: str | None = None) -> list[str]:
+    """Readable one-line problems from a pydantic ValidationError."""
+    problems = []
+    for e in err.errors():
+        path = format_loc(e["loc"], data)
+        cause = (e.get("ctx") or {}).get("error")
+        if isinstance(cause, PathError):
+            if cause.path:
+                path = f"{path}.{cause.path}" if path else cause.path
+                path = path.replace(".[", "[")
+            message = cause.message
+        else:
+            message = e["msg"].removeprefix("Value error, ")
+            if e["type"] == "missing":
+                message = "required key is missing"
+            elif e["type"] == "extra_forbidden":
+                message = "unknown key (check the spelling; see docs/scenario-format.md)"
+            elif e["type"] == "union_tag_invalid":
+                ctx = e["ctx"]
+                message = f"unknown type {ctx['tag']!r}; valid: {ctx['expected_tags']}"
+        problems.append(_problem(where, text, path, message))
+    return list(dict.fromkeys(problems))
+
+
+def read_text(path: str | Path) -> str:
+    """Read a UTF-8 text file, or raise ScenarioError saying exactly what is wrong."""
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ScenarioError([f"{p}: file is {size / 2**20:.1f} MB; the limit is "
+                                 f"{MAX_FILE_BYTES // 2**20} MB (put long firm lists in a "
+                                 "`firms_csv` file)"])
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise ScenarioError([f"{p}: no such file"]) from None
+    except IsADirectoryError:
+        raise ScenarioError([f"{p}: is a directory, not a scenario file"]) from None
+    except OSError as e:
+        raise ScenarioError([f"{p}: cannot read ({e.strerror})"]) from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise ScenarioError([f"{p}:{line}: not UTF-8 text (byte {e.start}); save the file as "
+                             "UTF-8 (in Excel: 'CSV UTF-8'; in Notepad: encoding UTF-8)"]) from None
+
+
+def parse_scenario(data: Any, where: str = "<scenario>", text: str | None = None,
+                   base_dir: Path | None = None) -> Scenario:
+    """Validate already-parsed data into a Scenario (raises ScenarioError)."""
+    if not isinstance(data, dict):
+        raise ScenarioError([f"{where}: the file must be a mapping of keys (scenario, name, "
+                             f"years, jurisdictions, ...), not {type(data).__name__}"])
+    try:
+        sc = Scenario.model_validate(data)
+    except ValidationError as err:
+        raise ScenarioError(validation_problems(err, data, where, text)) from None
+    if sc.firms_csv:
+        csv_path = (base_dir or Path()) / sc.firms_csv
+        firms = read_firms_csv(csv_path)
+        try:
+            sc = Scenario.model_validate({**data, "firms": [*data.get("firms", []), *firms]})
+        except ValidationError as err:
+            raise ScenarioError(validation_problems(err, data, where, text)) from None
+    return sc
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Load and validate a scenario YAML file.
+
+    Raises
+    ------
+    ScenarioError
+        With one message per problem: ``file:line: key.path: problem``.
+    """
+    text = read_text(path)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e)
+        raise ScenarioError([f"{path}{line}: not valid YAML: {problem}"]) from None
+    return parse_scenario(data, str(path), text, Path(path).parent)
+
+
+FIRM_COLUMNS = ["id", "name", "name_en", "origin", "destination", "move_year", "growth",
+                *(f"pre_move_{t}" for t in TAXES), "illustrative"]
+
+
+def read_firms_csv(path: str | Path) -> list[Firm]:
+    """Read migrated firms from CSV: one row per firm, columns :data:`FIRM_COLUMNS`
+    (``id, origin, destination, move_year`` required; ``pre_move_<tax>`` in 万元)."""
+    text = read_text(path)
+    try:
+        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        raise ScenarioError([f"{path}: not a readable CSV ({e})"]) from None
+    unknown = [c for c in df.columns if c not in FIRM_COLUMNS]
+    missing = [c for c in ("id", "origin", "destination", "move_year") if c not in df.columns]
+    if unknown or missing:
+        bits = []
+        if missing:
+            bits.append(f"missing column(s) {', '.join(missing)}")
+        if unknown:
+            bits.append(f"unknown column(s) {', '.join(unknown)}")
+        raise ScenarioError([f"{path}: {'; '.join(bits)} (expected: {', '.join(FIRM_COLUMNS)})"])
+    problems = []
+    numeric = {}
+    for col in ["move_year", "growth", *(c for c in df.columns if c.startswith("pre_move_"))]:
+        if col not in df.columns:
+            continue
+        values = pd.to_numeric(df[col].replace("", "0" if col != "move_year" else None),
+                               errors="coerce")
+        bad = values.isna() | ~values.map(lambda v: math.isfinite(v) if v == v else False)
+        for row in bad[bad].index[:5]:
+            problems.append(f"{path}: row {row + 2}, column {col}: {df.at[row, col]!r} "
+                            "is not a number")
+        numeric[col] = values
+    if problems:
+        raise ScenarioError(problems)
+    firms = []
+    taxes_cols = [c for c in df.columns if c.startswith("pre_move_")]
+    for i, rec in enumerate(df.to_dict("records")):
+        firm: dict[str, Any] = {k: rec[k] for k in ("id", "origin", "destination")}
+        for k in ("name", "name_en"):
+            if rec.get(k):
+                firm[k] = rec[k]
+        firm["move_year"] = int(numeric["move_year"].iat[i])
+        if "growth" in numeric:
+            firm["growth"] = float(numeric["growth"].iat[i])
+        firm["pre_move"] = {c.removeprefix("pre_move_"): float(numeric[c].iat[i])
+                            for c in taxes_cols if numeric[c].iat[i] != 0}
+        if rec.get("illustrative", "").lower() in ("1", "true", "yes"):
+            firm["illustrative"] = True
+        try:
+            firms.append(Firm.model_validate(firm))
+        except ValidationError as err:
+            problems.extend(f"{path}: row {i + 2}: {p.split(': ', 1)[1]}"
+                            for p in validation_problems(err, firm, "-"))
+            if len(problems) >= 20:
+                break
+    if problems:
+        raise ScenarioError(problems)
+    return firms
+
+
+def json_schema() -> dict:
+    """The scenario format as JSON Schema (``sharing schema``)."""
+    return Scenario.model_json_schema()
+
+
+def dump_json_schema() -> str:
+    return json.dumps(json_schema(), ensure_ascii=False, indent=2)
