@@ -3,6 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CJK_FONT := /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
 
 .PHONY: run test lint bench
 
@@ -16,9 +17,14 @@ run: $(STAMP)
 	$(BIN)/streamlit run app.py --server.headless true
 
 /usr/bin/chromium:
-	./.ci/install-chromium
+	bash .ci/install-chromium
 
-test: $(STAMP) /usr/bin/chromium
+# Chinese glyphs in the browser tests' screenshots (Debian's fonts-noto-cjk).
+$(CJK_FONT):
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk >/dev/null
+
+test: $(STAMP) /usr/bin/chromium $(CJK_FONT)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 

@@ -13,10 +13,12 @@ from pathlib import Path
 import pandas as pd
 
 from sharing.engine import compile_scenario
-from sharing.result import LABELS, compare
+from sharing.io import write_csv
+from sharing.result import COMPARE_METRICS, LABELS, compare
 from sharing.scenario import ScenarioError, dump_json_schema, load_scenario
 
 EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -65,14 +67,15 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"写入 wrote {written}")
         elif args.command == "compare":
             table = compare({p.stem: _simulate(p) for p in args.scenarios})
-            flat = table.copy()
-            flat.columns = [f"{m}[{s}]" if s else m for m, s in table.columns]
-            with pd.option_context("display.width", 250, "display.max_columns", 60,
+            with pd.option_context("display.width", 200, "display.max_columns", 30,
                                    "display.float_format", "{:,.2f}".format):
-                print(flat.to_string())
+                for metric in COMPARE_METRICS:
+                    zh, en = LABELS[metric]
+                    print(f"\n{zh} {en}  (万元 / 10,000 CNY)")
+                    print(table[metric].to_string())
             if args.out:
-                from sharing.io import write_csv
-
+                flat = table.copy()
+                flat.columns = [f"{m}[{s}]" if s else m for m, s in table.columns]
                 write_csv(flat.reset_index(), args.out)
                 print(f"写入 wrote {args.out}")
         elif args.command == "schema":
@@ -82,9 +85,15 @@ def main(argv: list[str] | None = None) -> int:
         for problem in err.problems:
             print(f"  {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BrokenPipeError:
+        return 0
     except OSError as err:
         print(f"无法写入 / cannot write: {err.filename}: {err.strerror}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except Exception as err:  # a bug: say so plainly instead of showing a traceback
+        print(f"内部错误 / internal error: {type(err).__name__}: {err}\n"
+              "请报告此问题 / please report this with the scenario file", file=sys.stderr)
+        return EXIT_INTERNAL
     return 0
 
 

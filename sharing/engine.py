@@ -12,10 +12,12 @@ origin and destination both do) are computed from the same arrays by :func:`coal
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
+from scipy import sparse
 
 from sharing.rules import Pool, RuleError, Split, split_by_shares
 from sharing.scenario import ByBenefit, Projection, Scenario, ScenarioError
@@ -41,9 +43,14 @@ def project(spec: Projection, years: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Streams:
-    """The compiled stream table: one row per (source, tax, host)."""
+    """The compiled stream table: one row per (source, tax, host).
 
-    ids: np.ndarray
+    A stream's id is its source id plus a suffix (``gaozhu`` + ``/guangan/vat``,
+    ``f1`` + ``/vat@destination``); the suffixes are few, so ids are built only when asked.
+    """
+
+    suffix: np.ndarray
+    suffixes: tuple[str, ...]
     kind: np.ndarray
     source: np.ndarray
     park: np.ndarray
@@ -59,7 +66,14 @@ class Streams:
     retention: np.ndarray
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self.kind)
+
+    @cached_property
+    def ids(self) -> np.ndarray:
+        return self.source + np.array(self.suffixes, dtype=object)[self.suffix]
+
+    def id_of(self, row: int) -> str:
+        return self.source[row] + self.suffixes[self.suffix[row]]
 
 
 @dataclass(frozen=True)
@@ -68,6 +82,7 @@ class Stay:
 
     firm: np.ndarray
     origin: np.ndarray
+    destination: np.ndarray
     gross: np.ndarray
     retention: np.ndarray
 
@@ -76,9 +91,7 @@ class Stay:
 class CompiledAgreement:
     position: int
     rows: np.ndarray
-    group: np.ndarray
-    n_groups: int
-    contributions: dict[str, dict[str, float]]
+    template: Pool
 
 
 @dataclass(frozen=True)
@@ -102,10 +115,7 @@ class Model:
     costs: tuple[CompiledCost, ...]
     discount: np.ndarray
     covered: np.ndarray = field(repr=False)
-
-    @property
-    def index(self) -> dict[str, int]:
-        return {j: i for i, j in enumerate(self.jurisdictions)}
+    index: dict[str, int] = field(repr=False)
 
     def run(self, gross: np.ndarray | None = None,
             compliance: dict[str, float] | None = None) -> Result:
@@ -128,27 +138,28 @@ def compile_scenario(sc: Scenario) -> Model:
     table = retention_table([(j.id, j.province) for j in sc.jurisdictions], years,
                             sc.retention.default, sc.retention.provinces,
                             sc.retention.jurisdictions)
-    parts, stay = _streams(sc, years, index)
-    streams = _assemble(parts, years, table)
+    parts, suffixes, stay = _streams(sc, years, index)
+    streams = _assemble(parts, suffixes, table)
     stay_ret = table[stay["origin"], stay["tax"]] if len(stay["origin"]) else \
         np.zeros((0, len(years)))
-    model_stay = Stay(stay["firm"], stay["origin"], stay["gross"], stay_ret)
-    agreements, covered = _agreements(sc, streams, index)
+    model_stay = Stay(stay["firm"], stay["origin"], stay["destination"], stay["gross"], stay_ret)
+    agreements, covered = _agreements(sc, streams, years, index)
     costs = tuple(_cost(sc, i, years, index) for i in range(len(sc.costs)))
     discount = (1.0 + sc.discount_rate) ** -(years - years[0]).astype(float)
-    return Model(sc, years, jur, streams, model_stay, agreements, costs, discount, covered)
+    return Model(sc, years, jur, streams, model_stay, agreements, costs, discount, covered, index)
 
 
 def _streams(sc: Scenario, years: np.ndarray, index: dict[str, int]):
     parts: list[dict] = []
+    suffixes: dict[str, int] = {}
     n_years = len(years)
 
-    def add(ids, kind, source, gross, tax, host, park=-1, firm=-1, spec=-1,
+    def add(suffix, kind, source, gross, tax, host, park=-1, firm=-1, spec=-1,
             origin=-1, destination=-1, move_year=-1, pre_move_gross=0.0):
-        n = len(ids)
+        n = len(gross)
         full = lambda v, dt=int: np.broadcast_to(np.asarray(v, dtype=dt), (n,))  # noqa: E731
         parts.append(dict(
-            ids=np.asarray(ids, dtype=object), kind=full(KINDS.index(kind)),
+            suffix=full(suffixes.setdefault(suffix, len(suffixes))), kind=full(KINDS.index(kind)),
             source=np.asarray(source, dtype=object) if not isinstance(source, str)
             else np.full(n, source, dtype=object),
             park=full(park), firm=full(firm), spec=full(spec), tax=full(tax), host=full(host),
@@ -159,27 +170,34 @@ def _streams(sc: Scenario, years: np.ndarray, index: dict[str, int]):
         for s, site in enumerate(park.sites):
             for tax, proj in site.taxes.items():
                 suffix = f"#{s}" if sum(x.host == site.host for x in park.sites) > 1 else ""
-                add([f"{park.id}/{site.host}{suffix}/{tax}"], "park", park.id,
+                add(f"/{site.host}{suffix}/{tax}", "park", park.id,
                     project(proj, years)[None, :], TAXES.index(tax), index[site.host], park=p)
     for k, spec in enumerate(sc.streams):
-        add([spec.id], "stream", spec.id, project(spec, years)[None, :], TAXES.index(spec.tax),
+        add("", "stream", spec.id, project(spec, years)[None, :], TAXES.index(spec.tax),
             index[spec.host], spec=k)
     stay = _firm_streams(sc, years, index, add)
-    return parts, stay
+    return parts, tuple(suffixes), stay
 
 
 def _firm_streams(sc: Scenario, years: np.ndarray, index: dict[str, int], add) -> dict:
     """Migrated firms, vectorised over firms per tax; projects one by one (few)."""
-    migrated = [(f, firm) for f, firm in enumerate(sc.firms) if firm.move_year is not None]
-    stay = {"firm": [], "origin": [], "tax": [], "gross": []}
+    # Plain lists of the firm objects: building a tuple per firm wakes the garbage collector.
+    pos = np.array([f for f, firm in enumerate(sc.firms) if firm.move_year is not None],
+                   dtype=int)
+    migrated = [sc.firms[f] for f in pos]
+    stay: dict[str, list] = {"firm": [], "origin": [], "destination": [], "tax": [], "gross": []}
     if migrated:
-        pos = np.array([f for f, _ in migrated])
-        ids = np.array([firm.id for _, firm in migrated], dtype=object)
-        origin = np.array([index[firm.origin] for _, firm in migrated])
-        dest = np.array([index[firm.destination] for _, firm in migrated])
-        move = np.array([firm.move_year for _, firm in migrated])
-        growth = np.array([firm.growth for _, firm in migrated])
-        pre = np.array([[firm.pre_move.get(t, 0.0) for t in TAXES] for _, firm in migrated])
+        ids = np.array([firm.id for firm in migrated], dtype=object)
+        origin = np.array([index[firm.origin] for firm in migrated])
+        dest = np.array([index[firm.destination] for firm in migrated])
+        move = np.array([firm.move_year for firm in migrated])
+        growth = np.array([firm.growth for firm in migrated])
+        pre_move = [firm.pre_move for firm in migrated]
+        present = set().union(*pre_move)
+        pre = np.zeros((len(migrated), len(TAXES)))
+        for t in present:
+            pre[:, TAXES.index(t)] = np.fromiter((p.get(t, 0.0) for p in pre_move), float,
+                                                 len(pre_move))
         level_index = (1.0 + growth[:, None]) ** (years[None, :] - move[:, None] + 1)
         for t, tax in enumerate(TAXES):
             has = pre[:, t] > 0
@@ -191,15 +209,16 @@ def _firm_streams(sc: Scenario, years: np.ndarray, index: dict[str, int], add) -
             early = mv > years[0]
             late = mv <= years[-1]
             if early.any():
-                add(ids[has][early] + f"/{tax}@origin", "firm", ids[has][early],
+                add(f"/{tax}@origin", "firm", ids[has][early],
                     (level * before)[early], t, o[early], firm=fp[early], origin=o[early],
                     destination=d[early], move_year=mv[early])
             if late.any():
-                add(ids[has][late] + f"/{tax}@destination", "firm", ids[has][late],
+                add(f"/{tax}@destination", "firm", ids[has][late],
                     (level * ~before)[late], t, d[late], firm=fp[late], origin=o[late],
                     destination=d[late], move_year=mv[late], pre_move_gross=pre[has, t][late])
             stay["firm"].append(fp)
             stay["origin"].append(o)
+            stay["destination"].append(d)
             stay["tax"].append(np.full(len(fp), t))
             stay["gross"].append(level)
     for f, firm in enumerate(sc.firms):
@@ -208,48 +227,57 @@ def _firm_streams(sc: Scenario, years: np.ndarray, index: dict[str, int], add) -
         o, d = index[firm.introduced_by], index[firm.host]
         for tax, proj in firm.taxes.items():
             gross = project(proj, years)
-            add([f"{firm.id}/{tax}"], "firm", firm.id, gross[None, :], TAXES.index(tax), d,
+            add(f"/{tax}", "firm", firm.id, gross[None, :], TAXES.index(tax), d,
                 firm=f, origin=o, destination=d)
             stay["firm"].append(np.array([f]))
             stay["origin"].append(np.array([o]))
+            stay["destination"].append(np.array([d]))
             stay["tax"].append(np.array([TAXES.index(tax)]))
             stay["gross"].append(gross[None, :])
     if not stay["firm"]:
-        return {"firm": np.zeros(0, int), "origin": np.zeros(0, int), "tax": np.zeros(0, int),
+        empty = np.zeros(0, int)
+        return {"firm": empty, "origin": empty, "destination": empty, "tax": empty,
                 "gross": np.zeros((0, len(years)))}
     return {k: np.concatenate(v) for k, v in stay.items()}
 
 
-def _assemble(parts: list[dict], years: np.ndarray, table: np.ndarray) -> Streams:
+def _assemble(parts: list[dict], suffixes: tuple[str, ...], table: np.ndarray) -> Streams:
     if not parts:
         raise ScenarioError(["scenario has no tax streams: add parks, firms or streams"])
     cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     cols["retention"] = table[cols["host"], cols["tax"]]
-    return Streams(**cols)
+    return Streams(suffixes=suffixes, **cols)
 
 
-def _select(covers, streams: Streams, sc: Scenario, index: dict[str, int]) -> np.ndarray:
-    mask = np.ones(len(streams), dtype=bool)
-    lookups = {
-        "park": ({p.id: i for i, p in enumerate(sc.parks)}, streams.park),
-        "firm": ({f.id: i for i, f in enumerate(sc.firms)}, streams.firm),
-        "stream": ({s.id: i for i, s in enumerate(sc.streams)}, streams.spec),
-        "host": (index, streams.host),
-        "tax": ({t: i for i, t in enumerate(TAXES)}, streams.tax),
-        "kind": ({k: i for i, k in enumerate(KINDS)}, streams.kind),
+def _lookups(sc: Scenario, streams: Streams, index: dict[str, int]) -> dict:
+    return {
+        "park": (lambda: {p.id: i for i, p in enumerate(sc.parks)}, streams.park),
+        "firm": (lambda: {f.id: i for i, f in enumerate(sc.firms)}, streams.firm),
+        "stream": (lambda: {s.id: i for i, s in enumerate(sc.streams)}, streams.spec),
+        "host": (lambda: index, streams.host),
+        "tax": (lambda: {t: i for i, t in enumerate(TAXES)}, streams.tax),
+        "kind": (lambda: {k: i for i, k in enumerate(KINDS)}, streams.kind),
     }
-    for key, (codes, column) in lookups.items():
+
+
+def _select(covers, lookups: dict, codes: dict, n: int) -> np.ndarray:
+    mask = np.ones(n, dtype=bool)
+    for key, (make_codes, column) in lookups.items():
         wanted = covers.listed(key)
         if wanted is not None:
-            mask &= np.isin(column, [codes[w] for w in wanted if w in codes])
+            if key not in codes:
+                codes[key] = make_codes()
+            values = [codes[key][w] for w in wanted if w in codes[key]]
+            mask &= column == values[0] if len(values) == 1 else np.isin(column, values)
     return mask
 
 
-def _agreements(sc: Scenario, streams: Streams, index: dict[str, int]):
+def _agreements(sc: Scenario, streams: Streams, years: np.ndarray, index: dict[str, int]):
     owner = np.full(len(streams), -1)
     compiled = []
+    lookups, codes = _lookups(sc, streams, index), {}
     for a, ag in enumerate(sc.agreements):
-        mask = _select(ag.covers, streams, sc, index)
+        mask = _select(ag.covers, lookups, codes, len(streams))
         if not mask.any():
             raise ScenarioError([f"agreements[{a}].covers: agreement {ag.id!r} covers no "
                                  "stream (check the park, firm, tax and host ids)"])
@@ -257,20 +285,22 @@ def _agreements(sc: Scenario, streams: Streams, index: dict[str, int]):
         if twice.size:
             other = sc.agreements[owner[twice[0]]].id
             raise ScenarioError([
-                f"agreements[{a}].covers: stream {streams.ids[twice[0]]!r} is already covered "
+                f"agreements[{a}].covers: stream {streams.id_of(twice[0])!r} is already covered "
                 f"by agreement {other!r}; a stream may be shared by one agreement only "
                 f"({twice.size} stream(s) overlap)"])
         owner[mask] = a
         rows = np.flatnonzero(mask)
         firm = streams.firm[rows]
         key = np.where(firm >= 0, firm, len(sc.firms) + rows)
-        _, group = np.unique(key, return_inverse=True)
+        present = np.zeros(key.max() + 1, dtype=bool)
+        present[key] = True
+        group = (np.cumsum(present) - 1)[key]
         contributions = sc.contributions.get(ag.id)
         parks = ag.covers.listed("park") or []
         if contributions is None and len(parks) == 1:
             contributions = sc.contributions.get(parks[0])
-        compiled.append(CompiledAgreement(a, rows, group, int(group.max()) + 1,
-                                          contributions or {}))
+        template = _template(sc, streams, years, index, a, rows, group, contributions or {})
+        compiled.append(CompiledAgreement(a, rows, template))
     return tuple(compiled), owner >= 0
 
 
@@ -302,6 +332,7 @@ class Allocation:
 
     gross: np.ndarray
     retained: np.ndarray
+    allocated: np.ndarray
     blocks: list[tuple[int, np.ndarray, Split]]
     unpaid: np.ndarray
     unpaid_rows: list[tuple[np.ndarray, np.ndarray]]
@@ -312,32 +343,43 @@ class Allocation:
 
 
 def to_jurisdictions(who: np.ndarray, amount: np.ndarray, n: int) -> np.ndarray:
-    """Sum slot amounts ``(k, m, T)`` into ``(jurisdictions, T)``."""
-    n_years = amount.shape[-1]
-    flat = (who[:, :, None] * n_years + np.arange(n_years)).ravel()
-    return np.bincount(flat, weights=amount.ravel(), minlength=n * n_years).reshape(n, n_years)
+    """Sum slot amounts ``(m, k, T)`` into ``(jurisdictions, T)``.
+
+    One sparse (jurisdictions × streams) indicator product per slot: no large index arrays.
+    """
+    n_slots, k, n_years = amount.shape
+    out = np.zeros((n, n_years))
+    ones, cols = np.ones(k), np.arange(k)
+    for m in range(n_slots):
+        indicator = sparse.csr_matrix((ones, (who[m], cols)), shape=(n, k))
+        out += indicator @ amount[m]
+    return out
 
 
-def _pool(model: Model, ca: CompiledAgreement, base: np.ndarray, gross: np.ndarray) -> Pool:
-    s = model.streams
-    rows = ca.rows
-    pre_gross = s.pre_move_gross[rows]
-    retention_at_move = _retention_at(s.retention[rows], model.years, s.move_year[rows])
-    ag = model.scenario.agreements[ca.position]
-    pre = pre_gross if ag.base == "gross" else pre_gross * retention_at_move
+def _template(sc: Scenario, s: Streams, years: np.ndarray, index: dict[str, int],
+              position: int, rows: np.ndarray, group: np.ndarray,
+              contributions: dict[str, dict[str, float]]) -> Pool:
+    """Everything a rule needs about the agreement's streams except the amounts."""
+    take = _rows(rows)
+    pre_gross = s.pre_move_gross[take]
+    col = np.clip(np.searchsorted(years, s.move_year[take] - 1), 0, len(years) - 1)
+    at_move = s.retention[rows, col]
+    pre = pre_gross if sc.agreements[position].base == "gross" else pre_gross * at_move
+    empty = np.zeros((0, len(years)))
     return Pool(
-        amounts=base[rows], gross=gross[rows],
-        years=model.years,
-        roles={"host": s.host[rows], "origin": s.origin[rows],
-               "destination": s.destination[rows]},
-        tax=s.tax[rows], group=ca.group, n_groups=ca.n_groups, move_year=s.move_year[rows],
-        pre_move=pre, pre_move_gross=pre_gross, stream_ids=s.ids[rows], index=model.index,
-        contributions=ca.contributions)
+        amounts=empty, gross=empty, years=years,
+        roles={"host": s.host[take], "origin": s.origin[take],
+               "destination": s.destination[take]},
+        tax=s.tax[take], group=group, n_groups=int(group.max()) + 1,
+        move_year=s.move_year[take], pre_move=pre, pre_move_gross=pre_gross,
+        stream_id=lambda i: s.id_of(rows[i]), index=index, contributions=contributions)
 
 
-def _retention_at(retention: np.ndarray, years: np.ndarray, year: np.ndarray) -> np.ndarray:
-    col = np.clip(np.searchsorted(years, year - 1), 0, len(years) - 1)
-    return retention[np.arange(len(year)), col]
+def _rows(rows: np.ndarray) -> np.ndarray | slice:
+    """A slice when the rows are contiguous, so that taking them copies nothing."""
+    if rows.size and rows[-1] - rows[0] + 1 == rows.size:
+        return slice(int(rows[0]), int(rows[-1]) + 1)
+    return rows
 
 
 def _allocate(model: Model, gross: np.ndarray | None, compliance: dict[str, float]):
@@ -353,7 +395,8 @@ def _allocate(model: Model, gross: np.ndarray | None, compliance: dict[str, floa
     for ca in model.agreements:
         ag = sc.agreements[ca.position]
         base = gross if ag.base == "gross" else retained
-        pool = _pool(model, ca, base, gross)
+        take = _rows(ca.rows)
+        pool = replace(ca.template, amounts=base[take], gross=gross[take])
         try:
             split = ag.rule.split(pool, "rule")
         except RuleError as e:
@@ -361,26 +404,28 @@ def _allocate(model: Model, gross: np.ndarray | None, compliance: dict[str, floa
         c = compliance.get(ag.id, ag.compliance)
         if c < 1.0:
             host = pool.roles["host"]
-            kept = np.where((split.who == host[:, None])[:, :, None], split.amount, 0.0)
-            short = (1.0 - c) * (pool.amounts - kept.sum(axis=1))
-            unpaid += to_jurisdictions(host[:, None], short[:, None, :], n_j)
+            kept = np.where((split.who == host[None, :])[:, :, None], split.amount, 0.0)
+            short = (1.0 - c) * (pool.amounts - kept.sum(axis=0))
+            unpaid += to_jurisdictions(host[None, :], short[None], n_j)
             unpaid_rows.append((ca.rows, short))
             split = Split(
-                np.concatenate([split.who, host[:, None]], axis=1),
-                np.concatenate([split.amount * c, (1.0 - c) * pool.amounts[:, None, :]], axis=1),
+                np.concatenate([split.who, host[None, :]], axis=0),
+                np.concatenate([split.amount * c, (1.0 - c) * pool.amounts[None]], axis=0),
                 None if split.transfers is None else split.transfers * c, split.pools)
         blocks.append((ca.position, ca.rows, split))
         alloc = to_jurisdictions(split.who, split.amount, n_j)
         if split.transfers is not None:
             alloc = alloc + split.transfers
         by_agreement[ca.position] = alloc
+    allocated = sum(by_agreement.values(), np.zeros((n_j, n_years)))
     rest = np.flatnonzero(~model.covered)
     if rest.size:
-        base = retained[rest]
-        blocks.append((-1, rest, Split(s.host[rest][:, None], base[:, None, :])))
+        kept = Split(s.host[rest][None, :], retained[rest][None])
+        blocks.append((-1, rest, kept))
+        allocated += to_jurisdictions(kept.who, kept.amount, n_j)
     cost_share, cost_booked, cost_rows = _costs(model, by_agreement)
-    return Allocation(gross, retained, blocks, unpaid, unpaid_rows, cost_share, cost_booked,
-                      cost_rows, by_agreement)
+    return Allocation(gross, retained, allocated, blocks, unpaid, unpaid_rows, cost_share,
+                      cost_booked, cost_rows, by_agreement)
 
 
 def _costs(model: Model, by_agreement: dict[int, np.ndarray]):
@@ -405,7 +450,7 @@ def _costs(model: Model, by_agreement: dict[int, np.ndarray]):
             total = benefit.sum(axis=0)
             weights = np.where(total > 0, benefit / np.where(total > 0, total, 1.0),
                                1.0 / len(parties))
-            who = parties[None, :]
+            who = parties[:, None]
             keys_shares = weights
         else:
             if hasattr(cost.rule, "weights"):
@@ -418,9 +463,9 @@ def _costs(model: Model, by_agreement: dict[int, np.ndarray]):
                     raise ScenarioError([f"costs[{cc.position}].rule: {e}"]) from None
             else:
                 shares = cost.rule.shares
-            who = np.array([[model.index[j] for j in shares]])
+            who = np.array([[model.index[j]] for j in shares])
             keys_shares = np.array(list(shares.values()))
-        parts = split_by_shares(cc.amounts[None, :], who, keys_shares)
+        parts = split_by_shares(cc.amounts[None, :], keys_shares)
         out = to_jurisdictions(who, parts, n_j)
         rows.append(out)
         share_total += out
@@ -474,18 +519,16 @@ def coalition_items(model: Model, alloc: Allocation) -> CoalitionItems:
     firm_rows = np.flatnonzero(s.firm >= 0)
     if firm_rows.size:
         pair = s.origin[firm_rows] * n_j + s.destination[firm_rows]
+        stay_pair = model.stay.origin * n_j + model.stay.destination
+        codes, inverse = np.unique(pair, return_inverse=True)
+        stay_code = np.searchsorted(codes, stay_pair)
         stay_pv = (model.stay.gross * model.stay.retention) @ model.discount
-        firms = sc.firms
-        stay_pair = np.array([model.index[firms[f].from_id] * n_j + model.index[firms[f].to_id]
-                              for f in model.stay.firm], dtype=int)
-        for code in np.unique(pair):
-            rows = firm_rows[pair == code]
-            a = np.bincount(s.host[rows], weights=pv[rows], minlength=n_j)
-            sel = stay_pair == code
-            b = np.bincount(model.stay.origin[sel], weights=stay_pv[sel], minlength=n_j)
-            a_rows.append(a)
-            b_rows.append(b)
-            req.append(_mask([code // n_j, code % n_j]))
+        size = len(codes) * n_j
+        a_rows.extend(np.bincount(inverse * n_j + s.host[firm_rows], weights=pv[firm_rows],
+                                  minlength=size).reshape(len(codes), n_j))
+        b_rows.extend(np.bincount(stay_code * n_j + model.stay.origin, weights=stay_pv,
+                                  minlength=size).reshape(len(codes), n_j))
+        req.extend((1 << (codes // n_j)) | (1 << (codes % n_j)))
     for cc, shared in zip(model.costs, alloc.cost_rows, strict=True):
         a_rows.append(-(shared @ model.discount))
         b_rows.append(np.zeros(n_j))

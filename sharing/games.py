@@ -105,6 +105,34 @@ def _bits(masks: np.ndarray, n: int) -> np.ndarray:
     return ((np.asarray(masks, dtype=np.int64)[:, None] >> np.arange(n)) & 1).astype(float)
 
 
+def _residual_norms(basis: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Distance of each row from the span of the orthonormal columns of ``basis``."""
+    return np.linalg.norm(rows - (rows @ basis) @ basis.T, axis=1)
+
+
+def _extend_basis(basis: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """Extend an orthonormal column basis by the rows outside its span (Gram-Schmidt).
+
+    Returns the new basis and the indices of the rows that enlarged it.
+    """
+    added: list[int] = []
+    if not rows.size:
+        return basis, added
+    resid = rows - (rows @ basis) @ basis.T
+    norms = np.linalg.norm(resid, axis=1)
+    while basis.shape[1] < basis.shape[0]:
+        outside = np.flatnonzero(norms > _TOL_SPAN)
+        if not outside.size:
+            break
+        i = int(outside[0])
+        q = resid[i] / norms[i]
+        basis = np.hstack([basis, q[:, None]])
+        added.append(i)
+        resid = resid - np.outer(resid @ q, q)
+        norms = np.linalg.norm(resid, axis=1)
+    return basis, added
+
+
 def _fmt(x: float) -> str:
     return f"{x:.6g}"
 
@@ -148,6 +176,11 @@ class Game:
             v[mask] = self._number(value, mask)
         if not seen[0]:
             v[0] = 0.0
+            seen[0] = True
+        missing = np.flatnonzero(~seen)
+        if missing.size:
+            more = f" (and {missing.size - 1} more)" if missing.size > 1 else ""
+            raise GameError(f"missing value for coalition {self._name(int(missing[0]))}{more}")
         self._set_values(v)
 
     # -- construction -----------------------------------------------------------------------
@@ -179,9 +212,9 @@ class Game:
         if bad.size:
             mask = int(bad[0])
             more = f" (and {bad.size - 1} more)" if bad.size > 1 else ""
-            if np.isnan(v[mask]):
-                raise GameError(f"missing value for coalition {self._name(mask)}{more}")
-            raise GameError(f"value for coalition {self._name(mask)} is not finite{more}")
+            raise GameError(
+                f"value for coalition {self._name(mask)} is not finite ({v[mask]}){more}"
+            )
         if v[0] != 0:
             raise GameError(f"the empty coalition must be worth 0, got {_fmt(v[0])}")
         v.flags.writeable = False
@@ -226,16 +259,19 @@ class Game:
         GameError
             On a wrong length, a non-zero empty coalition or a non-finite value.
         """
+        game = cls.__new__(cls)
+        game._init_players(players, kind)
         try:
             v = np.array(values, dtype=float)
         except (TypeError, ValueError):
             raise GameError("values must be a numeric array") from None
-        n = len(players)
+        n = game.n
         if v.shape != (1 << n,):
             raise GameError(
                 f"values must have length 2**{n} = {1 << n} for {n} players, got shape {v.shape}"
             )
-        return cls._from_array(players, v, kind)
+        game._set_values(v)
+        return game
 
     @classmethod
     def from_function(
@@ -494,9 +530,7 @@ class Allocation(Mapping[str, float]):
             if key == "levels":
                 lines.append("Excess levels, largest first (超额水平):")
                 for k, level in enumerate(value, start=1):
-                    names = ", ".join(
-                        "{" + ", ".join(sorted(s)) + "}" for s in level["coalitions"]
-                    )
+                    names = ", ".join("{" + ", ".join(sorted(s)) + "}" for s in level["coalitions"])
                     lines.append(f"  {k}. excess {_fmt(level['excess'])} fixed for {names}")
             elif key == "kohlberg":
                 verdict = "passed" if value["passed"] else "FAILED"
@@ -674,60 +708,59 @@ class _LexMin:
             e[~self.free] = -np.inf
             violated = np.flatnonzero(e > t + _TOL_VIOLATED)
             if violated.size == 0:
-                return x, t, e, dict(zip(act.tolist(), (-res.ineqlin.marginals).tolist()))
+                duals = dict(zip(act.tolist(), (-res.ineqlin.marginals).tolist(), strict=True))
+                return x, t, e, duals
             k = 2 * n
             if violated.size > k:
                 violated = violated[np.argpartition(-e[violated], k)[:k]]
             self.active.update(violated.tolist())
             self.rows += violated.size
 
-    def fix(self, t: float, e: np.ndarray, duals: dict) -> list[int]:
+    def fix(self, t: float, e: np.ndarray, duals: dict) -> None:
         """Fix the coalitions whose excess is ``t`` on the whole optimal face."""
-        candidates = np.flatnonzero(e >= t - _TOL_TIGHT).tolist()
-        fixed = [m for m in candidates if duals.get(m, 0.0) > _TOL_DUAL]
-        rest = [m for m in candidates if duals.get(m, 0.0) <= _TOL_DUAL]
-        new = set(rest) - self.active
+        candidates = np.flatnonzero(e >= t - _TOL_TIGHT)
+        proven = np.array([duals.get(m, 0.0) > _TOL_DUAL for m in candidates.tolist()], bool)
+        # x(S) is constant on the face for proven rows, hence for every vector in their span
+        span, _ = _extend_basis(self.basis, _bits(candidates[proven], self.n))
+        rest = candidates[~proven]
+        implied = _residual_norms(span, _bits(rest, self.n)) <= _TOL_SPAN
+        fixed = np.concatenate([candidates[proven], rest[implied]])
+        rest = rest[~implied]
+        new = set(rest.tolist()) - self.active
         self.active.update(new)
         self.rows += len(new)
-        while rest:
-            slack = self._max_slacks(t, rest)
-            if not np.any(slack > _TOL_FREE):
-                fixed += rest
+        while rest.size:
+            lowered = self._max_slacks(t, rest) > _TOL_FREE
+            if not lowered.any():
+                fixed = np.concatenate([fixed, rest])
                 break
-            rest = [m for m, s in zip(rest, slack, strict=True) if s <= _TOL_FREE]
-        if not fixed:
+            rest = rest[~lowered]
+        if not fixed.size:
             raise RuntimeError("nucleolus stage fixed no coalition (numerical trouble)")
-        self.levels.append((t, fixed))
+        fixed = np.sort(fixed)
+        self.levels.append((t, fixed.tolist()))
         self.free[fixed] = False
-        grew = False
-        for m in fixed:
-            a = _bits([m], self.n)[0]
-            r = a - self.basis @ (self.basis.T @ a)
-            if np.linalg.norm(r) > _TOL_SPAN:
-                self.basis = np.hstack([self.basis, (r / np.linalg.norm(r))[:, None]])
-                self.eq_masks.append(m)
-                self.eq_rhs.append(self.v[m] - t / self.w[m])
-                grew = True
-        if grew and self.basis.shape[1] < self.n:
+        self.basis, added = _extend_basis(self.basis, _bits(fixed, self.n))
+        for i in added:
+            self.eq_masks.append(int(fixed[i]))
+            self.eq_rhs.append(self.v[fixed[i]] - t / self.w[fixed[i]])
+        if added and self.basis.shape[1] < self.n:
             self._drop_determined()
         self.active = {m for m in self.active if self.free[m]}
-        return fixed
 
-    def _max_slacks(self, t: float, candidates: list[int]) -> np.ndarray:
-        """Maximise the candidates' slacks (each capped at 1) over the optimal face."""
-        n, k = self.n, len(candidates)
-        cand = set(candidates)
-        others = np.array(sorted(self.active - cand), dtype=np.int64)
-        cands = np.array(candidates, dtype=np.int64)
-        rows = np.concatenate([others, cands])
-        a_ub = np.zeros((rows.size, n + k))
-        a_ub[:, :n] = -self.w[rows, None] * _bits(rows, n)
-        a_ub[others.size + np.arange(k), n + np.arange(k)] = 1.0
-        b_ub = t + _TOL_VIOLATED - self.w[rows] * self.v[rows]
-        res = self._linprog(
-            np.r_[np.zeros(n), -np.ones(k)], a_ub, b_ub, [*self._x_bounds()] + [(0.0, 1.0)] * k
-        )
-        return res.x[n:]
+    def _max_slacks(self, t: float, candidates: np.ndarray) -> np.ndarray:
+        """Slacks ``t - e(S, x)`` of the candidates at a face point maximising their sum.
+
+        The sum of slacks is linear in ``x`` (``sum_S w_S x(S)`` up to a constant), so this LP
+        has only ``n`` variables; a candidate with positive slack can be lowered on the face.
+        """
+        n = self.n
+        act = np.array(sorted(self.active), dtype=np.int64)
+        a_ub = -self.w[act, None] * _bits(act, n)
+        b_ub = t + _TOL_VIOLATED - self.w[act] * self.v[act]
+        objective = -(self.w[candidates, None] * _bits(candidates, n)).sum(axis=0)
+        x = self._linprog(objective, a_ub, b_ub, self._x_bounds()).x
+        return t - self.w[candidates] * (self.v[candidates] - _bits(candidates, n) @ x)
 
     def _drop_determined(self) -> None:
         """Stop tracking coalitions whose ``x(S)`` is implied by the fixed ones."""
@@ -775,18 +808,13 @@ def _kohlberg(
     basis = np.full((n, 1), 1 / math.sqrt(n))
     start, checked = 0, 0
     for end in level_end:
-        members = _bits(order[start : end + 1], n)
+        basis, added = _extend_basis(basis, _bits(order[start : end + 1], n))
         start = end + 1
-        grew = False
-        for a in members:
-            r = a - basis @ (basis.T @ a)
-            if np.linalg.norm(r) > _TOL_SPAN:
-                basis = np.hstack([basis, (r / np.linalg.norm(r))[:, None]])
-                grew = True
-        if grew:
+        if added:
             checked += 1
             required = order[:start]
-            if not _balanced(required, [m for m in optional if m not in set(required)], n):
+            extra = [m for m in optional if m not in set(required.tolist())]
+            if not _balanced(required, extra, n):
                 return False, checked
         if basis.shape[1] == n:
             break
@@ -794,20 +822,19 @@ def _kohlberg(
 
 
 def _balanced(required: np.ndarray, optional: list[int], n: int) -> bool:
-    """Is there ``delta >= 0`` with ``sum delta_S 1_S = 1_N`` and ``delta_S > 0`` on required?"""
-    r, o = len(required), len(optional)
-    cols = np.concatenate([np.asarray(required, dtype=np.int64), np.array(optional, np.int64)])
-    a_eq = np.hstack([_bits(cols, n).T, np.zeros((n, 1))])
-    a_ub = np.zeros((r, r + o + 1))
-    a_ub[np.arange(r), np.arange(r)] = -1.0
-    a_ub[:, -1] = 1.0  # tau <= delta_S for required S; maximise tau
+    """Is there ``delta >= 0`` with ``sum delta_S 1_S = 1_N`` and ``delta_S > 0`` on required?
+
+    Maximises ``tau`` with ``delta_S = tau + d_S`` (``d_S >= 0``) on the required coalitions.
+    """
+    req = _bits(required, n).T
+    opt = _bits(np.array(optional, dtype=np.int64), n).T
+    a_eq = np.hstack([req, opt, req.sum(axis=1)[:, None]])
+    k = a_eq.shape[1] - 1
     res = linprog(
-        np.r_[np.zeros(r + o), -1.0],
-        A_ub=a_ub,
-        b_ub=np.zeros(r),
+        np.r_[np.zeros(k), -1.0],
         A_eq=a_eq,
         b_eq=np.ones(n),
-        bounds=[(0, None)] * (r + o) + [(None, 1.0)],
+        bounds=[(0, None)] * k + [(None, 1.0)],
         method="highs",
         options=_HIGHS,
     )
@@ -987,9 +1014,7 @@ def tau_value(game: Game) -> Allocation:
         [utopia[i] + remainder.reshape(-1, 2, 1 << i)[:, 1, :].max() for i in range(n)]
     )
     tol = 1e-9 * max(1.0, float(np.abs(v).max()))
-    if np.any(minimal > utopia + tol) or not (
-        minimal.sum() - tol <= v[full] <= utopia.sum() + tol
-    ):
+    if np.any(minimal > utopia + tol) or not (minimal.sum() - tol <= v[full] <= utopia.sum() + tol):
         raise GameError(
             "the tau value is undefined: the game is not quasi-balanced (needs minimal rights "
             f"m <= utopia payoffs M and sum m <= v(N) <= sum M; m = {np.round(minimal, 6)}, "
@@ -999,8 +1024,8 @@ def tau_value(game: Game) -> Allocation:
     lam = (v[full] - minimal.sum()) / gap if gap > tol else 0.0
     tau = minimal + lam * (utopia - minimal)
     explanation = {
-        "utopia": dict(zip(game.players, utopia.tolist())),
-        "minimal_rights": dict(zip(game.players, minimal.tolist())),
+        "utopia": dict(zip(game.players, utopia.tolist(), strict=True)),
+        "minimal_rights": dict(zip(game.players, minimal.tolist(), strict=True)),
         "lambda": lam,
     }
     if game.kind == "cost":
@@ -1053,8 +1078,8 @@ def scrb(game: Game) -> Allocation:
     else:
         x = separable + nsc * remaining / remaining.sum()
     explanation = {
-        "separable": dict(zip(game.players, (sign * separable).tolist())),
-        "remaining_benefit": dict(zip(game.players, (sign * remaining).tolist())),
+        "separable": dict(zip(game.players, (sign * separable).tolist(), strict=True)),
+        "remaining_benefit": dict(zip(game.players, (sign * remaining).tolist(), strict=True)),
         "non_separable": sign * nsc,
     }
     if game.kind == "value":
@@ -1197,7 +1222,7 @@ def claims(estate: float, claims: Mapping[str, float], rule: str = "talmud") -> 
         raise GameError(f"unknown claims rule {rule!r}; valid rules are {', '.join(CLAIMS_RULES)}")
     players, c, e = _claims_problem(estate, claims)
     x = divide(e, c, rule)
-    explanation = {"rule": rule, "estate": e, "claims": dict(zip(players, c.tolist()))}
+    explanation = {"rule": rule, "estate": e, "claims": dict(zip(players, c.tolist(), strict=True))}
     return Allocation(players, x, f"{rule} rule", None, explanation=explanation)
 
 
@@ -1223,6 +1248,10 @@ def bankruptcy_game(estate: float, claims: Mapping[str, float]) -> Game:
         On a negative or non-numeric claim, or a negative estate or one above the total claims.
     """
     players, c, e = _claims_problem(estate, claims)
+    if len(players) > MAX_PLAYERS:
+        raise GameError(
+            f"{len(players)} claimants is too many for an explicit game (at most {MAX_PLAYERS})"
+        )
     inside = _subset_sums(c)
     v = np.maximum(0.0, e - (inside[-1] - inside))
     v[0] = 0.0

@@ -66,16 +66,11 @@ class Result:
     @classmethod
     def from_run(cls, model: Model, alloc: Allocation) -> Result:
         n_j = len(model.jurisdictions)
-        host = model.streams.host[:, None]
-        allocated = np.zeros((n_j, len(model.years)))
-        for _, _, split in alloc.blocks:
-            allocated += to_jurisdictions(split.who, split.amount, n_j)
-            if split.transfers is not None:
-                allocated += split.transfers
+        host = model.streams.host[None, :]
         return cls(
-            model=model, alloc=alloc, allocated=allocated,
-            collected=to_jurisdictions(host, alloc.gross[:, None, :], n_j),
-            retained=to_jurisdictions(host, alloc.retained[:, None, :], n_j),
+            model=model, alloc=alloc, allocated=alloc.allocated,
+            collected=to_jurisdictions(host, alloc.gross[None], n_j),
+            retained=to_jurisdictions(host, alloc.retained[None], n_j),
             standalone_pv=standalone_values(coalition_items(model, alloc)),
         )
 
@@ -168,7 +163,7 @@ class Result:
                             "retained", self.alloc.retained))
         n_j = len(ids)
         for position, rows, split in self.alloc.blocks:
-            key = (rows[:, None] * n_j + split.who).ravel()
+            key = (rows[None, :] * n_j + split.who).ravel()
             uniq, inverse = np.unique(key, return_inverse=True)
             summed = np.zeros((len(uniq), len(m.years)))
             np.add.at(summed, inverse, split.amount.reshape(-1, len(m.years)))
@@ -276,13 +271,13 @@ def compare(results: Mapping[str, Result]) -> pd.DataFrame:
     frames = {n: r.summary.set_index("jurisdiction")[COMPARE_METRICS] for n, r in results.items()}
     side = pd.concat(frames, axis=1).swaplevel(axis=1)
     first = names[0]
-    parts = []
+    blocks = {}
     for metric in COMPARE_METRICS:
-        parts.append(side[metric])
+        block = side[metric].copy()
         for n in names[1:]:
-            diff = (side[metric][n] - side[metric][first]).rename(f"{n} − {first}")
-            parts.append(diff.to_frame())
-    out = pd.concat(parts, axis=1, keys=COMPARE_METRICS)
+            block[f"{n} − {first}"] = block[n] - block[first]
+        blocks[metric] = block
+    out = pd.concat(blocks, axis=1)
     name_map: dict[str, str] = {}
     for r in results.values():
         name_map.update(zip(r.summary["jurisdiction"], r.summary["name"], strict=True))

@@ -18,11 +18,13 @@ Presets are named, dated parameter sets with their source (:data:`PRESETS`).
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from scipy import sparse
 
 from sharing.claims import divide
 from sharing.taxes import TAXES, Tax
@@ -72,7 +74,7 @@ class Pool:
     move_year: np.ndarray
     pre_move: np.ndarray
     pre_move_gross: np.ndarray
-    stream_ids: np.ndarray
+    stream_id: Callable[[int], str]
     index: dict[str, int]
     contributions: dict[str, dict[str, float]] = field(default_factory=dict)
 
@@ -88,7 +90,7 @@ class Pool:
         missing = np.flatnonzero(idx < 0)
         if missing.size:
             raise RuleError(
-                f"rule uses role {key!r} but stream {self.stream_ids[missing[0]]!r} has no {key}"
+                f"rule uses role {key!r} but stream {self.stream_id(missing[0])!r} has no {key}"
             )
         return idx
 
@@ -99,16 +101,22 @@ class Pool:
         return replace(self, amounts=self.amounts[:, cols], gross=self.gross[:, cols],
                        years=self.years[cols])
 
-    def group_sum(self, x: np.ndarray) -> np.ndarray:
-        """Sum a ``(streams, years)`` array per firm group -> ``(groups, years)``."""
-        out = np.zeros((self.n_groups, x.shape[1]))
-        np.add.at(out, self.group, x)
-        return out
+    def group_sum(self, x: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        """Sum a ``(streams, years)`` array per firm group -> ``(groups, years)``, each
+        stream's row multiplied by ``weights`` when given."""
+        k = len(self.group)
+        data = np.ones(k) if weights is None else weights
+        indicator = sparse.csr_matrix((data, (self.group, np.arange(k))),
+                                      shape=(self.n_groups, k))
+        return indicator @ x
 
 
 @dataclass
 class Split:
-    """What a rule returns: per stream, ``m`` slots of (jurisdiction, amount per year).
+    """What a rule returns: ``m`` slots per stream, each a jurisdiction and an amount per year.
+
+    ``who`` has shape ``(m, streams)`` and ``amount`` ``(m, streams, years)`` (slot-major, so
+    that each slot is one contiguous block).
 
     ``transfers`` holds side payments not tied to a stream (a fixed return), shape
     ``(jurisdictions, years)``, summing to zero over jurisdictions. ``pools`` lists, for each
@@ -141,26 +149,27 @@ def concat(splits: list[Split]) -> Split:
     """Join splits of the same streams side by side (their slots add up)."""
     transfers = [s.transfers for s in splits if s.transfers is not None]
     return Split(
-        who=np.concatenate([s.who for s in splits], axis=1),
-        amount=np.concatenate([s.amount for s in splits], axis=1),
+        who=np.concatenate([s.who for s in splits], axis=0),
+        amount=np.concatenate([s.amount for s in splits], axis=0),
         transfers=sum(transfers[1:], transfers[0]) if transfers else None,
         pools=[p for s in splits for p in s.pools],
     )
 
 
-def split_by_shares(amounts: np.ndarray, who: np.ndarray, shares: np.ndarray) -> np.ndarray:
-    """Amounts per slot ``(k, m, T)`` for shares of shape ``(m,)``, ``(m, T)`` or ``(k, m, T)``.
+def split_by_shares(amounts: np.ndarray, shares: np.ndarray) -> np.ndarray:
+    """Slot amounts ``(m, k, T)`` of ``amounts`` ``(k, T)`` for shares of shape ``(m,)``,
+    ``(m, T)`` or ``(m, k, T)``.
 
     The last slot takes ``amount − Σ other slots`` so that slots sum to the amount exactly.
     """
     shares = np.asarray(shares, dtype=float)
     if shares.ndim == 1:
-        shares = shares[None, :, None]
+        shares = shares[:, None, None]
     elif shares.ndim == 2:
-        shares = shares[None, :, :]
-    parts = np.empty((amounts.shape[0], who.shape[1], amounts.shape[1]))
-    parts[:, :-1, :] = amounts[:, None, :] * shares[:, :-1, :]
-    parts[:, -1, :] = amounts - parts[:, :-1, :].sum(axis=1)
+        shares = shares[:, None, :]
+    parts = np.empty((shares.shape[0], *amounts.shape))
+    np.multiply(amounts[None, :, :], shares[:-1], out=parts[:-1])
+    np.subtract(amounts, parts[:-1].sum(axis=0), out=parts[-1])
     return parts
 
 
@@ -175,7 +184,7 @@ def _shares_check(shares: dict[str, float], where: str = "shares") -> dict[str, 
 
 
 def _stack_who(pool: Pool, keys: list[str]) -> np.ndarray:
-    return np.stack([pool.who(k) for k in keys], axis=1)
+    return np.stack([pool.who(k) for k in keys], axis=0)
 
 
 def _within(years: np.ndarray, span: YearRange) -> np.ndarray:
@@ -303,7 +312,7 @@ class Host(RuleBase):
     type: Literal["host"] = "host"
 
     def split(self, pool: Pool, path: str = "rule") -> Split:
-        return Split(pool.who("host")[:, None], pool.amounts[:, None, :].copy())
+        return Split(pool.who("host")[None, :], pool.amounts[None, :, :].copy())
 
 
 class Fixed(RuleBase):
@@ -328,7 +337,7 @@ class Fixed(RuleBase):
     def split(self, pool: Pool, path: str = "rule") -> Split:
         keys = list(self.shares)
         who = _stack_who(pool, keys)
-        parts = split_by_shares(pool.amounts, who, np.array([self.shares[k] for k in keys]))
+        parts = split_by_shares(pool.amounts, np.array([self.shares[k] for k in keys]))
         return Split(who, parts, pools=[(path, pool.amounts.sum(axis=0))])
 
 
@@ -378,7 +387,7 @@ class Factors(RuleBase):
         shares = self.shares(pool.contributions)
         keys = list(shares)
         who = _stack_who(pool, keys)
-        parts = split_by_shares(pool.amounts, who, np.array([shares[k] for k in keys]))
+        parts = split_by_shares(pool.amounts, np.array([shares[k] for k in keys]))
         return Split(who, parts, pools=[(path, pool.amounts.sum(axis=0))])
 
 
@@ -565,13 +574,13 @@ class Capped(RuleBase):
             start = np.full(pool.n_groups, self.start)
         else:
             if np.any(pool.move_year < 0):
-                bad = pool.stream_ids[np.flatnonzero(pool.move_year < 0)[0]]
+                bad = pool.stream_id(np.flatnonzero(pool.move_year < 0)[0])
                 raise RuleError(f"capped rule needs a start year: stream {bad!r} has no move "
                                 "year (set `start`, or cover migrated firms only)")
             start = np.zeros(pool.n_groups, dtype=int)
             start[pool.group] = pool.move_year
         end = start + self.max_years - 1
-        gross = pool.group_sum(pool.gross * covered[:, None])
+        gross = pool.group_sum(pool.gross, covered.astype(float))
         if self.extension is not None:
             last = np.clip(np.searchsorted(pool.years, end), 0, len(pool.years) - 1)
             in_range = pool.years[last] == end
@@ -579,17 +588,21 @@ class Capped(RuleBase):
             end = end + np.where(in_range & below, self.extension.years, 0)
         eligible = np.ones(pool.n_groups, dtype=bool)
         if self.eligibility is not None:
-            pre_gross = np.zeros(pool.n_groups)
-            np.add.at(pre_gross, pool.group, pool.pre_move_gross * covered)
+            pre_gross = np.bincount(pool.group, weights=pool.pre_move_gross * covered,
+                                    minlength=pool.n_groups)
             eligible = pre_gross >= self.eligibility.min_pre_move
         window = ((pool.years[None, :] >= start[:, None]) & (pool.years[None, :] <= end[:, None])
                   & eligible[:, None])
-        desired = self.share * a * (window[pool.group] & covered[:, None])
+        sharing = window[pool.group]
+        sharing &= covered[:, None]
+        amount = np.empty((2, *a.shape))
+        desired = amount[0]
+        np.multiply(a, sharing, out=desired)
+        desired *= self.share
         if self.cap is not None:
             if isinstance(self.cap, PreMoveCap):
-                cap = np.zeros(pool.n_groups)
-                np.add.at(cap, pool.group, pool.pre_move * covered)
-                cap *= self.cap.pre_move_years
+                cap = self.cap.pre_move_years * np.bincount(
+                    pool.group, weights=pool.pre_move * covered, minlength=pool.n_groups)
             else:
                 cap = np.full(pool.n_groups, float(self.cap))
             per_firm = pool.group_sum(desired)
@@ -597,9 +610,10 @@ class Capped(RuleBase):
             reached = np.maximum.accumulate(cum >= cap[:, None], axis=1)
             paid = np.diff(np.where(reached, cap[:, None], cum), axis=1, prepend=0.0)
             ratio = np.divide(paid, per_firm, out=np.zeros_like(paid), where=per_firm != 0)
-            desired = desired * ratio[pool.group]
-        who = np.stack([pool.who(self.beneficiary), pool.who("host")], axis=1)
-        return Split(who, np.stack([desired, a - desired], axis=1))
+            desired *= ratio[pool.group]
+        np.subtract(a, desired, out=amount[1])
+        who = np.stack([pool.who(self.beneficiary), pool.who("host")], axis=0)
+        return Split(who, amount)
 
 
 class Floor(RuleBase):
@@ -631,7 +645,7 @@ class Floor(RuleBase):
     def split(self, pool: Pool, path: str = "rule") -> Split:
         inner = self.rule.split(pool, f"{path}.rule")
         ben = pool.who(self.beneficiary)
-        mine = inner.who == ben[:, None]
+        mine = inner.who == ben[None, :]
         got = np.where(mine[:, :, None], inner.amount, 0.0).sum(axis=(0, 1))
         others = np.where(mine[:, :, None], 0.0, np.maximum(inner.amount, 0.0))
         available = others.sum(axis=(0, 1))
@@ -640,8 +654,8 @@ class Floor(RuleBase):
         rate = np.divide(top_up, available, out=np.zeros_like(top_up), where=available > 0)
         taken = others * rate
         return Split(
-            who=np.concatenate([inner.who, ben[:, None]], axis=1),
-            amount=np.concatenate([inner.amount - taken, taken.sum(axis=1)[:, None, :]], axis=1),
+            who=np.concatenate([inner.who, ben[None, :]], axis=0),
+            amount=np.concatenate([inner.amount - taken, taken.sum(axis=0)[None]], axis=0),
             transfers=inner.transfers, pools=inner.pools,
         )
 
@@ -699,7 +713,7 @@ class Tiered(RuleBase):
                 keys.append(key)
                 shares.append(frac[k] * w)
         who = _stack_who(pool, keys)
-        return Split(who, split_by_shares(pool.amounts, who, np.array(shares)))
+        return Split(who, split_by_shares(pool.amounts, np.array(shares)))
 
 
 class FixedReturn(RuleBase):
@@ -776,7 +790,7 @@ class Claims(RuleBase):
         keys = [*self.claims, self.remainder]
         who = _stack_who(pool, keys)
         shares = np.vstack([shares, 1.0 - shares.sum(axis=0)])
-        return Split(who, split_by_shares(pool.amounts, who, shares))
+        return Split(who, split_by_shares(pool.amounts, shares))
 
 
 class OptimizedStage(BaseModel):
