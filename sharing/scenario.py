@@ -59,6 +59,14 @@ class Source(Model):
     note: str | None = None
 
 
+class Assumption(Model):
+    """A number that is an assumption, not a published figure: the UI marks the key
+    ``path`` (e.g. ``standalone.gaozhu``) as illustrative and shows the note."""
+
+    path: str
+    note: str
+
+
 class Years(Model):
     start: int = Field(ge=1990, le=2200)
     end: int = Field(ge=1990, le=2200)
@@ -285,6 +293,7 @@ class Scenario(Model):
     name_en: str
     description: str | None = None
     sources: list[Source] = Field(default_factory=list)
+    assumptions: list[Assumption] = Field(default_factory=list)
     years: Years
     discount_rate: float = Field(0.0, ge=0, le=1)
     jurisdictions: list[Jurisdiction] = Field(min_length=1)
