@@ -1,0 +1,164 @@
+"""Bad input gets one clear message naming the file, key path, line and problem; never a
+traceback; ``sharing validate`` exits 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import sharing
+from sharing.cli import main
+
+BASE = """\
+scenario: 1
+name: 测试
+name_en: test
+years: {start: 2021, end: 2030}
+jurisdictions:
+  - {id: a, name: 甲, name_en: A, province: sichuan}
+  - {id: b, name: 乙, name_en: B, province: chongqing}
+streams:
+  - {id: s1, host: a, tax: vat, base: 100, growth: 0.1}
+  - {id: s2, host: b, tax: eit, base: 50}
+"""
+
+GOOD_AGREEMENT = """\
+agreements:
+  - id: deal
+    covers: {stream: s1}
+    rule: {type: fixed, shares: {a: 0.6, b: 0.4}}
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "bad.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def problems(path: Path) -> list[str]:
+    with pytest.raises(sharing.ScenarioError) as err:
+        sharing.simulate(sharing.load_scenario(path))
+    return err.value.problems
+
+
+def validate(path: Path, capsys) -> tuple[int, str]:
+    code = main(["validate", str(path)])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return code, err
+
+
+def test_good_file_is_ok(tmp_path, capsys):
+    path = write(tmp_path, BASE + GOOD_AGREEMENT)
+    assert main(["validate", str(path)]) == 0
+    assert "ok" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(BASE.replace("name_en: test\n", ""), ["bad.yaml:", "name_en",
+                                                            "required key is missing"],
+                     id="missing key"),
+        pytest.param(BASE.replace("host: b", "host: c"),
+                     ["bad.yaml:10:", "streams[1].host", "unknown jurisdiction 'c'"],
+                     id="unknown jurisdiction"),
+        pytest.param(BASE + GOOD_AGREEMENT.replace("b: 0.4", "b: 0.3"),
+                     ["bad.yaml:14:", "agreements[0].rule.shares",
+                      "shares must sum to 1, got 0.9"], id="shares not summing to 1"),
+        pytest.param(BASE + """\
+agreements:
+  - id: staged
+    covers: {stream: s1}
+    rule:
+      type: schedule
+      stages:
+        - {years: [2021, 2025], rule: {type: fixed, shares: {a: 0.5, b: 0.5}}}
+        - {years: [2024, 2030], rule: {type: host}}
+""", ["bad.yaml:17:", "agreements[0].rule.stages[0]: years 2021-2025 overlap stages[1] "
+      "(2024-2030)"], id="overlapping stages"),
+        pytest.param(BASE + GOOD_AGREEMENT + """\
+  - id: again
+    covers: {host: a}
+    rule: {type: host}
+""", ["agreements[1].covers", "stream 's1' is already covered by agreement 'deal'"],
+            id="stream in two agreements"),
+        pytest.param(BASE.replace("base: 100", "base: .nan"),
+                     ["bad.yaml:9:", "streams[0].base", "finite number"], id="NaN"),
+        pytest.param(BASE.replace("base: 50", "base: .inf"),
+                     ["bad.yaml:10:", "streams[1].base", "finite number"], id="inf"),
+        pytest.param(BASE.replace("end: 2030", "end: 2020"),
+                     ["bad.yaml:4:", "years.end", "year range 2021-2020 runs backwards"],
+                     id="negative year range"),
+        pytest.param(BASE + GOOD_AGREEMENT.replace("fixed,", "fixd,"),
+                     ["agreements[0].rule", "unknown type 'fixd'"], id="unknown rule type"),
+        pytest.param(BASE + "colour: red\n", ["colour", "unknown key"], id="unknown key"),
+        pytest.param(BASE + "agreements: [{id: x, covers: {park: nowhere}, rule: {type: host}}]\n",
+                     ["agreements[0].covers.park", "unknown park 'nowhere'"], id="unknown park"),
+        pytest.param(BASE + GOOD_AGREEMENT.replace("{a: 0.6, b: 0.4}", "{origin: 1.0}"),
+                     ["agreements[0].rule", "role 'origin'", "stream 's1' has no origin"],
+                     id="role a stream does not have"),
+        pytest.param("jurisdictions: [oops\n", ["bad.yaml:", "not valid YAML"],
+                     id="broken YAML"),
+        pytest.param("- just\n- a list\n", ["must be a mapping"], id="not a mapping"),
+    ],
+)
+def test_bad_scenario(tmp_path, capsys, text, expected):
+    path = write(tmp_path, text)
+    messages = "\n".join(problems(path))
+    for fragment in expected:
+        assert fragment in messages, messages
+    code, err = validate(path, capsys)
+    assert code == 2
+    assert expected[-1] in err
+
+
+def test_non_utf8_file(tmp_path, capsys):
+    path = tmp_path / "gbk.yaml"
+    path.write_bytes((BASE + "description: 高竹新区\n").encode("gbk"))
+    code, err = validate(path, capsys)
+    assert code == 2
+    assert "gbk.yaml:2: not UTF-8 text" in err
+    assert "save the file as UTF-8" in err
+
+
+def test_missing_and_unreadable_files(tmp_path, capsys):
+    code, err = validate(tmp_path / "nope.yaml", capsys)
+    assert code == 2 and "nope.yaml: no such file" in err
+    code, err = validate(tmp_path, capsys)
+    assert code == 2 and "is a directory" in err
+
+
+@pytest.mark.skipif(not Path("/proc/self/mem").exists(), reason="needs Linux /proc")
+def test_unreadable_file(capsys):
+    code, err = validate(Path("/proc/self/mem"), capsys)
+    assert code == 2 and "/proc/self/mem: cannot read" in err
+
+
+def test_huge_file(tmp_path, capsys):
+    path = tmp_path / "huge.yaml"
+    with path.open("wb") as f:
+        f.truncate(50 * 1024 * 1024)
+    code, err = validate(path, capsys)
+    assert code == 2
+    assert "huge.yaml: file is 50.0 MB; the limit is 20 MB" in err
+
+
+def test_all_problems_are_listed_once(tmp_path):
+    text = BASE.replace("base: 100", "base: .nan").replace("base: 50", "base: .inf")
+    messages = problems(write(tmp_path, text))
+    assert len(messages) == 2
+
+
+def test_no_traceback_through_the_console_script(tmp_path):
+    path = write(tmp_path, BASE + GOOD_AGREEMENT.replace("b: 0.4", "b: 0.3"))
+    proc = subprocess.run([sys.executable, "-m", "sharing", "validate", str(path)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "输入有误 / bad input" in proc.stderr
