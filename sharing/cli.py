@@ -1,7 +1,15 @@
-"""The command line: ``sharing validate | run | compare | schema`` (also ``python -m sharing``).
+"""The command line (also ``python -m sharing``)::
 
-Messages are bilingual (中文 / English). Bad input prints ``file:line: key.path: problem`` on
-stderr and exits with status 2; no traceback ever reaches the user.
+    sharing validate FILE...            check scenarios ("ok" or file:line: key.path: problem)
+    sharing run FILE [-o DIR] [--format csv|xlsx] [--lang en|zh]
+    sharing compare FILE FILE... [-o table.csv]
+    sharing list                        the built-in scenarios, one line each
+    sharing schema                      the scenario format as JSON Schema
+    sharing template firms              a CSV template for `firms_csv`
+    sharing export-xlsx FILE -o book.xlsx / sharing import-xlsx book.xlsx -o FILE.yaml
+
+Messages are bilingual (中文 / English). Bad input prints the file, key path (or sheet, row,
+column) and problem on stderr and exits with status 2; no traceback reaches the user.
 """
 
 from __future__ import annotations
@@ -12,13 +20,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from sharing import io
 from sharing.engine import compile_scenario
-from sharing.io import write_csv
 from sharing.result import COMPARE_METRICS, LABELS, compare
+from sharing.rules import RuleBase
 from sharing.scenario import ScenarioError, dump_json_schema, load_scenario
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 1
+SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,17 +41,29 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("scenarios", nargs="+", type=Path)
     r = sub.add_parser("run", help="运行情景 / simulate a scenario")
     r.add_argument("scenario", type=Path)
-    r.add_argument("-o", "--out", type=Path, help="输出目录 / directory for the CSV files")
+    r.add_argument("-o", "--out", type=Path,
+                   help="输出目录(csv)或工作簿(xlsx) / output directory (csv) or workbook (xlsx)")
+    r.add_argument("--format", choices=("csv", "xlsx"), default="csv")
+    r.add_argument("--lang", choices=("en", "zh"), default="en",
+                   help="表头语言 / column header language")
     c = sub.add_parser("compare", help="情景对比 / compare scenarios side by side")
     c.add_argument("scenarios", nargs="+", type=Path)
     c.add_argument("-o", "--out", type=Path, help="输出 CSV 文件 / write the table as CSV")
+    sub.add_parser("list", help="内置情景 / list the built-in scenarios")
     sub.add_parser("schema", help="输出 JSON Schema / print the scenario JSON Schema")
+    t = sub.add_parser("template", help="输出模板 / print a template")
+    t.add_argument("what", choices=("firms",))
+    e = sub.add_parser("export-xlsx", help="情景导出为工作簿 / scenario to a workbook")
+    e.add_argument("scenario", type=Path)
+    e.add_argument("-o", "--out", type=Path, required=True)
+    i = sub.add_parser("import-xlsx", help="从工作簿导入情景 / scenario from a workbook")
+    i.add_argument("workbook", type=Path)
+    i.add_argument("-o", "--out", type=Path, required=True)
     return p
 
 
 def _table(df: pd.DataFrame) -> str:
-    shown = df.rename(columns={k: f"{zh} {en}" if zh != en else en
-                               for k, (zh, en) in LABELS.items()})
+    shown = df.rename(columns={k: f"{zh} {en}" for k, (zh, en) in LABELS.items()})
     with pd.option_context("display.width", 200, "display.max_columns", 30,
                            "display.float_format", "{:,.2f}".format):
         return shown.to_string(index=False)
@@ -49,6 +71,48 @@ def _table(df: pd.DataFrame) -> str:
 
 def _simulate(path: Path):
     return compile_scenario(load_scenario(path)).run()
+
+
+def describe(rule: RuleBase) -> str:
+    """A rule tree in one line, e.g. ``stock_increment(host, fixed)``."""
+    inner = ", ".join(describe(child) for child in rule.children())
+    name = f"{rule.type}[{rule.preset}]" if getattr(rule, "preset", None) else rule.type
+    return f"{name}({inner})" if inner else name
+
+
+def _list() -> None:
+    for path in sorted(SCENARIO_DIR.rglob("*.yaml")):
+        sc = load_scenario(path)
+        members = ", ".join(j.id for j in sc.jurisdictions)
+        rules = "; ".join(describe(a.rule) for a in sc.agreements) or "host"
+        print(f"{path.relative_to(SCENARIO_DIR)}\t{sc.name} / {sc.name_en}\t[{members}]\t{rules}")
+
+
+def _run(args) -> None:
+    res = _simulate(args.scenario)
+    print(f"{res.scenario.name} / {res.scenario.name_en}  (万元 / 10,000 CNY)")
+    print(_table(res.summary.drop(columns=["name_en"])))
+    if args.out and args.format == "csv":
+        for written in res.to_csv(args.out, args.lang):
+            print(f"写入 wrote {written}")
+    elif args.out:
+        out = args.out if args.out.suffix == ".xlsx" else args.out / "result.xlsx"
+        print(f"写入 wrote {res.to_excel(out, args.lang)}")
+
+
+def _compare(args) -> None:
+    table = compare({p.stem: _simulate(p) for p in args.scenarios})
+    with pd.option_context("display.width", 200, "display.max_columns", 30,
+                           "display.float_format", "{:,.2f}".format):
+        for metric in COMPARE_METRICS:
+            zh, en = LABELS[metric]
+            print(f"\n{zh} {en}  (万元 / 10,000 CNY)")
+            print(table[metric].to_string())
+    if args.out:
+        flat = table.copy()
+        flat.columns = [f"{m}[{s}]" if s else m for m, s in table.columns]
+        io.write_csv(flat.reset_index(), args.out)
+        print(f"写入 wrote {args.out}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,27 +123,21 @@ def main(argv: list[str] | None = None) -> int:
                 _simulate(path)
                 print(f"{path}: ok 通过")
         elif args.command == "run":
-            res = _simulate(args.scenario)
-            print(f"{res.scenario.name} / {res.scenario.name_en}  (万元 / 10,000 CNY)")
-            print(_table(res.summary.drop(columns=["name_en"])))
-            if args.out:
-                for written in res.to_csv(args.out):
-                    print(f"写入 wrote {written}")
+            _run(args)
         elif args.command == "compare":
-            table = compare({p.stem: _simulate(p) for p in args.scenarios})
-            with pd.option_context("display.width", 200, "display.max_columns", 30,
-                                   "display.float_format", "{:,.2f}".format):
-                for metric in COMPARE_METRICS:
-                    zh, en = LABELS[metric]
-                    print(f"\n{zh} {en}  (万元 / 10,000 CNY)")
-                    print(table[metric].to_string())
-            if args.out:
-                flat = table.copy()
-                flat.columns = [f"{m}[{s}]" if s else m for m, s in table.columns]
-                write_csv(flat.reset_index(), args.out)
-                print(f"写入 wrote {args.out}")
+            _compare(args)
+        elif args.command == "list":
+            _list()
         elif args.command == "schema":
             print(dump_json_schema())
+        elif args.command == "template":
+            sys.stdout.write(io.firms_template())
+        elif args.command == "export-xlsx":
+            print(f"写入 wrote {io.export_scenario_xlsx(load_scenario(args.scenario), args.out)}")
+        elif args.command == "import-xlsx":
+            data = io.import_scenario_xlsx(args.workbook)
+            args.out.write_text(io.scenario_yaml(data), encoding="utf-8")
+            print(f"写入 wrote {args.out}")
     except ScenarioError as err:
         print("输入有误 / bad input:", file=sys.stderr)
         for problem in err.problems:
@@ -88,7 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except OSError as err:
-        print(f"无法写入 / cannot write: {err.filename}: {err.strerror}", file=sys.stderr)
+        print(f"无法读写 / cannot read or write: {err.filename}: {err.strerror}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except ValueError as err:
+        print(f"无法完成 / cannot do that: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except Exception as err:  # a bug: say so plainly instead of showing a traceback
         print(f"内部错误 / internal error: {type(err).__name__}: {err}\n"

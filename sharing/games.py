@@ -113,23 +113,26 @@ def _residual_norms(basis: np.ndarray, rows: np.ndarray) -> np.ndarray:
 def _extend_basis(basis: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, list[int]]:
     """Extend an orthonormal column basis by the rows outside its span (Gram-Schmidt).
 
-    Returns the new basis and the indices of the rows that enlarged it.
+    Rows are scanned in chunks so that a long list stops costing anything once the basis
+    spans the whole space.  Returns the new basis and the indices of the rows that enlarged it.
     """
+    n = basis.shape[0]
     added: list[int] = []
-    if not rows.size:
-        return basis, added
-    resid = rows - (rows @ basis) @ basis.T
-    norms = np.linalg.norm(resid, axis=1)
-    while basis.shape[1] < basis.shape[0]:
-        outside = np.flatnonzero(norms > _TOL_SPAN)
-        if not outside.size:
+    for start in range(0, len(rows), 256):
+        if basis.shape[1] == n:
             break
-        i = int(outside[0])
-        q = resid[i] / norms[i]
-        basis = np.hstack([basis, q[:, None]])
-        added.append(i)
-        resid = resid - np.outer(resid @ q, q)
+        resid = rows[start : start + 256] - (rows[start : start + 256] @ basis) @ basis.T
         norms = np.linalg.norm(resid, axis=1)
+        while basis.shape[1] < n:
+            outside = np.flatnonzero(norms > _TOL_SPAN)
+            if not outside.size:
+                break
+            i = int(outside[0])
+            q = resid[i] / norms[i]
+            basis = np.hstack([basis, q[:, None]])
+            added.append(start + i)
+            resid -= np.outer(resid @ q, q)
+            norms = np.linalg.norm(resid, axis=1)
     return basis, added
 
 
@@ -530,7 +533,10 @@ class Allocation(Mapping[str, float]):
             if key == "levels":
                 lines.append("Excess levels, largest first (超额水平):")
                 for k, level in enumerate(value, start=1):
-                    names = ", ".join("{" + ", ".join(sorted(s)) + "}" for s in level["coalitions"])
+                    fixed = level["coalitions"]
+                    names = ", ".join("{" + ", ".join(sorted(s)) + "}" for s in fixed[:8])
+                    if len(fixed) > 8:
+                        names += f" and {len(fixed) - 8} more"
                     lines.append(f"  {k}. excess {_fmt(level['excess'])} fixed for {names}")
             elif key == "kohlberg":
                 verdict = "passed" if value["passed"] else "FAILED"
@@ -545,6 +551,26 @@ class Allocation(Mapping[str, float]):
                 lines.append(f"{key}: {_fmt(value) if isinstance(value, float) else value}")
         lines.extend(f"Warning: {w}" for w in self.warnings)
         return "\n".join(lines)
+
+
+class _Coalitions(Sequence[frozenset]):
+    """Coalitions as frozensets of player ids, built on access (a level can hold many)."""
+
+    __slots__ = ("_game", "_masks")
+
+    def __init__(self, game: Game, masks: Sequence[int]):
+        self._game, self._masks = game, masks
+
+    def __len__(self) -> int:
+        return len(self._masks)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self._game.coalition(m) for m in self._masks[i]]
+        return self._game.coalition(self._masks[i])
+
+    def __repr__(self) -> str:
+        return repr(list(self)) if len(self) <= 8 else f"<{len(self)} coalitions>"
 
 
 def _allocation(game: Game, amounts, concept: str, **kwargs) -> Allocation:
@@ -652,6 +678,7 @@ class _LexMin:
         self.n, self.full = n, (1 << n) - 1
         self.scale = max(float(np.max(np.abs(v))), 1e-300)
         self.v = v / self.scale
+        self.per_capita = per_capita
         self.w = 1.0 / np.maximum(_sizes(n), 1) if per_capita else np.ones(1 << n)
         self.lower = None if lower is None else lower / self.scale
         self.free = np.ones(1 << n, dtype=bool)
@@ -659,14 +686,17 @@ class _LexMin:
         self.eq_masks = [self.full]
         self.eq_rhs = [self.v[self.full]]
         self.basis = np.full((n, 1), 1 / math.sqrt(n))  # orthonormal basis of fixed vectors
-        self.active = {1 << i for i in range(n)} | {self.full ^ (1 << i) for i in range(n)}
-        self.active &= set(np.flatnonzero(self.free).tolist())
+        initial = {1 << i for i in range(n)} | {self.full ^ (1 << i) for i in range(n)}
+        self.active = {m for m in initial if self.free[m]}
         self.lps = 0
         self.rows = len(self.active)
         self.levels: list[tuple[float, list[int]]] = []
 
     def excess(self, x: np.ndarray) -> np.ndarray:
-        return self.w * (self.v - _subset_sums(x))
+        e = self.v - _subset_sums(x)
+        if self.per_capita:
+            e *= self.w
+        return e
 
     def _linprog(self, c, a_ub, b_ub, bounds):
         a_eq = np.zeros((len(self.eq_masks), len(c)))
@@ -705,16 +735,23 @@ class _LexMin:
             )
             x, t = res.x[:n], res.x[n]
             e = self.excess(x)
-            e[~self.free] = -np.inf
-            violated = np.flatnonzero(e > t + _TOL_VIOLATED)
-            if violated.size == 0:
-                duals = dict(zip(act.tolist(), (-res.ineqlin.marginals).tolist(), strict=True))
-                return x, t, e, duals
-            k = 2 * n
-            if violated.size > k:
-                violated = violated[np.argpartition(-e[violated], k)[:k]]
-            self.active.update(violated.tolist())
-            self.rows += violated.size
+            while True:
+                e[~self.free] = -np.inf
+                violated = np.flatnonzero(e > t + _TOL_VIOLATED)
+                if violated.size == 0:
+                    duals = (-res.ineqlin.marginals).tolist()
+                    return x, t, e, dict(zip(act.tolist(), duals, strict=True))
+                k = 2 * n
+                if violated.size > k:
+                    violated = violated[np.argpartition(-e[violated], k)[:k]]
+                # a coalition whose x(S) is implied by the fixed ones has a constant excess
+                # from now on: it leaves the problem instead of becoming a row
+                implied = _residual_norms(self.basis, _bits(violated, n)) <= _TOL_SPAN
+                self.free[violated[implied]] = False
+                if not implied.all():
+                    self.active.update(violated[~implied].tolist())
+                    self.rows += int((~implied).sum())
+                    break
 
     def fix(self, t: float, e: np.ndarray, duals: dict) -> None:
         """Fix the coalitions whose excess is ``t`` on the whole optimal face."""
@@ -726,9 +763,6 @@ class _LexMin:
         implied = _residual_norms(span, _bits(rest, self.n)) <= _TOL_SPAN
         fixed = np.concatenate([candidates[proven], rest[implied]])
         rest = rest[~implied]
-        new = set(rest.tolist()) - self.active
-        self.active.update(new)
-        self.rows += len(new)
         while rest.size:
             lowered = self._max_slacks(t, rest) > _TOL_FREE
             if not lowered.any():
@@ -744,31 +778,35 @@ class _LexMin:
         for i in added:
             self.eq_masks.append(int(fixed[i]))
             self.eq_rhs.append(self.v[fixed[i]] - t / self.w[fixed[i]])
-        if added and self.basis.shape[1] < self.n:
-            self._drop_determined()
-        self.active = {m for m in self.active if self.free[m]}
+        act = np.array(sorted(m for m in self.active if self.free[m]), dtype=np.int64)
+        implied = _residual_norms(self.basis, _bits(act, self.n)) <= _TOL_SPAN
+        self.free[act[implied]] = False
+        self.active = set(act[~implied].tolist())
 
     def _max_slacks(self, t: float, candidates: np.ndarray) -> np.ndarray:
         """Slacks ``t - e(S, x)`` of the candidates at a face point maximising their sum.
 
         The sum of slacks is linear in ``x`` (``sum_S w_S x(S)`` up to a constant), so this LP
         has only ``n`` variables; a candidate with positive slack can be lowered on the face.
+        Candidate rows enter the LP lazily, when violated.
         """
         n = self.n
-        act = np.array(sorted(self.active), dtype=np.int64)
-        a_ub = -self.w[act, None] * _bits(act, n)
-        b_ub = t + _TOL_VIOLATED - self.w[act] * self.v[act]
-        objective = -(self.w[candidates, None] * _bits(candidates, n)).sum(axis=0)
-        x = self._linprog(objective, a_ub, b_ub, self._x_bounds()).x
-        return t - self.w[candidates] * (self.v[candidates] - _bits(candidates, n) @ x)
-
-    def _drop_determined(self) -> None:
-        """Stop tracking coalitions whose ``x(S)`` is implied by the fixed ones."""
-        q = np.linalg.qr(self.basis, mode="complete")[0][:, self.basis.shape[1] :]
-        determined = np.ones(1 << self.n, dtype=bool)
-        for j in range(q.shape[1]):
-            determined &= np.abs(_subset_sums(q[:, j])) < _TOL_SPAN
-        self.free &= ~determined
+        cand_bits = _bits(candidates, n)
+        objective = -(self.w[candidates, None] * cand_bits).sum(axis=0)
+        while True:
+            act = np.array(sorted(self.active), dtype=np.int64)
+            a_ub = -self.w[act, None] * _bits(act, n)
+            b_ub = t + _TOL_VIOLATED - self.w[act] * self.v[act]
+            x = self._linprog(objective, a_ub, b_ub, self._x_bounds()).x
+            slack = t - self.w[candidates] * (self.v[candidates] - cand_bits @ x)
+            violated = np.flatnonzero(slack < -2 * _TOL_VIOLATED)
+            if not violated.size:
+                return slack
+            k = 2 * n
+            if violated.size > k:
+                violated = violated[np.argpartition(slack[violated], k)[:k]]
+            self.active.update(candidates[violated].tolist())
+            self.rows += violated.size
 
     def solve(self) -> np.ndarray:
         while self.basis.shape[1] < self.n:
@@ -799,46 +837,65 @@ def _kohlberg(
     w = 1.0 / np.maximum(_sizes(n), 1) if per_capita else np.ones(1 << n)
     e = w * (v - _subset_sums(x)) / scale
     masks = np.arange(1, full)
-    order = masks[np.argsort(-e[masks], kind="stable")]
-    es = e[order]
-    level_end = np.r_[np.flatnonzero(np.diff(es) < -_TOL_LEVEL), es.size - 1]
     optional: list[int] = []
     if lower is not None:
         optional = [1 << i for i in range(n) if abs(x[i] - lower[i]) <= _TOL_LEVEL * scale]
-    basis = np.full((n, 1), 1 / math.sqrt(n))
-    start, checked = 0, 0
-    for end in level_end:
-        basis, added = _extend_basis(basis, _bits(order[start : end + 1], n))
-        start = end + 1
-        if added:
-            checked += 1
-            required = order[:start]
-            extra = [m for m in optional if m not in set(required.tolist())]
-            if not _balanced(required, extra, n):
-                return False, checked
-        if basis.shape[1] == n:
-            break
-    return True, checked
+    # the top levels nearly always reach rank n: sort a chunk first, everything if needed
+    k = min(masks.size, 64 * n)
+    while True:
+        top = masks if k >= masks.size else masks[np.argpartition(-e[masks], k - 1)[:k]]
+        order = top[np.argsort(-e[top], kind="stable")]
+        es = e[order]
+        level_end = np.r_[np.flatnonzero(np.diff(es) < -_TOL_LEVEL), es.size - 1]
+        if top.size < masks.size:
+            level_end = level_end[:-1]  # the chunk's last level may go on beyond it
+        basis = np.full((n, 1), 1 / math.sqrt(n))
+        start, checked = 0, 0
+        for end in level_end:
+            basis, added = _extend_basis(basis, _bits(order[start : end + 1], n))
+            start = end + 1
+            if added:
+                checked += 1
+                required = order[:start]
+                extra = [m for m in optional if m not in set(required.tolist())]
+                if not _balanced(required, extra, n):
+                    return False, checked
+            if basis.shape[1] == n:
+                return True, checked
+        if top.size == masks.size:
+            return True, checked
+        k = masks.size
 
 
 def _balanced(required: np.ndarray, optional: list[int], n: int) -> bool:
-    """Is there ``delta >= 0`` with ``sum delta_S 1_S = 1_N`` and ``delta_S > 0`` on required?
+    """Is there ``delta`` with ``sum delta_S 1_S = 1_N``, ``delta > 0`` on ``required`` and
+    ``delta >= 0`` on ``optional``?
 
-    Maximises ``tau`` with ``delta_S = tau + d_S`` (``d_S >= 0``) on the required coalitions.
+    By LP duality this holds iff no direction ``y`` with ``y(N) = 0`` and ``y(S) >= 0`` on all
+    these coalitions has ``y(S) > 0`` for a required one (Kohlberg's improving direction):
+    maximise ``sum_{S required} y(S)`` over ``-1 <= y_i <= 1``.  The LP has ``n`` variables, so
+    the rows ``y(S) >= 0`` are generated lazily even for a collection of 10**5 coalitions.
     """
-    req = _bits(required, n).T
-    opt = _bits(np.array(optional, dtype=np.int64), n).T
-    a_eq = np.hstack([req, opt, req.sum(axis=1)[:, None]])
-    k = a_eq.shape[1] - 1
-    res = linprog(
-        np.r_[np.zeros(k), -1.0],
-        A_eq=a_eq,
-        b_eq=np.ones(n),
-        bounds=[(0, None)] * k + [(None, 1.0)],
-        method="highs",
-        options=_HIGHS,
-    )
-    return res.status == 0 and -res.fun > 1e-9
+    optional_masks = np.array(optional, dtype=np.int64)
+    masks = np.concatenate([np.asarray(required, dtype=np.int64), optional_masks])
+    objective = -_bits(required, n).sum(axis=0)
+    rows = masks[: 4 * n].tolist() + optional
+    while True:
+        res = linprog(
+            objective,
+            A_ub=-_bits(np.array(rows, dtype=np.int64), n),
+            b_ub=np.zeros(len(rows)),
+            A_eq=np.ones((1, n)),
+            b_eq=[0.0],
+            bounds=[(-1.0, 1.0)] * n,
+            method="highs",
+            options=_HIGHS,
+        )
+        y_sums = _subset_sums(res.x)[masks]
+        violated = np.flatnonzero(y_sums < -_TOL_SPAN)
+        if not violated.size:
+            return bool(y_sums[: len(required)].max() <= 1e-7)
+        rows += masks[violated[np.argsort(y_sums[violated])[: 2 * n]]].tolist()
 
 
 def _nucleolus_like(game: Game, concept: str, imputation: bool, per_capita: bool) -> Allocation:
@@ -860,7 +917,7 @@ def _nucleolus_like(game: Game, concept: str, imputation: bool, per_capita: bool
         notes.append("Kohlberg's balancedness check failed: the result may be inaccurate")
         warnings.warn(f"{concept}: {notes[-1]}", RuntimeWarning, stacklevel=3)
     levels = [
-        {"excess": t * engine.scale, "coalitions": [game.coalition(m) for m in masks]}
+        {"excess": t * engine.scale, "coalitions": _Coalitions(game, masks)}
         for t, masks in engine.levels
     ]
     explanation = {

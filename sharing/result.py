@@ -49,6 +49,13 @@ LABELS: dict[str, tuple[str, str]] = {
     "gain": ("合作收益", "gain"),
     "no_agreement_pv": ("无协议现值", "no-agreement PV"),
     "year": ("年份", "year"),
+    "stream": ("税源", "stream"),
+    "source": ("来源", "source"),
+    "tax": ("税种", "tax"),
+    "kind": ("类型", "kind"),
+    "amount": ("金额", "amount"),
+    "agreement": ("协议", "agreement"),
+    "indicator": ("指标", "indicator"),
 }
 
 
@@ -233,16 +240,18 @@ class Result:
         return pd.DataFrame(rows, columns=["agreement", "path", "compliance", "base",
                                            "pv_base"])
 
-    def to_csv(self, directory: str | Path) -> list[Path]:
-        """Write flows.csv, summary.csv, by_year.csv and statistics.csv (UTF-8 with BOM, so
-        Excel on a Chinese Windows reads them) and return their paths."""
-        from sharing.io import write_csv
+    def to_csv(self, directory: str | Path, lang: str = "en") -> list[Path]:
+        """Write summary.csv, flows.csv, by_year.csv and statistics.csv (UTF-8 with BOM,
+        amounts rounded to 0.01 万元 so rows add up to the totals) and return their paths."""
+        from sharing.io import write_result_csv
 
-        out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
-        tables = {"summary": self.summary, "flows": self.flows, "by_year": self.by_year,
-                  "statistics": self.statistics}
-        return [write_csv(df, out / f"{name}.csv") for name, df in tables.items()]
+        return write_result_csv(self, directory, lang)
+
+    def to_excel(self, path: str | Path, lang: str = "en") -> Path:
+        """Write one workbook: summary, flows, by_year, statistics and the inputs."""
+        from sharing.io import write_result_xlsx
+
+        return write_result_xlsx(self, path, lang)
 
 
 def _long(years, who, stream, source, tax, kind, amounts) -> pd.DataFrame:

@@ -12,13 +12,20 @@ from __future__ import annotations
 import datetime
 import io
 import json
-import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import numpy as np
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from sharing.rules import (
     ROLES,
@@ -55,8 +62,13 @@ class Source(Model):
 
     title: str
     url: str | None = None
-    date: datetime.date | str | None = None
+    date: str | None = None
     note: str | None = None
+
+    @field_validator("date", mode="before")
+    @classmethod
+    def _date_as_text(cls, value: Any) -> Any:
+        return value.isoformat() if isinstance(value, datetime.date) else value
 
 
 class Assumption(Model):
@@ -473,10 +485,9 @@ def _problem(where: str, text: str | None, path: str, message: str) -> str:
     return f"{place}: {path}: {message}" if path else f"{place}: {message}"
 
 
-def validation_problems(err: ValidationError, data: Any, where: str,
-                        text: str | None = None) -> list[str]:
-    """Readable one-line problems from a pydantic ValidationError."""
-    problems = []
+def validation_items(err: ValidationError, data: Any) -> list[tuple[str, str]]:
+    """(key path, message) for each problem in a pydantic ValidationError."""
+    items = []
     for e in err.errors():
         path = format_loc(e["loc"], data)
         cause = (e.get("ctx") or {}).get("error")
@@ -494,12 +505,23 @@ def validation_problems(err: ValidationError, data: Any, where: str,
             elif e["type"] == "union_tag_invalid":
                 ctx = e["ctx"]
                 message = f"unknown type {ctx['tag']!r}; valid: {ctx['expected_tags']}"
-        problems.append(_problem(where, text, path, message))
-    return list(dict.fromkeys(problems))
+        items.append((path, message))
+    return list(dict.fromkeys(items))
 
 
-def read_text(path: str | Path) -> str:
-    """Read a UTF-8 text file, or raise ScenarioError saying exactly what is wrong."""
+def validation_problems(err: ValidationError, data: Any, where: str,
+                        text: str | None = None) -> list[str]:
+    """Readable one-line problems from a pydantic ValidationError."""
+    return [_problem(where, text, path, message)
+            for path, message in validation_items(err, data)]
+
+
+def read_text(path: str | Path, chinese_fallback: bool = False) -> str:
+    """Read a UTF-8 text file, or raise ScenarioError saying exactly what is wrong.
+
+    With ``chinese_fallback`` a file that is not UTF-8 but decodes as GB18030 (a superset of
+    GBK, what Excel on a Chinese Windows saves as "CSV") is accepted.
+    """
     p = Path(path)
     try:
         size = p.stat().st_size
@@ -517,6 +539,11 @@ def read_text(path: str | Path) -> str:
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
+        if chinese_fallback:
+            try:
+                return raw.decode("gb18030")
+            except UnicodeDecodeError:
+                pass
         line = raw[: e.start].count(b"\n") + 1
         raise ScenarioError([f"{p}:{line}: not UTF-8 text (byte {e.start}); save the file as "
                              "UTF-8 (in Excel: 'CSV UTF-8'; in Notepad: encoding UTF-8)"]) from None
@@ -534,7 +561,7 @@ def parse_scenario(data: Any, where: str = "<scenario>", text: str | None = None
         raise ScenarioError(validation_problems(err, data, where, text)) from None
     if sc.firms_csv:
         csv_path = (base_dir or Path()) / sc.firms_csv
-        firms = read_firms_csv(csv_path)
+        firms = read_firms_csv(csv_path, set(sc.jurisdiction_ids))
         try:
             sc = Scenario.model_validate({**data, "firms": [*data.get("firms", []), *firms]})
         except ValidationError as err:
@@ -563,52 +590,71 @@ def load_scenario(path: str | Path) -> Scenario:
 
 FIRM_COLUMNS = ["id", "name", "name_en", "origin", "destination", "move_year", "growth",
                 *(f"pre_move_{t}" for t in TAXES), "illustrative"]
+REQUIRED_FIRM_COLUMNS = ("id", "origin", "destination", "move_year")
 
 
-def read_firms_csv(path: str | Path) -> list[Firm]:
-    """Read migrated firms from CSV: one row per firm, columns :data:`FIRM_COLUMNS`
-    (``id, origin, destination, move_year`` required; ``pre_move_<tax>`` in 万元)."""
-    text = read_text(path)
+def read_firms_csv(path: str | Path, jurisdictions: set[str] | None = None) -> list[Firm]:
+    """Read migrated firms from CSV (UTF-8, or GBK/GB18030 as Excel saves it in China).
+
+    One row per firm, columns :data:`FIRM_COLUMNS`: ``id, origin, destination, move_year``
+    required; ``pre_move_<tax>`` in 万元 (blank = 0); ``growth`` a fraction. Every problem
+    names the file, the row (as a spreadsheet shows it, header = row 1) and the column;
+    nothing is imported unless every row is valid.
+    """
+    text = read_text(path, chinese_fallback=True)
     try:
         df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
         raise ScenarioError([f"{path}: not a readable CSV ({e})"]) from None
+    df.columns = [c.strip() for c in df.columns]
     unknown = [c for c in df.columns if c not in FIRM_COLUMNS]
-    missing = [c for c in ("id", "origin", "destination", "move_year") if c not in df.columns]
+    missing = [c for c in REQUIRED_FIRM_COLUMNS if c not in df.columns]
     if unknown or missing:
-        bits = []
-        if missing:
-            bits.append(f"missing column(s) {', '.join(missing)}")
+        bits = [f"missing column(s) {', '.join(missing)}"] if missing else []
         if unknown:
             bits.append(f"unknown column(s) {', '.join(unknown)}")
-        raise ScenarioError([f"{path}: {'; '.join(bits)} (expected: {', '.join(FIRM_COLUMNS)})"])
+        raise ScenarioError([f"{path}: {'; '.join(bits)} (expected: {', '.join(FIRM_COLUMNS)}; "
+                             "`sharing template firms` writes a template)"])
     problems = []
     numeric = {}
     for col in ["move_year", "growth", *(c for c in df.columns if c.startswith("pre_move_"))]:
         if col not in df.columns:
             continue
-        values = pd.to_numeric(df[col].replace("", "0" if col != "move_year" else None),
-                               errors="coerce")
-        bad = values.isna() | ~values.map(lambda v: math.isfinite(v) if v == v else False)
-        for row in bad[bad].index[:5]:
-            problems.append(f"{path}: row {row + 2}, column {col}: {df.at[row, col]!r} "
+        text_values = df[col].str.strip()
+        if col != "move_year":
+            text_values = text_values.replace("", "0")
+        values = pd.to_numeric(text_values, errors="coerce")
+        bad = values.isna() | ~np.isfinite(values.fillna(0.0))
+        for row in np.flatnonzero(bad)[:5]:
+            problems.append(f"{path}: row {row + 2}, column {col}: {df[col].iat[row]!r} "
                             "is not a number")
-        numeric[col] = values
+        numeric[col] = values.to_numpy()
+    first_row: dict[str, int] = {}
+    for row, fid in enumerate(df["id"]):
+        if fid in first_row:
+            problems.append(f"{path}: row {row + 2}, column id: duplicate firm id {fid!r} "
+                            f"(also row {first_row[fid] + 2})")
+        first_row.setdefault(fid, row)
+    if jurisdictions is not None:
+        for col in ("origin", "destination"):
+            for row in np.flatnonzero(~df[col].isin(jurisdictions))[:5]:
+                problems.append(f"{path}: row {row + 2}, column {col}: unknown jurisdiction "
+                                f"{df[col].iat[row]!r} (known: {', '.join(sorted(jurisdictions))})")
     if problems:
         raise ScenarioError(problems)
-    firms = []
     taxes_cols = [c for c in df.columns if c.startswith("pre_move_")]
+    firms = []
     for i, rec in enumerate(df.to_dict("records")):
         firm: dict[str, Any] = {k: rec[k] for k in ("id", "origin", "destination")}
         for k in ("name", "name_en"):
             if rec.get(k):
                 firm[k] = rec[k]
-        firm["move_year"] = int(numeric["move_year"].iat[i])
+        firm["move_year"] = int(numeric["move_year"][i])
         if "growth" in numeric:
-            firm["growth"] = float(numeric["growth"].iat[i])
-        firm["pre_move"] = {c.removeprefix("pre_move_"): float(numeric[c].iat[i])
-                            for c in taxes_cols if numeric[c].iat[i] != 0}
-        if rec.get("illustrative", "").lower() in ("1", "true", "yes"):
+            firm["growth"] = float(numeric["growth"][i])
+        firm["pre_move"] = {c.removeprefix("pre_move_"): float(numeric[c][i])
+                            for c in taxes_cols if numeric[c][i] != 0}
+        if rec.get("illustrative", "").strip().lower() in ("1", "true", "yes", "是"):
             firm["illustrative"] = True
         try:
             firms.append(Firm.model_validate(firm))

@@ -115,3 +115,7 @@ def main(directory: str | Path = "scenarios") -> None:
             for src in sc.sources:
                 title = f"[{src.title}]({src.url})" if src.url else src.title
                 st.markdown(f"- {title}" + (f" — {src.note}" if src.note else ""))
+    if sc.assumptions:
+        with st.expander("假设 / Assumptions"):
+            for item in sc.assumptions:
+                st.markdown(f"- `{item.path}`: {item.note}")
