@@ -329,7 +329,7 @@ class _Sheets:
         for ws in self.book.worksheets:
             if ws.merged_cells.ranges:
                 problems.append(f"{path}: sheet {ws.title}: merged cells "
-                                f"{ws.merged_cells.ranges[0].coord}; unmerge them (each value "
+                                f"{sorted(r.coord for r in ws.merged_cells.ranges)[0]}; unmerge them (each value "
                                 "in its own cell)")
         if problems:
             raise ScenarioError(problems)

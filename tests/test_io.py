@@ -1,0 +1,265 @@
+"""Data in and out: reconciled rounding, safe exports, workbook round trips, firm CSVs."""
+
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+
+import numpy as np
+import openpyxl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import sharing
+from sharing import io
+from sharing.cli import main
+from sharing.synth import synthetic_scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIOS = sorted((ROOT / "scenarios").rglob("*.yaml"))
+GAOZHU = ROOT / "scenarios" / "gaozhu.yaml"
+
+
+# --- rounding -----------------------------------------------------------------------------
+
+
+def test_round_reconciled_hand_worked():
+    # 3 × 33.3333… = 100: plain rounding gives 33.33 × 3 = 99.99; the largest remainder
+    # method gives the missing cent to the largest remainder (ties: first).
+    out = io.round_reconciled(np.array([100 / 3] * 3))
+    assert out.tolist() == [33.34, 33.33, 33.33]
+    assert round(out.sum(), 2) == 100.00
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(-1e7, 1e7, allow_nan=False), min_size=1, max_size=40),
+       st.integers(1, 4))
+def test_round_reconciled_groups_add_up(values, n_groups):
+    values = np.array(values)
+    groups = np.arange(len(values)) % n_groups
+    out = io.round_reconciled(values, groups)
+    cents = np.round(out * 100).astype(np.int64)
+    assert np.allclose(out * 100, cents, atol=1e-6)
+    for g in range(n_groups):
+        mask = groups == g
+        assert cents[mask].sum() == round(values[mask].sum() * 100)
+        assert np.all(np.abs(out[mask] - values[mask]) < 0.01 + 1e-9)
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.name)
+def test_exported_tables_reconcile(path, tmp_path):
+    res = sharing.simulate(sharing.load_scenario(path))
+    written = res.to_csv(tmp_path)
+    assert {p.name for p in written} >= {"summary.csv", "flows.csv", "by_year.csv"}
+    with open(tmp_path / "summary.csv", encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.DictReader(f))
+    total = rows[-1]
+    assert total["jurisdiction"] == io.TOTAL
+    for col in ("collected", "retained", "allocated", "cost_share", "pv_net_benefit"):
+        cents = sum(round(float(r[col]) * 100) for r in rows[:-1])
+        assert cents == round(float(total[col]) * 100), col
+    with open(tmp_path / "by_year.csv", encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.DictReader(f))
+    for year in {r["year"] for r in rows}:
+        group = [r for r in rows if r["year"] == year]
+        total = next(r for r in group if r["jurisdiction"] == io.TOTAL)
+        parts = [r for r in group if r is not total]
+        for col in ("allocated", "net_benefit"):
+            assert sum(round(float(r[col]) * 100) for r in parts) == round(float(total[col]) * 100)
+
+
+def test_csv_has_bom_and_chinese_headers(tmp_path):
+    res = sharing.simulate(sharing.load_scenario(GAOZHU))
+    res.to_csv(tmp_path, lang="zh")
+    raw = (tmp_path / "summary.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    header = raw.decode("utf-8-sig").splitlines()[0].split(",")
+    assert header[:4] == ["辖区", "名称", "英文名", "征收额"]
+    assert "广安市(邻水县)" in raw.decode("utf-8-sig")
+
+
+# --- formula injection ----------------------------------------------------------------------
+
+
+EVIL = "=HYPERLINK(\"http://x\",\"y\")"
+
+
+def _evil_scenario():
+    sc = sharing.load_scenario(GAOZHU)
+    jur = [sc.jurisdictions[0].model_copy(update={"name": EVIL}), sc.jurisdictions[1]]
+    return sc.model_copy(update={"jurisdictions": jur})
+
+
+def test_csv_neutralises_formulas(tmp_path):
+    sharing.simulate(_evil_scenario()).to_csv(tmp_path)
+    text = (tmp_path / "summary.csv").read_text(encoding="utf-8-sig")
+    assert "'" + EVIL.replace('"', '""') in text
+    for line in text.splitlines():
+        for cell in next(csv.reader([line])):
+            assert not cell.startswith(("=", "+", "@")) or cell.startswith("'")
+    assert io.neutralise("-1+2") == "'-1+2"
+    assert io.neutralise(-3.5) == -3.5
+    assert io.neutralise("\tcmd") == "'\tcmd"
+
+
+def test_xlsx_stores_formula_text_as_text(tmp_path):
+    path = sharing.simulate(_evil_scenario()).to_excel(tmp_path / "r.xlsx")
+    book = openpyxl.load_workbook(path)
+    cells = [c for row in book["summary"].iter_rows() for c in row if c.value == EVIL]
+    assert cells and all(c.data_type == "s" for c in cells)
+    assert {"summary", "flows", "by_year", "statistics", "input_sources"} <= set(book.sheetnames)
+
+
+# --- scenario workbook round trip ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.name)
+def test_yaml_xlsx_yaml_round_trip(path, tmp_path):
+    sc = sharing.load_scenario(path)
+    book = io.export_scenario_xlsx(sc, tmp_path / "book.xlsx")
+    back = tmp_path / "back.yaml"
+    assert main(["import-xlsx", str(book), "-o", str(back)]) == 0
+    assert sharing.load_scenario(back) == sc
+
+
+def _book(tmp_path) -> Path:
+    return io.export_scenario_xlsx(sharing.load_scenario(GAOZHU), tmp_path / "book.xlsx")
+
+
+def _import_problems(path: Path) -> str:
+    with pytest.raises(sharing.ScenarioError) as err:
+        io.import_scenario_xlsx(path)
+    return "\n".join(err.value.problems)
+
+
+def test_workbook_missing_sheet(tmp_path):
+    path = _book(tmp_path)
+    book = openpyxl.load_workbook(path)
+    del book["jurisdictions"]
+    book.save(path)
+    assert "missing sheet 'jurisdictions'" in _import_problems(path)
+
+
+def test_workbook_text_in_number_column(tmp_path):
+    path = _book(tmp_path)
+    book = openpyxl.load_workbook(path)
+    ws = book["sites"]
+    header = [c.value for c in ws[1]]
+    col = header.index("taxes.vat.growth") + 1
+    ws.cell(row=3, column=col, value="twelve percent")
+    book.save(path)
+    message = _import_problems(path)
+    assert "sheet sites, row 3, column taxes.vat.growth" in message
+    assert "parks[0].sites[1].taxes.vat.growth" in message
+
+
+def test_workbook_wrong_column(tmp_path):
+    path = _book(tmp_path)
+    book = openpyxl.load_workbook(path)
+    ws = book["jurisdictions"]
+    ws.cell(row=1, column=ws.max_column + 1, value="populaton")
+    ws.cell(row=2, column=ws.max_column, value=5)
+    book.save(path)
+    message = _import_problems(path)
+    assert "sheet jurisdictions, row 2, column populaton" in message
+    assert "unknown key" in message
+
+
+def test_workbook_merged_cells(tmp_path):
+    path = _book(tmp_path)
+    book = openpyxl.load_workbook(path)
+    book["jurisdictions"].merge_cells("A2:B2")
+    book.save(path)
+    assert "sheet jurisdictions: merged cells A2:B2" in _import_problems(path)
+
+
+def test_workbook_not_xlsx(tmp_path):
+    path = tmp_path / "fake.xlsx"
+    path.write_text("hello")
+    assert "not a readable .xlsx workbook" in _import_problems(path)
+
+
+# --- firm lists from CSV -------------------------------------------------------------------
+
+
+SCENARIO_WITH_CSV = """\
+scenario: 1
+name: 迁移企业
+name_en: migrated firms
+years: {start: 2021, end: 2030}
+jurisdictions:
+  - {id: yubei, name: 渝北区, name_en: Yubei, province: chongqing}
+  - {id: guangan, name: 广安市, name_en: Guang'an, province: sichuan}
+firms_csv: firms.csv
+agreements:
+  - {id: relocation, covers: {kind: firm}, rule: {type: capped, preset: jjj_2015}}
+"""
+
+
+def _csv_scenario(tmp_path, csv_text: str, encoding: str = "utf-8") -> Path:
+    (tmp_path / "firms.csv").write_bytes(csv_text.encode(encoding))
+    path = tmp_path / "s.yaml"
+    path.write_text(SCENARIO_WITH_CSV, encoding="utf-8")
+    return path
+
+
+def test_template_loads(tmp_path):
+    path = _csv_scenario(tmp_path, io.firms_template())
+    res = sharing.simulate(sharing.load_scenario(path))
+    assert res.summary["allocated"].sum() == pytest.approx(res.summary["retained"].sum())
+    assert len(sharing.load_scenario(path).firms) == 2
+
+
+def test_gbk_csv_is_read(tmp_path):
+    path = _csv_scenario(tmp_path, io.firms_template(), encoding="gbk")
+    firms = sharing.load_scenario(path).firms
+    assert firms[0].name == "示例企业"
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda t: t.replace("f2,", "f1,"), "row 3, column id: duplicate firm id 'f1' (also row 2)"),
+        (lambda t: t.replace("f2,示例企业二,Second example,yubei", "f2,示例企业二,Second example,"
+                             "wanzhou"), "row 3, column origin: unknown jurisdiction 'wanzhou'"),
+        (lambda t: t.replace(",2026,", ",next year,"), "row 3, column move_year: 'next year' "
+                                                       "is not a number"),
+        (lambda t: t.replace("pre_move_vat", "vat"), "unknown column(s) vat"),
+    ],
+    ids=["duplicate id", "unknown origin", "text in a number column", "wrong column"],
+)
+def test_bad_firm_csv(tmp_path, edit, expected):
+    path = _csv_scenario(tmp_path, edit(io.firms_template()))
+    with pytest.raises(sharing.ScenarioError) as err:
+        sharing.load_scenario(path)
+    message = "\n".join(err.value.problems)
+    assert expected in message and "firms.csv" in message
+
+
+def test_100k_firm_csv_loads_in_seconds(tmp_path):
+    sc = synthetic_scenario(100_000, 0, 10)
+    rows = ["id,origin,destination,move_year,growth,pre_move_vat,pre_move_eit"]
+    rows += [f"{f.id},{f.origin},{f.destination},{f.move_year},{f.growth},"
+             f"{f.pre_move['vat']},{f.pre_move['eit']}" for f in sc.firms]
+    (tmp_path / "firms.csv").write_text("\n".join(rows), encoding="utf-8")
+    jur = "\n".join(f"  - {{id: {j.id}, name: {j.name}, name_en: {j.name_en}, "
+                    f"province: {j.province}}}" for j in sc.jurisdictions)
+    path = tmp_path / "big.yaml"
+    path.write_text(f"scenario: 1\nname: 大\nname_en: big\nyears: {{start: 2021, end: 2035}}\n"
+                    f"jurisdictions:\n{jur}\nfirms_csv: firms.csv\n", encoding="utf-8")
+    start = time.perf_counter()
+    loaded = sharing.load_scenario(path)
+    elapsed = time.perf_counter() - start
+    assert len(loaded.firms) == 100_000
+    print(f"100,000-row firm CSV loaded in {elapsed:.2f} s")
+
+
+def test_cli_run_xlsx_and_zh(tmp_path, capsys):
+    assert main(["run", str(GAOZHU), "--format", "xlsx", "-o", str(tmp_path / "r.xlsx"),
+                 "--lang", "zh"]) == 0
+    book = openpyxl.load_workbook(tmp_path / "r.xlsx")
+    assert [c.value for c in book["summary"][1]][:2] == ["辖区", "名称"]
+    assert main(["template", "firms"]) == 0
+    assert capsys.readouterr().out.count("\n") >= 3
