@@ -327,10 +327,10 @@ class _Sheets:
         self.origin: dict[str, tuple[str, int, str]] = {}
         problems = []
         for ws in self.book.worksheets:
-            if ws.merged_cells.ranges:
-                problems.append(f"{path}: sheet {ws.title}: merged cells "
-                                f"{sorted(r.coord for r in ws.merged_cells.ranges)[0]}; unmerge them (each value "
-                                "in its own cell)")
+            merged = sorted(r.coord for r in ws.merged_cells.ranges)
+            if merged:
+                problems.append(f"{path}: sheet {ws.title}: merged cells {merged[0]}; unmerge "
+                                "them (each value in its own cell)")
         if problems:
             raise ScenarioError(problems)
 

@@ -221,7 +221,8 @@ def test_gbk_csv_is_read(tmp_path):
 @pytest.mark.parametrize(
     ("edit", "expected"),
     [
-        (lambda t: t.replace("f2,", "f1,"), "row 3, column id: duplicate firm id 'f1' (also row 2)"),
+        (lambda t: t.replace("f2,", "f1,"),
+         "row 3, column id: duplicate firm id 'f1' (also row 2)"),
         (lambda t: t.replace("f2,示例企业二,Second example,yubei", "f2,示例企业二,Second example,"
                              "wanzhou"), "row 3, column origin: unknown jurisdiction 'wanzhou'"),
         (lambda t: t.replace(",2026,", ",next year,"), "row 3, column move_year: 'next year' "
