@@ -45,6 +45,7 @@ __all__ = [
     "scrb",
     "shapley",
     "tau_value",
+    "to_agreement",
 ]
 
 KINDS = ("value", "cost")
@@ -137,7 +138,7 @@ def _extend_basis(basis: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, list
 
 
 def _fmt(x: float) -> str:
-    return f"{x:.6g}"
+    return f"{x + 0.0:.6g}"  # + 0.0 shows -0.0 as 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -311,8 +312,8 @@ class Game:
         """Read a game from a CSV table with columns ``coalition`` and ``value``.
 
         A coalition is a list of player ids joined by ``+`` (or ``,`` or spaces inside a quoted
-        field).  Players are taken in order of first appearance.  A row for the empty coalition
-        (an empty field) is optional.
+        field, optionally in braces).  Players are taken in order of first appearance.  A row for
+        the empty coalition (an empty field or ``{}``) is optional.
 
         Parameters
         ----------
@@ -335,7 +336,7 @@ class Game:
                 raise GameError(f"{path}: the table needs columns 'coalition' and 'value'")
             rows = []
             for line, row in enumerate(reader, start=2):
-                ids = tuple(p for p in re.split(r"[+,\s]+", row[fields["coalition"]] or "") if p)
+                ids = tuple(p for p in re.split(r"[+,\s{}]+", row[fields["coalition"]] or "") if p)
                 raw = (row[fields["value"]] or "").strip()
                 try:
                     value = float(raw)
@@ -347,6 +348,43 @@ class Game:
                 rows.append((ids, value))
         players = list(dict.fromkeys(p for ids, _ in rows for p in ids))
         return cls(players, dict(rows), kind=kind)
+
+    @classmethod
+    def from_scenario(cls, scenario, players: Sequence[str] | None = None) -> Game:
+        """The value game of a scenario (DESIGN.md §2, "no cooperation").
+
+        ``v(S)`` is the present value of the net fiscal benefit that the jurisdictions in S
+        achieve together when only they cooperate: a park is built only if all its partners
+        are in S (otherwise each partner in S gets its ``standalone`` fraction of the park's
+        retained revenue), a firm moves only if its origin and destination are both in S
+        (otherwise it stays, and pays, at the origin), and a cost is incurred only with its
+        park or with all its parties. Transfers between members cancel, so ``v(N)`` is the
+        sum of everyone's ``pv_net_benefit`` and ``v({i})`` is ``standalone_pv`` in the
+        summary. Jurisdictions not in ``players`` never cooperate.
+
+        Parameters
+        ----------
+        scenario : sharing.Scenario
+        players : sequence of str, optional
+            Jurisdiction ids to play (default: all of the scenario's jurisdictions).
+
+        Raises
+        ------
+        GameError
+            On an unknown jurisdiction id or more than MAX_PLAYERS players.
+        """
+        from sharing.engine import coalition_items, coalition_values, compile_scenario
+
+        model = compile_scenario(scenario)
+        ids = list(model.jurisdictions if players is None else players)
+        unknown = [p for p in ids if p not in model.index]
+        if unknown:
+            raise GameError(f"unknown jurisdiction(s) {', '.join(map(repr, unknown))}; the "
+                            f"scenario has {', '.join(model.jurisdictions)}")
+        if len(ids) > MAX_PLAYERS:
+            raise GameError(f"{len(ids)} players is more than {MAX_PLAYERS}; choose `players`")
+        items = coalition_items(model, model.run().alloc)
+        return cls.from_values(ids, coalition_values(items, [model.index[p] for p in ids]))
 
     # -- access -----------------------------------------------------------------------------
 
@@ -546,9 +584,10 @@ class Allocation(Mapping[str, float]):
                 )
             elif isinstance(value, Mapping):
                 inner = ", ".join(f"{k}={_fmt(v)}" for k, v in value.items())
-                lines.append(f"{key}: {inner}")
+                lines.append(f"{key.replace('_', ' ')}: {inner}")
             else:
-                lines.append(f"{key}: {_fmt(value) if isinstance(value, float) else value}")
+                shown = _fmt(value) if isinstance(value, float) else value
+                lines.append(f"{key.replace('_', ' ')}: {shown}")
         lines.extend(f"Warning: {w}" for w in self.warnings)
         return "\n".join(lines)
 
@@ -945,7 +984,8 @@ def nucleolus(game: Game) -> Allocation:
     ``x_i <= c({i})``, computed on the savings game (same excesses).  Computed by sequential LPs
     (see :class:`_LexMin`) and verified with Kohlberg's criterion; ``explanation`` lists each
     stage's excess level with the coalitions fixed at it, the check's result, the number of LPs
-    solved and rows generated.
+    solved and rows generated.  ``explanation["levels"][k]["coalitions"]`` is a sequence of
+    frozensets, built on access because a level of a game with many ties can hold thousands.
 
     Parameters
     ----------
@@ -967,8 +1007,8 @@ def prenucleolus(game: Game) -> Allocation:
     """Prenucleolus: the nucleolus's lexicographic minimisation over all efficient allocations.
 
     As :func:`nucleolus` without individual rationality (Schmeidler 1969; Maschler, Peleg and
-    Shapley 1979).  It always exists and equals the nucleolus when that lies in the interior of
-    the imputation set, e.g. whenever the core is non-empty.
+    Shapley 1979).  It always exists, and equals the nucleolus whenever the core is non-empty
+    (both then lie in the core).
 
     Parameters
     ----------
@@ -984,10 +1024,10 @@ def prenucleolus(game: Game) -> Allocation:
 def per_capita_nucleolus(game: Game) -> Allocation:
     """Per-capita nucleolus: the nucleolus for the per-capita excess ``e(S, x) / |S|``.
 
-    Grotte (1970, M.Sc. thesis, Cornell University), also called the normalised nucleolus by
-    Young, Okada and Hashimoto (1982, "Cost allocation in water resources development", Water
-    Resour. Res. 18(3):463-475).  Minimised over imputations as :func:`nucleolus`; cost games via
-    the savings game.
+    Grotte (1970, M.Sc. thesis, Cornell University); applied to cost sharing by Young, Okada and
+    Hashimoto (1982, "Cost allocation in water resources development", Water Resour. Res.
+    18(3):463-475).  Minimised over imputations as :func:`nucleolus`; cost games via the savings
+    game (the per-capita excesses coincide there too).
 
     Parameters
     ----------
@@ -1086,7 +1126,7 @@ def tau_value(game: Game) -> Allocation:
         "lambda": lam,
     }
     if game.kind == "cost":
-        explanation["computed_on"] = "savings game s(S) = sum c({i}) - c(S)"
+        explanation["computed_on"] = "savings game s(S) = sum c({i}) - c(S), in savings units"
     return _allocation(game, game._to_own_units(tau), "tau value", explanation=explanation)
 
 
@@ -1313,3 +1353,72 @@ def bankruptcy_game(estate: float, claims: Mapping[str, float]) -> Game:
     v = np.maximum(0.0, e - (inside[-1] - inside))
     v[0] = 0.0
     return Game._from_array(players, v, "value")
+
+
+def to_agreement(solution: Allocation, scenario, agreement: str):
+    """Write a solution back into a scenario as an ``optimized`` rule for ``agreement``, so that
+    ``sharing.simulate`` shows the split year by year.
+
+    With one set of shares ``w`` over the whole horizon, each jurisdiction's PV net benefit is
+    ``payoff(w) = Σ_j w_j · p_j``, where ``p_j`` is everyone's payoff when j receives the
+    agreement's whole pool (costs shared by fixed or factor rules do not depend on ``w``).
+    The shares solve ``payoff(w) = x`` with ``Σ w = 1`` over the solution's players; the result
+    is simulated again and checked against ``x``.
+
+    Parameters
+    ----------
+    solution : Allocation
+        A solution of ``Game.from_scenario(scenario)`` (or of a sub-game of its players).
+    scenario : sharing.Scenario
+    agreement : str
+        Id of the agreement whose rule is replaced.
+
+    Returns
+    -------
+    sharing.Scenario
+        A copy of ``scenario`` with that agreement's rule replaced.
+
+    Raises
+    ------
+    GameError
+        If the agreement does not exist, or if re-splitting it alone cannot give the solution
+        (shares outside [0, 1], or payoffs that depend on the shares non-linearly).
+    """
+    from sharing import simulate
+    from sharing.rules import Optimized
+
+    ids = [a.id for a in scenario.agreements]
+    if agreement not in ids:
+        raise GameError(f"unknown agreement {agreement!r}; the scenario has {', '.join(ids)}")
+    players = list(solution)
+    position = ids.index(agreement)
+    span = (scenario.years.start, scenario.years.end)
+
+    def with_shares(shares: dict[str, float]):
+        rule = Optimized(stages=[{"years": span, "shares": shares}], method=solution.concept)
+        agreements = list(scenario.agreements)
+        agreements[position] = agreements[position].model_copy(update={"rule": rule})
+        return scenario.model_copy(update={"agreements": agreements})
+
+    def payoffs(sc) -> np.ndarray:
+        summary = simulate(sc).summary.set_index("jurisdiction")
+        return summary.loc[players, "pv_net_benefit"].to_numpy()
+
+    columns = np.column_stack([payoffs(with_shares({p: 1.0})) for p in players])
+    target = np.array([solution[p] for p in players])
+    system = np.vstack([columns, np.ones(len(players))])
+    w = np.linalg.lstsq(system, np.append(target, 1.0), rcond=None)[0]
+    scale = max(1.0, float(np.abs(target).max()))
+    if np.any(w < -1e-9) or np.any(w > 1 + 1e-9):
+        shown = ", ".join(f"{p} {v:.4f}" for p, v in zip(players, w, strict=True))
+        raise GameError(f"the {solution.concept} cannot be reached by re-splitting agreement "
+                        f"{agreement!r} alone: it needs shares outside [0, 1] ({shown})")
+    w = np.clip(w, 0.0, 1.0)
+    w[-1] = 1.0 - w[:-1].sum()
+    result = with_shares(dict(zip(players, w.tolist(), strict=True)))
+    gap = np.abs(payoffs(result) - target).max()
+    if gap > 1e-6 * scale:
+        raise GameError(f"re-splitting agreement {agreement!r} misses the {solution.concept} "
+                        f"by {gap:.4g} 万元: payoffs depend on more than this agreement's shares "
+                        "(a sub-game of the scenario, or costs shared by benefit)")
+    return result

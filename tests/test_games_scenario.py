@@ -1,0 +1,104 @@
+"""Games from the model: v(S) by hand on a tiny scenario, consistency with the summary, and
+solutions written back as agreements that `simulate` reproduces."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import sharing
+from sharing.games import Game, GameError, nucleolus, shapley, to_agreement
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TINY = {
+    "name": "小例", "name_en": "tiny", "years": {"start": 2021, "end": 2022},
+    "jurisdictions": [{"id": j, "name": j, "name_en": j, "province": "other"} for j in "abc"],
+    "retention": {"default": {"vat": 1.0}},
+    "parks": [{"id": "P", "partners": ["a", "b"],
+               "sites": [{"host": "a", "taxes": {"vat": {"by_year": {2021: 100, 2022: 100}}}}]}],
+    "firms": [{"id": "F", "origin": "c", "destination": "b", "move_year": 2022,
+               "pre_move": {"vat": 10}}],
+    "streams": [{"id": "S", "host": "c", "tax": "vat", "base": 5}],
+    "costs": [{"id": "K", "park": "P", "by_year": {2021: 30}, "paid_by": "a",
+               "rule": {"type": "fixed", "shares": {"a": 0.5, "b": 0.5}}}],
+    "agreements": [{"id": "park_deal", "covers": {"park": "P"},
+                    "rule": {"type": "fixed", "shares": {"a": 0.5, "b": 0.5}}}],
+    "standalone": {"P": {"a": 0.5}},
+}
+
+
+def test_coalition_values_by_hand():
+    # Park P (a's site, 100 a year) is built only with a and b; alone a reaches half of it.
+    # Firm F moves from c to b in 2022 only if b and c cooperate; otherwise c keeps it
+    # (10 a year). Stream S (5 a year at c) is always c's. Cost K (30) comes with the park.
+    g = Game.from_scenario(sharing.parse_scenario(TINY))
+    expected = {
+        ("a",): 0.5 * 200,                   # standalone half of the park
+        ("b",): 0.0,
+        ("c",): 10 + 10 + 10,                # firm stays (2 × 10) + stream (2 × 5)
+        ("a", "b"): 200 - 30,                # park built, cost paid; firm stays with c
+        ("a", "c"): 100 + 30,
+        ("b", "c"): 0 + 20 + 10,             # no park; firm moves: c 10 in 2021, b 10 in 2022
+        ("a", "b", "c"): 200 - 30 + 20 + 10,
+    }
+    for coalition, value in expected.items():
+        assert g[coalition] == pytest.approx(value), coalition
+
+
+def test_game_matches_summary():
+    sc = sharing.load_scenario(ROOT / "scenarios" / "gaozhu.yaml")
+    g = Game.from_scenario(sc)
+    summary = sharing.simulate(sc).summary.set_index("jurisdiction")
+    assert g[g.players] == pytest.approx(summary["pv_net_benefit"].sum())
+    for p in g.players:
+        assert g[(p,)] == pytest.approx(summary.loc[p, "standalone_pv"])
+
+
+@pytest.mark.parametrize("solve", [nucleolus, shapley], ids=["nucleolus", "shapley"])
+def test_solution_written_back_is_reproduced(solve):
+    sc = sharing.load_scenario(ROOT / "scenarios" / "gaozhu.yaml")
+    x = solve(Game.from_scenario(sc))
+    fair = to_agreement(x, sc, "gaozhu_revenue")
+    rule = fair.agreements[0].rule
+    assert rule.type == "optimized" and rule.method == x.concept
+    summary = sharing.simulate(fair).summary.set_index("jurisdiction")
+    for p, amount in x.items():
+        assert summary.loc[p, "pv_net_benefit"] == pytest.approx(amount, rel=1e-9)
+    by_year = sharing.simulate(fair).by_year
+    assert set(by_year["year"]) == set(range(2023, 2036))
+
+
+def test_tiny_game_solution_written_back():
+    sc = sharing.parse_scenario(TINY)
+    x = nucleolus(Game.from_scenario(sc))
+    # Core: x_c <= v(abc) - v(ab) = 30 and x_c >= v(c) = 30, so x_c = 30; x_a + x_b = 170
+    # with x_a >= 100: the nucleolus splits the 70 above (100, 0) equally -> (135, 35, 30).
+    assert dict(x) == pytest.approx({"a": 135.0, "b": 35.0, "c": 30.0})
+    # Written back into the park deal (pool 200, cost 30 split 15/15): c keeps 10 (firm in
+    # 2021) + 10 (stream) and needs 10 more = 5% of the pool, for losing the firm to b;
+    # a: 0.75 × 200 − 15 = 135; b: 0.20 × 200 − 15 + 10 (firm in 2022) = 35.
+    fair = to_agreement(x, sc, "park_deal")
+    shares = fair.agreements[0].rule.stages[0].shares
+    assert shares == pytest.approx({"a": 0.75, "b": 0.20, "c": 0.05})
+    summary = sharing.simulate(fair).summary.set_index("jurisdiction")
+    assert summary["pv_net_benefit"].to_dict() == pytest.approx(dict(x))
+
+
+def test_sub_game_that_is_not_the_scenario_is_refused():
+    # With c left out of the game, c "never cooperates", but the scenario still moves the
+    # firm to b: no re-split of the park deal reproduces that sub-game's solution.
+    sc = sharing.parse_scenario(TINY)
+    x = nucleolus(Game.from_scenario(sc, players=["a", "b"]))
+    with pytest.raises(GameError, match="misses the nucleolus"):
+        to_agreement(x, sc, "park_deal")
+
+
+def test_errors_name_the_problem():
+    sc = sharing.parse_scenario(TINY)
+    with pytest.raises(GameError, match="unknown jurisdiction"):
+        Game.from_scenario(sc, players=["a", "zz"])
+    x = nucleolus(Game.from_scenario(sc))
+    with pytest.raises(GameError, match="unknown agreement 'nope'"):
+        to_agreement(x, sc, "nope")
