@@ -180,9 +180,13 @@ def _write_sheet(book: Workbook, title: str, header: list[str], rows: Iterable) 
 
 def _cell(value: Any) -> Any:
     if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
+        value = value.item()
+    if isinstance(value, float):
+        if not np.isfinite(value):
+            return None
+        if float("%.16g" % value) != value:
+            # openpyxl writes 16 significant digits; keep e.g. 1/6 exact as text
+            return repr(value)
     return value
 
 
