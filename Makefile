@@ -14,7 +14,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/streamlit run app.py --server.headless true
+	$(BIN)/streamlit run app.py --server.headless true \
+	  --browser.serverAddress localhost --browser.gatherUsageStats false
 
 /usr/bin/chromium:
 	bash .ci/install-chromium

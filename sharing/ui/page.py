@@ -2,7 +2,7 @@
 
 A placeholder for the full editor: it shows the scenario's title (中文 / English), the summary
 table with bilingual headers, a per-year chart of one metric drawn from a downloadable
-DataFrame, and the scenario's sources. A bad file shows its problems
+DataFrame, and the scenario's sources and assumptions. A bad file shows its problems
 (``file:line: key.path: problem``), never a traceback.
 """
 
@@ -16,7 +16,7 @@ import plotly.express as px
 import streamlit as st
 
 import sharing
-from sharing.io import safe_frame
+from sharing.io import export_tables, safe_frame
 from sharing.result import LABELS, Result
 
 DEFAULT_SCENARIO = "gaozhu.yaml"
@@ -33,14 +33,15 @@ def label(column: str) -> str:
 
 
 def scenario_files(directory: Path) -> list[Path]:
-    """The scenario files of ``directory``, the default one first."""
-    files = sorted(directory.glob("*.yaml"))
-    return sorted(files, key=lambda p: p.name != DEFAULT_SCENARIO)
+    """The scenario files in ``directory`` and its subfolders, the default one first."""
+    files = sorted(directory.rglob("*.yaml"))
+    return sorted(files, key=lambda p: p.relative_to(directory).as_posix() != DEFAULT_SCENARIO)
 
 
 def csv_bytes(df: pd.DataFrame) -> bytes:
-    """UTF-8 CSV with BOM (Excel on a Chinese Windows reads it), formula cells neutralised."""
-    return safe_frame(df).to_csv(index=False).encode("utf-8-sig")
+    """UTF-8 CSV with BOM (Excel on a Chinese Windows reads it), formula cells neutralised,
+    amounts to 0.01 万元 as in the command line's exports."""
+    return safe_frame(df).to_csv(index=False, float_format="%.2f").encode("utf-8-sig")
 
 
 @st.cache_resource(max_entries=32, show_spinner="模拟中 / simulating ...")
@@ -49,6 +50,12 @@ def simulate_file(path: str, mtime_ns: int) -> Result:
     edited file is read again. Raises :class:`sharing.ScenarioError`."""
     del mtime_ns
     return sharing.simulate(sharing.load_scenario(path))
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def summary_csv(path: str, mtime_ns: int) -> bytes:
+    """The summary as the command line exports it: rounded, with a reconciled total row."""
+    return csv_bytes(export_tables(simulate_file(path, mtime_ns))["summary"])
 
 
 def _modified(path: Path) -> int:
@@ -85,10 +92,12 @@ def main(directory: str | Path = "scenarios") -> None:
     if not files:
         st.error(f"{directory}: 没有情景文件 / no scenario files (*.yaml)")
         return
-    path = st.sidebar.selectbox("情景文件 / scenario file", files, format_func=lambda p: p.name)
+    path = st.sidebar.selectbox("情景文件 / scenario file", files,
+                                format_func=lambda p: p.relative_to(directory).as_posix())
     st.sidebar.caption("跨区域财税利益分享模拟器 · cross-region fiscal benefit-sharing simulator")
+    key = (str(path), _modified(path))
     try:
-        res = simulate_file(str(path), _modified(path))
+        res = simulate_file(*key)
     except sharing.ScenarioError as err:
         st.title(path.name)
         problems = "\n".join(err.problems)
@@ -106,7 +115,8 @@ def main(directory: str | Path = "scenarios") -> None:
         st.caption(sc.description)
     st.markdown("#### 汇总 / Summary (万元 / 10,000 CNY; `pv_` 现值 present value)")
     _summary_table(res)
-    st.download_button("下载汇总 CSV / download summary CSV", csv_bytes(res.summary),
+    st.download_button("下载汇总 CSV / download summary CSV",
+                       summary_csv(*key),
                        file_name=f"{path.stem}_summary.csv", mime="text/csv")
     st.markdown("#### 逐年 / By year")
     _chart(res, path.stem)

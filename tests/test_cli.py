@@ -1,0 +1,219 @@
+"""The command line, run as a user runs it: ``python -m sharing ...`` and the ``sharing`` script."""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+import sharing
+from sharing.io import TOTAL
+from sharing.result import SUMMARY_COLUMNS
+
+ROOT = Path(__file__).resolve().parents[1]
+GAOZHU = ROOT / "scenarios" / "gaozhu.yaml"
+SCENARIOS = sorted((ROOT / "scenarios").rglob("*.yaml"))
+SCRIPT = Path(sys.executable).parent / "sharing"
+BOM = b"\xef\xbb\xbf"
+
+
+def cli(*args, script: bool = False) -> subprocess.CompletedProcess:
+    command = [str(SCRIPT)] if script else [sys.executable, "-m", "sharing"]
+    return subprocess.run([*command, *map(str, args)], cwd=ROOT, capture_output=True,
+                          text=True, encoding="utf-8", timeout=120, stdin=subprocess.DEVNULL)
+
+
+def test_validate_prints_ok():
+    out = cli("validate", "scenarios/gaozhu.yaml")
+    assert out.returncode == 0, out.stderr
+    assert "scenarios/gaozhu.yaml: ok" in out.stdout
+    assert out.stderr == ""
+
+
+def test_every_scenario_validates():
+    out = cli("validate", *SCENARIOS)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count(": ok") == len(SCENARIOS)
+
+
+@pytest.mark.parametrize("path", SCENARIOS,
+                         ids=[p.relative_to(ROOT / "scenarios").as_posix() for p in SCENARIOS])
+def test_every_scenario_runs(path, tmp_path):
+    out = cli("run", path, "-o", tmp_path)
+    assert out.returncode == 0, out.stderr
+    expected = sharing.simulate(sharing.load_scenario(path)).summary
+    written = pd.read_csv(tmp_path / "summary.csv", encoding="utf-8-sig",
+                          dtype={"jurisdiction": str})
+    assert list(written.columns) == SUMMARY_COLUMNS
+    total = written[written["jurisdiction"] == TOTAL]
+    rows = written[written["jurisdiction"] != TOTAL].reset_index(drop=True)
+    assert list(rows["jurisdiction"]) == list(expected["jurisdiction"])
+    money = [c for c in SUMMARY_COLUMNS if c not in ("jurisdiction", "name", "name_en")]
+    # amounts are rounded to 0.01 万元 so that the rows add up exactly to the total row
+    pd.testing.assert_frame_equal(rows[money], expected[money], check_dtype=False,
+                                  rtol=0, atol=0.0101)
+    assert len(total) == 1
+    np.testing.assert_allclose(total[money].to_numpy()[0], rows[money].sum().to_numpy(),
+                               rtol=0, atol=1e-6)
+    for jid in expected["jurisdiction"]:
+        assert jid in out.stdout
+
+
+def test_run_writes_csv_and_prints_table(tmp_path):
+    out = cli("run", "scenarios/gaozhu.yaml", "-o", tmp_path / "out")
+    assert out.returncode == 0, out.stderr
+    for name in ("flows.csv", "summary.csv"):
+        path = tmp_path / "out" / name
+        assert path.read_bytes().startswith(BOM), f"{name} has no UTF-8 BOM for Excel"
+    flows = pd.read_csv(tmp_path / "out" / "flows.csv", encoding="utf-8-sig")
+    assert {"year", "jurisdiction", "stream", "tax", "kind", "amount"} <= set(flows.columns)
+    assert {"collected", "retained", "allocated"} <= set(flows["kind"])
+    lines = out.stdout.splitlines()
+    assert "川渝高竹新区" in lines[0]
+    header = next(line for line in lines if "jurisdiction" in line)
+    assert "净收益现值" in header and "PV net benefit" in header
+    assert any(line.split()[:1] == ["guangan"] and "广安" in line for line in lines)
+    assert any(line.split()[:1] == ["yubei"] and "渝北" in line for line in lines)
+
+
+def test_compare_same_file(tmp_path):
+    out = cli("compare", "scenarios/gaozhu.yaml", "scenarios/gaozhu.yaml")
+    assert out.returncode == 0, out.stderr
+    assert "guangan" in out.stdout and "yubei" in out.stdout
+
+
+def test_compare_identical_scenarios_has_zero_differences(tmp_path):
+    for name in ("a.yaml", "b.yaml"):
+        (tmp_path / name).write_bytes(GAOZHU.read_bytes())
+    out = cli("compare", tmp_path / "a.yaml", tmp_path / "b.yaml", "-o", tmp_path / "c.csv")
+    assert out.returncode == 0, out.stderr
+    assert "guangan" in out.stdout and "yubei" in out.stdout
+    table = pd.read_csv(tmp_path / "c.csv", encoding="utf-8-sig")
+    assert set(table["jurisdiction"]) == {"guangan", "yubei"}
+    assert "pv_net_benefit[a]" in table.columns and "pv_net_benefit[b]" in table.columns
+    diffs = [c for c in table.columns if "−" in c]
+    assert diffs, f"no difference columns in {list(table.columns)}"
+    assert (table[diffs].abs() < 1e-6).all().all()
+
+
+def test_compare_two_scenarios_matches_library(tmp_path):
+    other = ROOT / "scenarios" / "gaozhu_fixed_5050.yaml"
+    if not other.exists():
+        pytest.skip("scenarios/gaozhu_fixed_5050.yaml not there yet")
+    out = cli("compare", GAOZHU, other, "-o", tmp_path / "c.csv")
+    assert out.returncode == 0, out.stderr
+    table = pd.read_csv(tmp_path / "c.csv", encoding="utf-8-sig").set_index("jurisdiction")
+    a = sharing.simulate(sharing.load_scenario(GAOZHU)).summary.set_index("jurisdiction")
+    b = sharing.simulate(sharing.load_scenario(other)).summary.set_index("jurisdiction")
+    diff = table["pv_net_benefit[gaozhu_fixed_5050 − gaozhu]"]
+    expected = (b["pv_net_benefit"] - a["pv_net_benefit"]).reindex(diff.index)
+    pd.testing.assert_series_equal(diff, expected, check_names=False, rtol=0, atol=0.005)
+
+
+def test_schema_prints_json_schema():
+    out = cli("schema")
+    assert out.returncode == 0, out.stderr
+    schema = json.loads(out.stdout)
+    for key in ("years", "jurisdictions", "parks", "firms", "agreements", "costs"):
+        assert key in schema["properties"]
+    assert set(schema["required"]) >= {"name", "name_en", "years", "jurisdictions"}
+
+
+def test_console_script_runs(tmp_path):
+    if not SCRIPT.exists():
+        pytest.skip(f"no console script at {SCRIPT} (package not installed in this venv)")
+    out = cli("run", GAOZHU, "-o", tmp_path, script=True)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "summary.csv").exists()
+    assert "guangan" in out.stdout
+
+
+BAD_FILES = {
+    "missing_key": ("scenario: 1\nname: 坏\nyears: {start: 2023, end: 2025}\n"
+                    "jurisdictions:\n  - {id: a, name: 甲, name_en: A, province: sichuan}\n",
+                    ["name_en: required key is missing"]),
+    "bad_value": ("scenario: 1\nname: 坏\nname_en: bad\nyears: {start: 2023, end: 2025}\n"
+                  "jurisdictions:\n  - {id: a, name: 甲, name_en: A, province: mars}\n",
+                  [":6: jurisdictions[0].province:"]),
+    "not_yaml": ("scenario: 1\nname: [unclosed\n", ["not valid YAML"]),
+    "not_utf8": (b"name: \xd7\xf7\n", ["not UTF-8"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FILES))
+def test_bad_file_exits_2_with_message(case, tmp_path):
+    content, expected = BAD_FILES[case]
+    path = tmp_path / f"{case}.yaml"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    for command in ("validate", "run"):
+        out = cli(command, path)
+        assert out.returncode == 2, (out.stdout, out.stderr)
+        assert "Traceback" not in out.stderr
+        assert str(path) in out.stderr
+        for text in expected:
+            assert text in out.stderr
+
+
+def test_missing_file_exits_2(tmp_path):
+    out = cli("run", tmp_path / "nope.yaml")
+    assert out.returncode == 2
+    assert "no such file" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+DOCS = ROOT / "docs" / "scenario-format.md"
+
+
+def doc_blocks(lang: str) -> list[str]:
+    text = DOCS.read_text(encoding="utf-8")
+    return [b.split("```", 1)[0] for b in text.split(f"```{lang}\n")[1:]]
+
+
+def test_documented_scenarios_run(tmp_path):
+    scenarios = [b for b in doc_blocks("yaml") if b.startswith("scenario: 1")]
+    assert scenarios, "docs/scenario-format.md has no complete example"
+    for k, block in enumerate(scenarios):
+        path = tmp_path / f"doc{k}.yaml"
+        path.write_text(block, encoding="utf-8")
+        out = cli("run", path)
+        assert out.returncode == 0, out.stderr
+
+
+def test_documented_rules_validate():
+    from pydantic import TypeAdapter
+
+    from sharing.rules import Rule
+
+    adapter = TypeAdapter(Rule)
+    rules = [chunk for block in doc_blocks("yaml") if block.startswith("rule:")
+             for chunk in re.split(r"^(?=rule:)", block, flags=re.MULTILINE) if chunk]
+    assert len(rules) >= 10
+    types = set()
+    for text in rules:
+        rule = adapter.validate_python(yaml.safe_load(text)["rule"])
+        types.add(rule.type)
+    assert types >= {"host", "fixed", "factors", "stock_increment", "schedule", "capped",
+                     "floor", "tiered", "fixed_return", "claims", "optimized"}
+
+
+def test_documented_firms_csv_runs(tmp_path):
+    csv = next(b for b in doc_blocks("text") if b.startswith("id,"))
+    (tmp_path / "firms.csv").write_text(csv, encoding="utf-8")
+    jjj = ROOT / "scenarios" / "jjj_2015_relocation.yaml"
+    if not jjj.exists():
+        pytest.skip("scenarios/jjj_2015_relocation.yaml not there")
+    path = tmp_path / "with_csv.yaml"
+    path.write_text(jjj.read_text(encoding="utf-8") + "\nfirms_csv: firms.csv\n",
+                    encoding="utf-8")
+    out = cli("run", path, "-o", tmp_path / "out")
+    assert out.returncode == 0, out.stderr
+    flows = pd.read_csv(tmp_path / "out" / "flows.csv", encoding="utf-8-sig")
+    assert {"f001", "f002"} <= set(flows["source"])
