@@ -13,14 +13,14 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from sharing.engine import Model, compile_scenario
+from sharing.engine import Model, compile_scenario, simulate_file
 from sharing.result import Result
 from sharing.result import compare as _compare_results
 from sharing.scenario import Scenario, ScenarioError, load_scenario, parse_scenario
 
 __all__ = [
     "Model", "Result", "Scenario", "ScenarioError", "compare", "compile_scenario",
-    "load_scenario", "parse_scenario", "simulate",
+    "load_scenario", "parse_scenario", "simulate", "simulate_file",
 ]
 
 

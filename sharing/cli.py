@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from sharing import io
-from sharing.engine import compile_scenario
+from sharing.engine import simulate_file
 from sharing.result import COMPARE_METRICS, LABELS, compare
 from sharing.rules import RuleBase
 from sharing.scenario import ScenarioError, dump_json_schema, load_scenario
@@ -69,10 +69,6 @@ def _table(df: pd.DataFrame) -> str:
         return shown.to_string(index=False)
 
 
-def _simulate(path: Path):
-    return compile_scenario(load_scenario(path)).run()
-
-
 def describe(rule: RuleBase) -> str:
     """A rule tree in one line, e.g. ``stock_increment(host, fixed)``."""
     inner = ", ".join(describe(child) for child in rule.children())
@@ -89,7 +85,7 @@ def _list() -> None:
 
 
 def _run(args) -> None:
-    res = _simulate(args.scenario)
+    res = simulate_file(args.scenario)
     print(f"{res.scenario.name} / {res.scenario.name_en}  (万元 / 10,000 CNY)")
     print(_table(res.summary.drop(columns=["name_en"])))
     if args.out and args.format == "csv":
@@ -101,7 +97,10 @@ def _run(args) -> None:
 
 
 def _compare(args) -> None:
-    table = compare({p.stem: _simulate(p) for p in args.scenarios})
+    names = [p.stem for p in args.scenarios]
+    if len(set(names)) < len(names):  # same file name in two folders, or the same file twice
+        names = [f"{p} #{i + 1}" for i, p in enumerate(args.scenarios)]
+    table = compare({n: simulate_file(p) for n, p in zip(names, args.scenarios, strict=True)})
     with pd.option_context("display.width", 200, "display.max_columns", 30,
                            "display.float_format", "{:,.2f}".format):
         for metric in COMPARE_METRICS:
@@ -120,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "validate":
             for path in args.scenarios:
-                _simulate(path)
+                simulate_file(path)
                 print(f"{path}: ok 通过")
         elif args.command == "run":
             _run(args)

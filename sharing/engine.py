@@ -14,13 +14,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import sparse
 
 from sharing.rules import Pool, RuleError, Split, split_by_shares
-from sharing.scenario import ByBenefit, Projection, Scenario, ScenarioError
+from sharing.scenario import (
+    ByBenefit,
+    Projection,
+    Scenario,
+    ScenarioError,
+    load_scenario,
+    located,
+)
 from sharing.taxes import TAXES, retention_table
 
 if TYPE_CHECKING:
@@ -124,6 +132,15 @@ class Model:
         from sharing.result import Result
 
         return Result.from_run(self, _allocate(self, gross, compliance or {}))
+
+
+def simulate_file(path: str | Path) -> Result:
+    """Load, compile and run a scenario file; every problem names the file and line."""
+    sc = load_scenario(path)
+    try:
+        return compile_scenario(sc).run()
+    except ScenarioError as err:
+        raise located(err, path) from None
 
 
 # ---------------------------------------------------------------------------------------------

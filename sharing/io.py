@@ -184,7 +184,7 @@ def _cell(value: Any) -> Any:
     if isinstance(value, float):
         if not np.isfinite(value):
             return None
-        if float("%.16g" % value) != value:
+        if float(f"{value:.16g}") != value:
             # openpyxl writes 16 significant digits; keep e.g. 1/6 exact as text
             return repr(value)
     return value

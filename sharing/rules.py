@@ -38,12 +38,13 @@ YearRange = tuple[int, int]
 
 
 class PathError(ValueError):
-    """A validation error that knows the key path below the model that raised it."""
+    """Validation errors that know their key paths below the model that raised them."""
 
-    def __init__(self, path: str, message: str):
+    def __init__(self, path: str, message: str, *more: tuple[str, str]):
         super().__init__(f"{path}: {message}")
         self.path = path
         self.message = message
+        self.items = [(path, message), *more]
 
 
 class RuleError(ValueError):
@@ -414,6 +415,14 @@ class StockIncrement(RuleBase):
     stock: Rule = Field(default_factory=Host)
     increment: Rule
 
+    @model_validator(mode="after")
+    def _baseline_ids(self) -> StockIncrement:
+        roles = sorted(set(self.baseline or ()) & set(ROLES))
+        if roles:
+            raise PathError(f"baseline.{roles[0]}", "baseline amounts are per host "
+                            "jurisdiction id, not per role")
+        return self
+
     def keys(self) -> set[str]:
         return set(self.baseline or ()) | {"host"}
 
@@ -736,6 +745,14 @@ class FixedReturn(RuleBase):
     from_year: int | None = None
     to_year: int | None = None
     rule: Rule = Field(default_factory=Host)
+
+    @model_validator(mode="after")
+    def _ids_not_roles(self) -> FixedReturn:
+        for key in ("payer", "beneficiary"):
+            if getattr(self, key) in ROLES:
+                raise PathError(key, f"{key} must be a jurisdiction id: the payment is not "
+                                "tied to a stream, so roles such as 'host' do not apply")
+        return self
 
     def keys(self) -> set[str]:
         return {self.payer, self.beneficiary}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import io
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -23,6 +24,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -320,10 +322,11 @@ class Scenario(Model):
     standalone: dict[str, dict[str, Share]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _references(self) -> Scenario:
-        problems = list(_reference_problems(self))
+    def _references(self, info: ValidationInfo) -> Scenario:
+        firms_loaded = not self.firms_csv or bool((info.context or {}).get("firms_loaded"))
+        problems = list(dict.fromkeys(_reference_problems(self, firms_loaded)))
         if problems:
-            raise PathError(*problems[0])
+            raise PathError(*problems[0], *problems[1:])
         return self
 
     @property
@@ -331,8 +334,10 @@ class Scenario(Model):
         return [j.id for j in self.jurisdictions]
 
 
-def _reference_problems(sc: Scenario):
-    """Yield (path, message) for every id that points nowhere or is duplicated."""
+def _reference_problems(sc: Scenario, firms_loaded: bool = True):
+    """Yield (path, message) for every id that points nowhere or is duplicated.
+
+    Firm ids in ``covers`` are checked only once the ``firms_csv`` firms are loaded."""
     known = set(sc.jurisdiction_ids)
 
     def unknown(path: str, jid: str | None):
@@ -371,7 +376,7 @@ def _reference_problems(sc: Scenario):
     for i, ag in enumerate(sc.agreements):
         for key in ("park", "firm", "stream"):
             for value in ag.covers.listed(key) or ():
-                if value not in ids[key] and not (key == "firm" and sc.firms_csv):
+                if value not in ids[key] and (key != "firm" or firms_loaded):
                     checks.append((f"agreements[{i}].covers.{key}", f"unknown {key} {value!r}"))
         for value in ag.covers.listed("host") or ():
             checks.append(unknown(f"agreements[{i}].covers.host", value))
@@ -394,14 +399,21 @@ def _reference_problems(sc: Scenario):
         if isinstance(cost.rule, Fixed):
             for p in cost.rule.shares:
                 checks.append(unknown(f"costs[{i}].rule.shares", p))
-        if hasattr(cost.rule, "agreement") and cost.rule.agreement not in agreement_ids:
-            checks.append((f"costs[{i}].rule.agreement",
-                           f"unknown agreement {cost.rule.agreement!r}"))
-    owners = agreement_ids | ids["park"] | {c.id for c in sc.costs}
+        if isinstance(cost.rule, ByBenefit):
+            if cost.rule.agreement not in agreement_ids:
+                checks.append((f"costs[{i}].rule.agreement",
+                               f"unknown agreement {cost.rule.agreement!r}"))
+            for k, p in enumerate(cost.rule.parties or ()):
+                checks.append(unknown(f"costs[{i}].rule.parties[{k}]", p))
+    kinds = {"agreement": agreement_ids, "park": ids["park"], "cost": {c.id for c in sc.costs}}
     for owner, factors in sc.contributions.items():
-        if owner not in owners:
+        owned_by = [k for k, v in kinds.items() if owner in v]
+        if not owned_by:
             checks.append((f"contributions.{owner}",
                            "contributions belong to an agreement, park or cost id"))
+        elif len(owned_by) > 1:
+            checks.append((f"contributions.{owner}", f"{owner!r} is the id of "
+                           f"{' and of '.join(owned_by)}s; rename one so the owner is clear"))
         for factor, values in factors.items():
             for jid in values:
                 checks.append(unknown(f"contributions.{owner}.{factor}.{jid}", jid))
@@ -492,19 +504,18 @@ def validation_items(err: ValidationError, data: Any) -> list[tuple[str, str]]:
         path = format_loc(e["loc"], data)
         cause = (e.get("ctx") or {}).get("error")
         if isinstance(cause, PathError):
-            if cause.path:
-                path = f"{path}.{cause.path}" if path else cause.path
-                path = path.replace(".[", "[")
-            message = cause.message
-        else:
-            message = e["msg"].removeprefix("Value error, ")
-            if e["type"] == "missing":
-                message = "required key is missing"
-            elif e["type"] == "extra_forbidden":
-                message = "unknown key (check the spelling; see docs/scenario-format.md)"
-            elif e["type"] == "union_tag_invalid":
-                ctx = e["ctx"]
-                message = f"unknown type {ctx['tag']!r}; valid: {ctx['expected_tags']}"
+            for sub, message in cause.items:
+                full = f"{path}.{sub}" if path and sub else (path or sub)
+                items.append((full.replace(".[", "["), message))
+            continue
+        message = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "missing":
+            message = "required key is missing"
+        elif e["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling; see docs/scenario-format.md)"
+        elif e["type"] == "union_tag_invalid":
+            ctx = e["ctx"]
+            message = f"unknown type {ctx['tag']!r}; valid: {ctx['expected_tags']}"
         items.append((path, message))
     return list(dict.fromkeys(items))
 
@@ -563,10 +574,28 @@ def parse_scenario(data: Any, where: str = "<scenario>", text: str | None = None
         csv_path = (base_dir or Path()) / sc.firms_csv
         firms = read_firms_csv(csv_path, set(sc.jurisdiction_ids))
         try:
-            sc = Scenario.model_validate({**data, "firms": [*data.get("firms", []), *firms]})
+            sc = Scenario.model_validate({**data, "firms": [*data.get("firms", []), *firms]},
+                                         context={"firms_loaded": True})
         except ValidationError as err:
             raise ScenarioError(validation_problems(err, data, where, text)) from None
     return sc
+
+
+_KEY_PATH = re.compile(r"^([A-Za-z_][\w]*(?:\[\d+\]|\.[\w\-]+)*): (.*)$", re.S)
+
+
+def located(err: ScenarioError, path: str | Path) -> ScenarioError:
+    """The same problems, each that starts with a key path prefixed by ``file:line:``
+    (for errors found after loading, when the engine compiles the scenario)."""
+    try:
+        text = read_text(path)
+    except ScenarioError:
+        text = None
+    problems = []
+    for problem in err.problems:
+        match = _KEY_PATH.match(problem)
+        problems.append(_problem(str(path), text, *match.groups()) if match else problem)
+    return ScenarioError(problems)
 
 
 def load_scenario(path: str | Path) -> Scenario:

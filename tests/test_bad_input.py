@@ -162,3 +162,62 @@ def test_no_traceback_through_the_console_script(tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "输入有误 / bad input" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(BASE + """\
+agreements:
+  - id: rent
+    covers: {stream: s1}
+    rule: {type: fixed_return, payer: host, beneficiary: b, rate: 0.1, capital: 100}
+""", ["bad.yaml:14:", "agreements[0].rule.payer", "must be a jurisdiction id"],
+            id="fixed_return payer is a role"),
+        pytest.param(BASE + """\
+agreements:
+  - id: si
+    covers: {stream: s1}
+    rule: {type: stock_increment, base_year: 2021, baseline: {host: 5},
+           increment: {type: fixed, shares: {a: 0.5, b: 0.5}}}
+""", ["agreements[0].rule.baseline.host", "per host jurisdiction id"], id="baseline role"),
+        pytest.param(BASE + GOOD_AGREEMENT + """\
+costs:
+  - {id: k, parties: [a, b], by_year: {2021: 10}, paid_by: a,
+     rule: {type: by_benefit, agreement: deal, parties: [a, yubie]}}
+""", ["costs[0].rule.parties[1]", "unknown jurisdiction 'yubie'"], id="by_benefit party"),
+        pytest.param(BASE + GOOD_AGREEMENT + """\
+costs:
+  - {id: deal, parties: [a, b], by_year: {2021: 10}, paid_by: a}
+contributions:
+  deal: {capital: {a: 1, b: 1}}
+""", ["contributions.deal", "is the id of agreements and of costs"], id="ambiguous owner"),
+        pytest.param(BASE + "agreements:\n  - {id: x, covers: {stream: s1, tax: eit}, "
+                     "rule: {type: host}}\n",
+                     ["bad.yaml:12:", "agreements[0].covers", "covers no stream"],
+                     id="covers nothing (found by the engine, still located)"),
+    ],
+)
+def test_more_bad_scenarios(tmp_path, capsys, text, expected):
+    path = write(tmp_path, text)
+    code, err = validate(path, capsys)
+    assert code == 2
+    for fragment in expected:
+        assert fragment in err, err
+
+
+def test_every_unknown_id_is_reported_at_once(tmp_path, capsys):
+    text = BASE.replace("host: a", "host: x").replace("host: b", "host: y")
+    code, err = validate(write(tmp_path, text), capsys)
+    assert code == 2
+    assert "unknown jurisdiction 'x'" in err and "unknown jurisdiction 'y'" in err
+
+
+def test_unknown_firm_with_firms_csv(tmp_path, capsys):
+    (tmp_path / "firms.csv").write_text(
+        "id,origin,destination,move_year,pre_move_vat\nf1,a,b,2022,100\n", encoding="utf-8")
+    text = BASE + "firms_csv: firms.csv\nagreements:\n  - {id: m, covers: {firm: [f1, f9]}, " \
+                  "rule: {type: host}}\n"
+    code, err = validate(write(tmp_path, text), capsys)
+    assert code == 2
+    assert "agreements[0].covers.firm: unknown firm 'f9'" in err

@@ -49,7 +49,7 @@ def simulate_file(path: str, mtime_ns: int) -> Result:
     """Load and simulate a scenario file; ``mtime_ns`` is part of the cache key so that an
     edited file is read again. Raises :class:`sharing.ScenarioError`."""
     del mtime_ns
-    return sharing.simulate(sharing.load_scenario(path))
+    return sharing.simulate_file(path)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
