@@ -88,10 +88,10 @@ def test_library_bug_is_reported_without_traceback(tmp_path, monkeypatch):
     shutil.copy(ROOT / "scenarios" / "gaozhu.yaml", tmp_path / "gaozhu.yaml")
     monkeypatch.setenv(SCENARIOS_ENV, str(tmp_path))
 
-    def broken(scenario):
+    def broken(path):
         raise KeyError("host")
 
-    monkeypatch.setattr(sharing, "simulate", broken)
+    monkeypatch.setattr(sharing, "simulate_file", broken)
     at = run_app()
     assert not at.exception
     assert "internal error: KeyError" in at.error[0].value
