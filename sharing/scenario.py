@@ -412,8 +412,10 @@ def _reference_problems(sc: Scenario, firms_loaded: bool = True):
             checks.append((f"contributions.{owner}",
                            "contributions belong to an agreement, park or cost id"))
         elif len(owned_by) > 1:
+            named = {"agreement": "an agreement", "park": "a park", "cost": "a cost"}
             checks.append((f"contributions.{owner}", f"{owner!r} is the id of "
-                           f"{' and of '.join(owned_by)}s; rename one so the owner is clear"))
+                           f"{' and of '.join(named[k] for k in owned_by)}; rename one so the "
+                           "owner is clear"))
         for factor, values in factors.items():
             for jid in values:
                 checks.append(unknown(f"contributions.{owner}.{factor}.{jid}", jid))

@@ -191,7 +191,7 @@ costs:
   - {id: deal, parties: [a, b], by_year: {2021: 10}, paid_by: a}
 contributions:
   deal: {capital: {a: 1, b: 1}}
-""", ["contributions.deal", "is the id of agreements and of costs"], id="ambiguous owner"),
+""", ["contributions.deal", "is the id of an agreement and of a cost"], id="ambiguous owner"),
         pytest.param(BASE + "agreements:\n  - {id: x, covers: {stream: s1, tax: eit}, "
                      "rule: {type: host}}\n",
                      ["bad.yaml:12:", "agreements[0].covers", "covers no stream"],
