@@ -353,6 +353,7 @@ class Allocation:
     blocks: list[tuple[int, np.ndarray, Split]]
     unpaid: np.ndarray
     unpaid_rows: list[tuple[np.ndarray, np.ndarray]]
+    unpaid_transfers: list[tuple[int, np.ndarray]]
     cost_share: np.ndarray
     cost_booked: np.ndarray
     cost_rows: list[np.ndarray]
@@ -408,27 +409,39 @@ def _allocate(model: Model, gross: np.ndarray | None, compliance: dict[str, floa
     blocks: list[tuple[int, np.ndarray, Split]] = []
     unpaid = np.zeros((n_j, n_years))
     unpaid_rows = []
+    unpaid_transfers: list[tuple[int, np.ndarray]] = []
     by_agreement: dict[int, np.ndarray] = {}
     for ca in model.agreements:
         ag = sc.agreements[ca.position]
-        base = gross if ag.base == "gross" else retained
         take = _rows(ca.rows)
+        base = gross if ag.base == "gross" else retained
         pool = replace(ca.template, amounts=base[take], gross=gross[take])
         try:
             split = ag.rule.split(pool, "rule")
         except RuleError as e:
             raise ScenarioError([f"agreements[{ca.position}].rule: {e}"]) from None
+        money = retained[take]
+        if ag.base == "gross":
+            # The rule decides on gross tax; the money moved is the retained part, split in
+            # the same proportions stream by stream and year by year.
+            split = replace(split, amount=split.amount * s.retention[take][None])
         c = compliance.get(ag.id, ag.compliance)
         if c < 1.0:
             host = pool.roles["host"]
             kept = np.where((split.who == host[None, :])[:, :, None], split.amount, 0.0)
-            short = (1.0 - c) * (pool.amounts - kept.sum(axis=0))
+            short = (1.0 - c) * (money - kept.sum(axis=0))
             unpaid += to_jurisdictions(host[None, :], short[None], n_j)
             unpaid_rows.append((ca.rows, short))
+            transfers = None
+            if split.transfers is not None:
+                transfers = split.transfers * c
+                withheld = (1.0 - c) * np.maximum(-split.transfers, 0.0)
+                unpaid += withheld
+                unpaid_transfers.append((ca.position, withheld))
             split = Split(
                 np.concatenate([split.who, host[None, :]], axis=0),
-                np.concatenate([split.amount * c, (1.0 - c) * pool.amounts[None]], axis=0),
-                None if split.transfers is None else split.transfers * c, split.pools)
+                np.concatenate([split.amount * c, (1.0 - c) * money[None]], axis=0),
+                transfers, split.pools)
         blocks.append((ca.position, ca.rows, split))
         alloc = to_jurisdictions(split.who, split.amount, n_j)
         if split.transfers is not None:
@@ -441,7 +454,8 @@ def _allocate(model: Model, gross: np.ndarray | None, compliance: dict[str, floa
         blocks.append((-1, rest, kept))
         allocated += to_jurisdictions(kept.who, kept.amount, n_j)
     cost_share, cost_booked, cost_rows = _costs(model, by_agreement)
-    return Allocation(gross, retained, allocated, blocks, unpaid, unpaid_rows, cost_share,
+    return Allocation(gross, retained, allocated, blocks, unpaid, unpaid_rows,
+                      unpaid_transfers, cost_share,
                       cost_booked, cost_rows, by_agreement)
 
 

@@ -186,6 +186,10 @@ class Result:
         for rows, short in self.alloc.unpaid_rows:
             frames.append(_long(m.years, ids[s.host[rows]], s.ids[rows], s.source[rows],
                                 tax_names[s.tax[rows]], "unpaid", short))
+        for position, withheld in self.alloc.unpaid_transfers:
+            agreement = np.full(n_j, m.scenario.agreements[position].id, dtype=object)
+            frames.append(_long(m.years, ids, agreement, agreement,
+                                np.full(n_j, "", dtype=object), "unpaid", withheld))
         for cc, shared in zip(m.costs, self.alloc.cost_rows, strict=True):
             cost = m.scenario.costs[cc.position]
             frames.append(_long(m.years, ids, np.full(n_j, cost.id, dtype=object),

@@ -78,6 +78,7 @@ class Pool:
     stream_id: Callable[[int], str]
     index: dict[str, int]
     contributions: dict[str, dict[str, float]] = field(default_factory=dict)
+    history: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def n_jurisdictions(self) -> int:
@@ -96,11 +97,22 @@ class Pool:
         return idx
 
     def with_amounts(self, amounts: np.ndarray) -> Pool:
-        return replace(self, amounts=amounts)
+        return replace(self, amounts=amounts, history=None)
 
     def take_years(self, cols: np.ndarray) -> Pool:
+        """The pool restricted to some years (a stage); ``history`` keeps the amounts of the
+        whole horizon, so that a base year before the stage can still be read."""
         return replace(self, amounts=self.amounts[:, cols], gross=self.gross[:, cols],
-                       years=self.years[cols])
+                       years=self.years[cols],
+                       history=self.history or (self.years, self.amounts))
+
+    def amounts_in(self, year: int) -> np.ndarray | None:
+        """The amounts of ``year`` (from the whole horizon if need be), or None."""
+        for years, amounts in ((self.years, self.amounts), self.history or ((), None)):
+            col = np.flatnonzero(np.asarray(years) == year)
+            if col.size:
+                return amounts[:, col[0]]
+        return None
 
     def group_sum(self, x: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
         """Sum a ``(streams, years)`` array per firm group -> ``(groups, years)``, each
@@ -435,12 +447,12 @@ class StockIncrement(RuleBase):
         index = (1.0 + self.indexation) ** np.maximum(pool.years - self.base_year, 0)
         positive = np.maximum(a, 0.0)
         if self.baseline is None:
-            col = np.flatnonzero(pool.years == self.base_year)
-            if col.size == 0:
+            base = pool.amounts_in(self.base_year)
+            if base is None:
                 raise RuleError(
-                    f"base_year {self.base_year} is outside the simulated years "
-                    f"{pool.years[0]}-{pool.years[-1]}; give baseline amounts per host instead")
-            level = np.minimum(positive, positive[:, col[0]][:, None] * index[None, :])
+                    f"base_year {self.base_year} is outside the simulated years; give "
+                    "baseline amounts per host instead")
+            level = np.minimum(positive, np.maximum(base, 0.0)[:, None] * index[None, :])
         else:
             host = pool.who("host")
             host_total = np.zeros((pool.n_jurisdictions, a.shape[1]))
@@ -763,9 +775,10 @@ class FixedReturn(RuleBase):
     def split(self, pool: Pool, path: str = "rule") -> Split:
         years = pool.years
         if isinstance(self.capital, dict):
-            invested = np.array([self.capital.get(int(y), 0.0) for y in years])
-            before = sum(v for y, v in self.capital.items() if y < years[0])
-            capital = before + np.cumsum(invested)
+            when = np.array(sorted(self.capital))
+            so_far = np.cumsum([self.capital[y] for y in when])
+            upto = np.searchsorted(when, years, side="right")
+            capital = np.where(upto > 0, so_far[np.maximum(upto - 1, 0)], 0.0)
         else:
             capital = np.full(len(years), float(self.capital))
         lo = self.from_year if self.from_year is not None else years[0]
