@@ -249,7 +249,13 @@ class Statistic(Model):
 
 
 class Agreement(Model):
-    """One sharing rule applied to the streams it covers."""
+    """One sharing rule applied to the streams it covers.
+
+    ``base: retained`` (default) shares what the hosts keep; with ``base: gross`` the rule
+    works on gross tax (thresholds, caps and floors in gross terms) and each stream-year's
+    resulting split is applied to the retained money. ``compliance`` is the fraction of the
+    agreed transfers actually paid; the rest stays with the host (or payer) as ``unpaid``.
+    """
 
     id: Ident
     name: str | None = None
