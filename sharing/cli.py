@@ -7,6 +7,7 @@
     sharing schema                      the scenario format as JSON Schema
     sharing template firms              a CSV template for `firms_csv`
     sharing export-xlsx FILE -o book.xlsx / sharing import-xlsx book.xlsx -o FILE.yaml
+    sharing game FILE [--players a b ...] [--write-back AGREEMENT --solution nucleolus -o F]
 
 Messages are bilingual (中文 / English). Bad input prints the file, key path (or sheet, row,
 column) and problem on stderr and exits with status 2; no traceback reaches the user.
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sharing import io
+from sharing import games, io
 from sharing.engine import simulate_file
 from sharing.result import COMPARE_METRICS, LABELS, compare
 from sharing.rules import RuleBase
@@ -59,7 +60,43 @@ def _parser() -> argparse.ArgumentParser:
     i = sub.add_parser("import-xlsx", help="从工作簿导入情景 / scenario from a workbook")
     i.add_argument("workbook", type=Path)
     i.add_argument("-o", "--out", type=Path, required=True)
+    g = sub.add_parser("game", help="合作博弈分配 / cooperative-game splits of a scenario")
+    g.add_argument("scenario", type=Path)
+    g.add_argument("--players", nargs="+", help="参与方 / jurisdiction ids (default: all)")
+    g.add_argument("--solution", choices=sorted(SOLUTIONS), default="nucleolus")
+    g.add_argument("--write-back", metavar="AGREEMENT",
+                   help="把所选解写回该协议 / write the chosen solution into this agreement")
+    g.add_argument("-o", "--out", type=Path, help="写回后的情景 YAML / scenario YAML to write")
     return p
+
+
+SOLUTIONS = {"shapley": games.shapley, "nucleolus": games.nucleolus,
+             "prenucleolus": games.prenucleolus, "tau": games.tau_value,
+             "least_core": games.least_core}
+
+
+def _game(args) -> None:
+    sc = load_scenario(args.scenario)
+    game = games.Game.from_scenario(sc, args.players)
+    with pd.option_context("display.float_format", "{:,.2f}".format):
+        print("联盟价值 coalition values v(S), 现值 PV (万元 / 10,000 CNY)")
+        print(game.to_frame().to_string(index=False))
+        table = pd.DataFrame(index=list(game.players))
+        table["standalone 不合作"] = [game[(p,)] for p in game.players]
+        for name, solve in SOLUTIONS.items():
+            try:
+                table[name] = pd.Series(dict(solve(game)))
+            except games.GameError as err:
+                print(f"{name}: {err}")
+        print("\n分配方案 allocations (现值 PV, 万元)")
+        print(table.to_string())
+    if args.write_back:
+        if not args.out:
+            raise ValueError("--write-back needs -o FILE.yaml for the new scenario")
+        fair = games.to_agreement(SOLUTIONS[args.solution](game), sc, args.write_back)
+        data = fair.model_dump(mode="json", exclude_none=True)
+        args.out.write_text(io.scenario_yaml(data), encoding="utf-8")
+        print(f"写入 wrote {args.out} ({args.solution} → {args.write_back})")
 
 
 def _table(df: pd.DataFrame) -> str:
@@ -133,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.write(io.firms_template())
         elif args.command == "export-xlsx":
             print(f"写入 wrote {io.export_scenario_xlsx(load_scenario(args.scenario), args.out)}")
+        elif args.command == "game":
+            _game(args)
         elif args.command == "import-xlsx":
             data = io.import_scenario_xlsx(args.workbook)
             args.out.write_text(io.scenario_yaml(data), encoding="utf-8")

@@ -217,3 +217,22 @@ def test_documented_firms_csv_runs(tmp_path):
     assert out.returncode == 0, out.stderr
     flows = pd.read_csv(tmp_path / "out" / "flows.csv", encoding="utf-8-sig")
     assert {"f001", "f002"} <= set(flows["source"])
+
+
+def test_game_prints_solutions_and_writes_back(tmp_path):
+    out = tmp_path / "fair.yaml"
+    proc = cli("game", str(GAOZHU), "--write-back", "gaozhu_revenue", "--solution",
+               "shapley", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "guangan+yubei" in proc.stdout and "nucleolus" in proc.stdout
+    fair = sharing.load_scenario(out)
+    assert fair.agreements[0].rule.type == "optimized"
+    summary = sharing.simulate(fair).summary.set_index("jurisdiction")
+    # Two players: Shapley = standalone + half the surplus each, so the gains are equal.
+    assert summary.loc["guangan", "gain"] == pytest.approx(summary.loc["yubei", "gain"])
+
+
+def test_game_bad_agreement_exits_2(tmp_path):
+    proc = cli("game", str(GAOZHU), "--write-back", "nope", "-o", str(tmp_path / "x.yaml"))
+    assert proc.returncode == 2
+    assert "unknown agreement 'nope'" in proc.stderr and "Traceback" not in proc.stderr
