@@ -295,12 +295,14 @@ def _write_scenario_sheets(book: Workbook, sc: Scenario, prefix: str = "") -> No
         for p, shares in data["standalone"].items() for j, v in shares.items()],
         ["park", "jurisdiction", "share"])
     ret = data["retention"]
+    levels = [("default", "", ret["default"])] + [
+        (level, k, taxes) for level in ("provinces", "jurisdictions")
+        for k, taxes in ret[level].items()]
     _write_records(book, f"{prefix}retention", [
-        *({"level": "default", "key": "", "tax": t, "share": v}
-          for t, v in ret["default"].items()),
-        *({"level": level, "key": k, "tax": t, "share": v}
-          for level in ("provinces", "jurisdictions") for k, taxes in ret[level].items()
-          for t, v in taxes.items())], ["level", "key", "tax", "share"])
+        {"level": level, "key": key, "tax": t, "year": year, "share": share}
+        for level, key, taxes in levels for t, v in taxes.items()
+        for year, share in (v.items() if isinstance(v, dict) else [(None, v)])],
+        ["level", "key", "tax", "year", "share"])
 
 
 def _write_records(book: Workbook, title: str, rows: list[dict],
@@ -448,14 +450,18 @@ def import_scenario_xlsx(path: str | Path) -> dict:
                             "value" if key == "contributions" else "share")
     retention = data.setdefault("retention", {})
     for row, rec in sheets.records("retention"):
-        level, tax = rec.get("level"), rec.get("tax")
+        level, tax, year = rec.get("level"), rec.get("tax"), rec.get("year")
         if level == "default":
-            retention.setdefault("default", {})[tax] = rec.get("share")
+            taxes = retention.setdefault("default", {})
         elif level in ("provinces", "jurisdictions"):
-            retention.setdefault(level, {}).setdefault(rec.get("key"), {})[tax] = rec.get("share")
+            taxes = retention.setdefault(level, {}).setdefault(rec.get("key"), {})
         else:
             raise ScenarioError([f"{path}: sheet retention, row {row}, column level: "
                                  f"{level!r} is not default, provinces or jurisdictions"])
+        if year is None:
+            taxes[tax] = rec.get("share")
+        else:
+            taxes.setdefault(tax, {})[year] = rec.get("share")
         sheets.remember(f"retention.{level}", "retention", row, "share")
     try:
         Scenario.model_validate(data)

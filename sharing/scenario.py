@@ -99,17 +99,23 @@ class Jurisdiction(Model):
     province: Province
 
 
+Fraction = Share | dict[int, Share]
+
+
 class Retention(Model):
     """Fraction of gross tax kept by the jurisdiction's own budget, by tax.
 
     National law applies where nothing is given (VAT 0.5 from 2016, 0.25 before; EIT and PIT
     0.4; local taxes 1.0). ``default`` overrides national law for everyone, ``provinces`` per
-    province, ``jurisdictions`` per jurisdiction (most specific wins).
+    province, ``jurisdictions`` per jurisdiction (most specific wins). A value is a fraction
+    for every year, or ``{year: fraction}`` for the years listed (other years fall through to
+    the level below; years outside the horizon are ignored), e.g. 合川's observed 2021/2022
+    shares.
     """
 
-    default: dict[Tax, Share] = Field(default_factory=dict)
-    provinces: dict[Province, dict[Tax, Share]] = Field(default_factory=dict)
-    jurisdictions: dict[str, dict[Tax, Share]] = Field(default_factory=dict)
+    default: dict[Tax, Fraction] = Field(default_factory=dict)
+    provinces: dict[Province, dict[Tax, Fraction]] = Field(default_factory=dict)
+    jurisdictions: dict[str, dict[Tax, Fraction]] = Field(default_factory=dict)
     reference: str | None = None
 
 

@@ -63,12 +63,18 @@ def retention_table(
     ----------
     jurisdictions : (id, province) pairs, in the engine's jurisdiction order.
     years : the simulated years.
-    default, provinces, overrides : tax -> fraction tables from the scenario.
+    default, provinces, overrides : tax -> fraction tables from the scenario; a fraction is a
+        number (every year) or a ``{year: fraction}`` mapping (the years listed).
     """
     national = np.array([[national_local_share(t, int(y)) for y in years] for t in TAXES])
     table = np.broadcast_to(national, (len(jurisdictions), *national.shape)).copy()
     for j, (jid, province) in enumerate(jurisdictions):
         for level in (default, provinces.get(province, {}), overrides.get(jid, {})):
             for tax, value in level.items():
-                table[j, TAXES.index(tax), :] = value
+                row = table[j, TAXES.index(tax)]
+                if isinstance(value, Mapping):
+                    for year, fraction in value.items():
+                        row[years == year] = fraction
+                else:
+                    row[:] = value
     return table

@@ -62,8 +62,11 @@ def retention_rate(sc, jid: str, tax: str, year: int) -> float:
     levels = (sc.retention.default, sc.retention.provinces.get(province, {}),
               sc.retention.jurisdictions.get(jid, {}))
     for level in levels:
-        if tax in level:
-            rate = float(level[tax])
+        value = level.get(tax)
+        if isinstance(value, dict):
+            rate = float(value.get(year, rate))
+        elif value is not None:
+            rate = float(value)
     return rate
 
 

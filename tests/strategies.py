@@ -240,8 +240,11 @@ def scenario_dicts(draw, negative: bool = True, gross_base: bool = True) -> dict
         prov = draw(st.sampled_from(PROVINCES))
         retention["provinces"] = {prov: {draw(st.sampled_from(FIRM_TAXES)): draw(fractions)}}
     if draw(st.booleans()):
+        # a fraction for every year, or for some years only (the rest fall through)
+        value = draw(fractions | st.dictionaries(st.integers(y0 - 1, y1 + 1), fractions,
+                                                 min_size=1, max_size=3))
         retention["jurisdictions"] = {draw(st.sampled_from(jids)):
-                                      {draw(st.sampled_from(FIRM_TAXES)): draw(fractions)}}
+                                      {draw(st.sampled_from(FIRM_TAXES)): value}}
     if retention:
         data["retention"] = retention
 
