@@ -68,7 +68,6 @@ class Result:
     allocated: np.ndarray
     collected: np.ndarray
     retained: np.ndarray
-    standalone_pv: np.ndarray
 
     @classmethod
     def from_run(cls, model: Model, alloc: Allocation) -> Result:
@@ -78,8 +77,12 @@ class Result:
             model=model, alloc=alloc, allocated=alloc.allocated,
             collected=to_jurisdictions(host, alloc.gross[None], n_j),
             retained=to_jurisdictions(host, alloc.retained[None], n_j),
-            standalone_pv=standalone_values(coalition_items(model, alloc)),
         )
+
+    @cached_property
+    def standalone_pv(self) -> np.ndarray:
+        """PV net benefit per jurisdiction if nobody cooperated with it (v({i}))."""
+        return standalone_values(coalition_items(self.model, self.alloc))
 
     @property
     def scenario(self) -> Scenario:
