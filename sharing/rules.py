@@ -457,7 +457,8 @@ class StockIncrement(RuleBase):
             host = pool.who("host")
             host_total = np.zeros((pool.n_jurisdictions, a.shape[1]))
             np.add.at(host_total, host, positive)
-            capped = np.minimum(host_total, base_by_host(self.baseline, pool)[:, None] * index)
+            level_by_host = np.array([self.baseline.get(j, 0.0) for j in pool.index])
+            capped = np.minimum(host_total, level_by_host[:, None] * index)
             ratio = np.divide(capped, host_total, out=np.zeros_like(capped),
                               where=host_total > 0)
             level = positive * ratio[host]
@@ -469,11 +470,6 @@ class StockIncrement(RuleBase):
             self.stock.split(pool.with_amounts(stock), f"{path}.stock"),
             self.increment.split(pool.with_amounts(pool.amounts - stock), f"{path}.increment"),
         ])
-
-
-def base_by_host(baseline: dict[str, float], pool: Pool) -> np.ndarray:
-    """Baseline amounts as a vector over the pool's jurisdictions (0 where not given)."""
-    return np.array([baseline.get(j, 0.0) for j in pool.index])
 
 
 class Stage(BaseModel):
