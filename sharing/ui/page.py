@@ -59,8 +59,9 @@ def summary_csv(path: str, mtime_ns: int) -> bytes:
 
 
 def _modified(path: Path) -> int:
+    """Newest change to the scenario or a CSV beside it (a `firms_csv` list), for the cache."""
     try:
-        return path.stat().st_mtime_ns
+        return max(p.stat().st_mtime_ns for p in [path, *path.parent.glob("*.csv")])
     except OSError:
         return 0
 
