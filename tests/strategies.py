@@ -220,7 +220,7 @@ def contributions_for(draw, jids: list[str]) -> dict:
 
 
 @st.composite
-def scenario_dicts(draw, negative: bool = True, gross_base: bool = True) -> dict:
+def scenario_dicts(draw, negative: bool = True) -> dict:
     n_j = draw(st.integers(2, 4))
     jids = list(JIDS[:n_j])
     y0 = draw(st.integers(2013, 2022))
@@ -316,7 +316,7 @@ def scenario_dicts(draw, negative: bool = True, gross_base: bool = True) -> dict
         ctx = {"jids": jids, "roles": roles, "migrated": migrated, "y0": y0, "y1": y1}
         ag = {"id": f"a{k}", "covers": covers,
               "rule": draw(rules(ctx, tuple(range(y0, y1 + 1))))}
-        if gross_base and draw(st.integers(0, 4)) == 0:
+        if draw(st.integers(0, 4)) == 0:
             ag["base"] = "gross"
         if draw(st.booleans()):
             ag["compliance"] = draw(st.integers(50, 99).map(lambda v: v / 100))
