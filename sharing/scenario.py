@@ -13,6 +13,7 @@ import datetime
 import io
 import json
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -29,6 +30,7 @@ from pydantic import (
     model_validator,
 )
 
+from sharing.i18n import Lang, Problem, raw
 from sharing.rules import (
     ROLES,
     Amount,
@@ -48,11 +50,20 @@ Ident = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_
 
 
 class ScenarioError(ValueError):
-    """Bad input: one message per problem, each naming the file, key path, line and problem."""
+    """Bad input: one :class:`~sharing.i18n.Problem` per problem, each naming the file, key
+    path, line and problem. ``problems`` holds them as bilingual text (中文 / English);
+    :meth:`text` renders them in one language (the app)."""
 
-    def __init__(self, problems: list[str]):
-        super().__init__("\n".join(problems))
-        self.problems = problems
+    def __init__(self, problems: Iterable[str | Problem]):
+        self.items = [p if isinstance(p, Problem) else raw(p) for p in problems]
+        self.problems = [p.text() for p in self.items]
+        super().__init__("\n".join(self.problems))
+
+    def __reduce__(self):  # picklable across process pools
+        return (type(self), (self.items,))
+
+    def text(self, lang: Lang | None = None) -> list[str]:
+        return [p.text(lang) for p in self.items]
 
 
 class Model(BaseModel):
