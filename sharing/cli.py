@@ -126,11 +126,11 @@ def _run(args) -> None:
     print(f"{res.scenario.name} / {res.scenario.name_en}  (万元 / 10,000 CNY)")
     print(_table(res.summary.drop(columns=["name_en"])))
     if args.out and args.format == "csv":
-        for written in res.to_csv(args.out, args.lang):
+        for written in io.write_result_csv(res, args.out, args.lang):
             print(f"写入 wrote {written}")
     elif args.out:
         out = args.out if args.out.suffix == ".xlsx" else args.out / "result.xlsx"
-        print(f"写入 wrote {res.to_excel(out, args.lang)}")
+        print(f"写入 wrote {io.write_result_xlsx(res, out, args.lang)}")
 
 
 def _compare(args) -> None:

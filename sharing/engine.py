@@ -13,40 +13,25 @@ origin and destination both do) are computed from the same arrays by :func:`coal
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import sparse
 
+from sharing.result import Result
 from sharing.rules import Pool, RuleError, Split, split_by_shares
 from sharing.scenario import (
     ByBenefit,
-    Projection,
     Scenario,
     ScenarioError,
     load_scenario,
     located,
+    project,
 )
 from sharing.taxes import TAXES, retention_table
 
-if TYPE_CHECKING:
-    from sharing.result import Result
-
 KINDS = ("park", "firm", "stream")
-
-
-def project(spec: Projection, years: np.ndarray) -> np.ndarray:
-    """Gross amounts of a projection over ``years``."""
-    if spec.by_year is not None:
-        out = np.array([spec.by_year.get(int(y), 0.0) for y in years])
-    else:
-        base_year = spec.base_year if spec.base_year is not None else int(years[0])
-        out = spec.base * (1.0 + spec.growth) ** (years - base_year)
-    lo = spec.start if spec.start is not None else years[0]
-    hi = spec.end if spec.end is not None else years[-1]
-    return np.where((years >= lo) & (years <= hi), out, 0.0)
 
 
 @dataclass(frozen=True)
@@ -129,9 +114,14 @@ class Model:
             compliance: dict[str, float] | None = None) -> Result:
         """Simulate. ``gross`` replaces the stream amounts (same shape as
         ``streams.gross``); ``compliance`` overrides agreements' compliance by id."""
-        from sharing.result import Result
-
-        return Result.from_run(self, _allocate(self, gross, compliance or {}))
+        alloc = _allocate(self, gross, compliance or {})
+        n_j = len(self.jurisdictions)
+        host = self.streams.host[None, :]
+        return Result(
+            model=self, alloc=alloc, allocated=alloc.allocated,
+            collected=to_jurisdictions(host, alloc.gross[None], n_j),
+            retained=to_jurisdictions(host, alloc.retained[None], n_j),
+            counterfactual=partial(standalone_pv, self, alloc))
 
 
 def simulate_file(path: str | Path) -> Result:
@@ -572,6 +562,11 @@ def _mask(indices) -> int:
     for i in indices:
         out |= 1 << int(i)
     return out
+
+
+def standalone_pv(model: Model, alloc: Allocation) -> np.ndarray:
+    """PV net benefit per jurisdiction if nobody cooperated with it (v({i})) in one run."""
+    return standalone_values(coalition_items(model, alloc))
 
 
 def standalone_values(items: CoalitionItems) -> np.ndarray:

@@ -133,8 +133,9 @@ class Split:
 
     ``transfers`` holds side payments not tied to a stream (a fixed return), shape
     ``(jurisdictions, years)``, summing to zero over jurisdictions. ``pools`` lists, for each
-    ratio split inside the rule, its path and the base it divided per year: each
-    jurisdiction's payoff is linear in those ratios, which is what the optimizer needs.
+    ratio split inside the rule, its path and the base it divided, per stream and year
+    ``(streams, years)``: each jurisdiction's payoff is linear in those ratios, which is what
+    the optimizer's affine map (``sharing.engine.affine_map``) is built from.
     """
 
     who: np.ndarray
@@ -152,8 +153,8 @@ class Split:
             transfers[:, cols] = self.transfers
         pools = []
         for path, base in self.pools:
-            full = np.zeros(n_years)
-            full[cols] = base
+            full = np.zeros((base.shape[0], n_years))
+            full[:, cols] = base
             pools.append((path, full))
         return Split(self.who, amount, transfers, pools)
 
@@ -351,7 +352,7 @@ class Fixed(RuleBase):
         keys = list(self.shares)
         who = _stack_who(pool, keys)
         parts = split_by_shares(pool.amounts, np.array([self.shares[k] for k in keys]))
-        return Split(who, parts, pools=[(path, pool.amounts.sum(axis=0))])
+        return Split(who, parts, pools=[(path, pool.amounts)])
 
 
 class Factors(RuleBase):
@@ -401,7 +402,7 @@ class Factors(RuleBase):
         keys = list(shares)
         who = _stack_who(pool, keys)
         parts = split_by_shares(pool.amounts, np.array([shares[k] for k in keys]))
-        return Split(who, parts, pools=[(path, pool.amounts.sum(axis=0))])
+        return Split(who, parts, pools=[(path, pool.amounts)])
 
 
 class StockIncrement(RuleBase):
@@ -871,3 +872,63 @@ def walk(rule: RuleBase):
     yield rule
     for child in rule.children():
         yield from walk(child)
+
+
+RATIO_SPLITS = (Fixed, Factors, Optimized)
+
+
+def child_paths(rule: RuleBase) -> list[tuple[str, RuleBase]]:
+    """The rules nested in ``rule`` with the path suffix each is split under
+    (``.increment``, ``.stages[1].rule`` ...), as in the paths of :attr:`Split.pools`."""
+    if isinstance(rule, StockIncrement):
+        return [(".stock", rule.stock), (".increment", rule.increment)]
+    if isinstance(rule, Schedule):
+        return [*((f".stages[{i}].rule", s.rule) for i, s in enumerate(rule.stages)),
+                (".otherwise", rule.otherwise)]
+    if isinstance(rule, Floor | FixedReturn):
+        return [(".rule", rule.rule)]
+    return []
+
+
+def walk_paths(rule: RuleBase, years: np.ndarray, path: str = "rule",
+               above: tuple[RuleBase, ...] = ()):
+    """Yield ``(path, rule, active, above)`` for a rule and every rule nested inside it:
+    ``active`` marks the years of ``years`` in which the rule applies (a schedule's stage
+    sees only its years) and ``above`` lists the rules it is nested in, outermost first."""
+    active = np.ones(len(years), dtype=bool)
+    yield from _walk_paths(rule, years, path, above, active)
+
+
+def _walk_paths(rule, years, path, above, active):
+    yield path, rule, active, above
+    inside = (*above, rule)
+    if isinstance(rule, Schedule):
+        covered = np.zeros(len(years), dtype=bool)
+        for i, stage in enumerate(rule.stages):
+            mask = _within(years, stage.years)
+            covered |= mask
+            yield from _walk_paths(stage.rule, years, f"{path}.stages[{i}].rule", inside,
+                                   active & mask)
+        yield from _walk_paths(rule.otherwise, years, f"{path}.otherwise", inside,
+                               active & ~covered)
+        return
+    for suffix, child in child_paths(rule):
+        yield from _walk_paths(child, years, path + suffix, inside, active)
+
+
+def current_shares(rule: RuleBase, years: np.ndarray,
+                   contributions: dict[str, dict[str, float]]) -> dict[str, np.ndarray]:
+    """The shares a ratio split (fixed, factors or optimized) gives each key in each of
+    ``years`` (0 where an optimized rule has no stage: the host keeps those years)."""
+    if isinstance(rule, Fixed):
+        return {k: np.full(len(years), w) for k, w in rule.shares.items()}
+    if isinstance(rule, Factors):
+        return {k: np.full(len(years), w) for k, w in rule.shares(contributions).items()}
+    if isinstance(rule, Optimized):
+        out: dict[str, np.ndarray] = {}
+        for stage in rule.stages:
+            mask = _within(years, stage.years)
+            for k, w in stage.shares.items():
+                out.setdefault(k, np.zeros(len(years)))[mask] = w
+        return out
+    raise TypeError(f"{rule.type} is not a ratio split")
