@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sharing import games, io
+from sharing import games, io, writeback
 from sharing.engine import simulate_file
 from sharing.result import COMPARE_METRICS, LABELS, compare
 from sharing.rules import RuleBase
@@ -93,9 +93,8 @@ def _game(args) -> None:
     if args.write_back:
         if not args.out:
             raise ValueError("--write-back needs -o FILE.yaml for the new scenario")
-        fair = games.to_agreement(SOLUTIONS[args.solution](game), sc, args.write_back)
-        data = fair.model_dump(mode="json", exclude_none=True)
-        args.out.write_text(io.scenario_yaml(data), encoding="utf-8")
+        _, writes, made = games.write_back(SOLUTIONS[args.solution](game), sc, args.write_back)
+        writeback.write_file(args.scenario, args.out, sc, writes, made)
         print(f"写入 wrote {args.out} ({args.solution} → {args.write_back})")
 
 

@@ -46,6 +46,7 @@ __all__ = [
     "shapley",
     "tau_value",
     "to_agreement",
+    "write_back",
 ]
 
 KINDS = ("value", "cost")
@@ -1355,6 +1356,27 @@ def bankruptcy_game(estate: float, claims: Mapping[str, float]) -> Game:
     return Game._from_array(players, v, "value")
 
 
+CONCEPT_NAMES = {
+    "shapley": ("沙普利值", "the Shapley value"),
+    "shapley (sampled)": ("沙普利值（抽样）", "the sampled Shapley value"),
+    "nucleolus": ("核仁", "the nucleolus"),
+    "prenucleolus": ("预核仁", "the prenucleolus"),
+    "per-capita nucleolus": ("人均核仁", "the per-capita nucleolus"),
+    "tau value": ("τ值", "the tau value"),
+    "SCRB": ("可分离费用剩余效益法", "SCRB"),
+    "least core": ("最小核心", "the least core"),
+}
+
+
+def provenance(concept: str):
+    """How a game solution written back into an agreement names itself."""
+    from sharing.writeback import Provenance
+
+    zh, en = CONCEPT_NAMES.get(concept, (concept, concept))
+    return Provenance(method=concept, label_zh=f"份额按{zh}", label_en=f"shares by {en}",
+                      reference=f"sharing game: {en} ({zh}) of Game.from_scenario")
+
+
 def to_agreement(solution: Allocation, scenario, agreement: str):
     """Write a solution back into a scenario as an ``optimized`` rule for ``agreement``, so that
     ``sharing.simulate`` shows the split year by year.
@@ -1362,8 +1384,9 @@ def to_agreement(solution: Allocation, scenario, agreement: str):
     With one set of shares ``w`` over the whole horizon, each jurisdiction's PV net benefit is
     ``payoff(w) = Σ_j w_j · p_j``, where ``p_j`` is everyone's payoff when j receives the
     agreement's whole pool (costs shared by fixed or factor rules do not depend on ``w``).
-    The shares solve ``payoff(w) = x`` with ``Σ w = 1`` over the solution's players; the result
-    is simulated again and checked against ``x``.
+    The shares solve ``payoff(w) = x`` with ``Σ w = 1`` over the solution's players; they are
+    written back by :func:`sharing.writeback.write_shares` (rounded to 1e-6, the agreement's
+    title and reference naming the solution), simulated again and checked against ``x``.
 
     Parameters
     ----------
@@ -1384,8 +1407,14 @@ def to_agreement(solution: Allocation, scenario, agreement: str):
         If the agreement does not exist, or if re-splitting it alone cannot give the solution
         (shares outside [0, 1], or payoffs that depend on the shares non-linearly).
     """
+    return write_back(solution, scenario, agreement)[0]
+
+
+def write_back(solution: Allocation, scenario, agreement: str):
+    """:func:`to_agreement`, also returning what was written (for editing the YAML file):
+    ``(scenario, writes, provenance)``."""
     from sharing import simulate
-    from sharing.rules import Optimized
+    from sharing.writeback import SharesWrite, round_shares, write_shares
 
     ids = [a.id for a in scenario.agreements]
     if agreement not in ids:
@@ -1393,18 +1422,17 @@ def to_agreement(solution: Allocation, scenario, agreement: str):
     players = list(solution)
     position = ids.index(agreement)
     span = (scenario.years.start, scenario.years.end)
+    made = provenance(solution.concept)
 
-    def with_shares(shares: dict[str, float]):
-        rule = Optimized(stages=[{"years": span, "shares": shares}], method=solution.concept)
-        agreements = list(scenario.agreements)
-        agreements[position] = agreements[position].model_copy(update={"rule": rule})
-        return scenario.model_copy(update={"agreements": agreements})
+    def writes(shares: dict[str, float]):
+        return [SharesWrite(position, "rule", ((span, shares),))]
 
     def payoffs(sc) -> np.ndarray:
         summary = simulate(sc).summary.set_index("jurisdiction")
         return summary.loc[players, "pv_net_benefit"].to_numpy()
 
-    columns = np.column_stack([payoffs(with_shares({p: 1.0})) for p in players])
+    columns = np.column_stack([payoffs(write_shares(scenario, writes({p: 1.0}), made))
+                               for p in players])
     target = np.array([solution[p] for p in players])
     system = np.vstack([columns, np.ones(len(players))])
     w = np.linalg.lstsq(system, np.append(target, 1.0), rcond=None)[0]
@@ -1413,12 +1441,19 @@ def to_agreement(solution: Allocation, scenario, agreement: str):
         shown = ", ".join(f"{p} {v:.4f}" for p, v in zip(players, w, strict=True))
         raise GameError(f"the {solution.concept} cannot be reached by re-splitting agreement "
                         f"{agreement!r} alone: it needs shares outside [0, 1] ({shown})")
-    w = np.clip(w, 0.0, 1.0)
-    w[-1] = 1.0 - w[:-1].sum()
-    result = with_shares(dict(zip(players, w.tolist(), strict=True)))
-    gap = np.abs(payoffs(result) - target).max()
-    if gap > 1e-6 * scale:
+    if np.abs(columns @ w - target).max() > 1e-6 * scale:
+        raise GameError(f"re-splitting agreement {agreement!r} misses the {solution.concept} "
+                        f"by {np.abs(columns @ w - target).max():.4g} 万元: payoffs depend on "
+                        "more than this agreement's shares (a sub-game of the scenario, or costs "
+                        "shared by benefit)")
+    w = round_shares(w)
+    done = writes(dict(zip(players, w.tolist(), strict=True)))
+    result = write_shares(scenario, done, made)
+    # Rounded to 1e-6, the shares move each payoff by at most 1e-6 of the pool; the written
+    # scenario must give exactly what the linear map predicts for them.
+    gap = np.abs(payoffs(result) - columns @ w).max()
+    if gap > 1e-9 * scale:
         raise GameError(f"re-splitting agreement {agreement!r} misses the {solution.concept} "
                         f"by {gap:.4g} 万元: payoffs depend on more than this agreement's shares "
                         "(a sub-game of the scenario, or costs shared by benefit)")
-    return result
+    return result, done, made

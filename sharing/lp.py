@@ -22,9 +22,12 @@ active bound of row r (its lower bound for a ``≥`` row, its upper bound for a 
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 import warnings
 from dataclasses import dataclass, field
+from functools import cache
 
 import highspy
 import numpy as np
@@ -112,6 +115,7 @@ def solve(lp: LinearProgram, solver: str = "highs",
 
 def _solve_pulp(lp: LinearProgram, name: str, time_limit: float | None) -> Solution:
     start = time.perf_counter()
+    _quiet_banner()
     prob, variables, rows = _pulp_problem(lp)
     if name == "highs":
         backend = pulp.HiGHS(msg=False, timeLimit=time_limit, threads=HIGHS_THREADS,
@@ -232,9 +236,25 @@ def _scheduler_mismatch(prob) -> bool:
 _TOLERANCES = {"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10}
 
 
+@cache
+def _quiet_banner() -> None:
+    """highspy prints its licence banner on stdout at the first ``Highs()`` of a process;
+    take it while stdout points nowhere, so that the CLI's output stays a table."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def highs_instance() -> highspy.Highs:
     """A quiet HiGHS instance on one thread (or on the process' existing thread count, if
     HiGHS was started with another one)."""
+    _quiet_banner()
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("presolve", "off")

@@ -836,13 +836,18 @@ class Optimized(RuleBase):
     """Shares written back by the fairness optimizer or a game solution, per stage.
 
     Behaves as a schedule of fixed ratios: ``x[s, j, t] = w_{k(t), j} · a[s, t]`` in stage k's
-    years, the host keeping years outside every stage. ``method`` records what produced the
-    shares (e.g. ``nucleolus``, ``maximin gain``) so a reader can trace them.
+    years, the host keeping years outside every stage. The provenance stays structured so a
+    reader (and ``sharing.explain``) can trace the shares: ``method`` is what produced them
+    (``optimize``, or a game solution such as ``nucleolus``), ``objective`` the optimizer's
+    objective (``maximin_gain`` ...), ``constraints`` the constraints it met, as written in
+    its spec, and ``reference`` the same in words.
     """
 
     type: Literal["optimized"] = "optimized"
     stages: list[OptimizedStage] = Field(min_length=1)
     method: str
+    objective: str | None = None
+    constraints: dict[str, Any] | None = None
 
     @model_validator(mode="after")
     def _no_overlap(self) -> Optimized:
