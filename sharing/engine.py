@@ -647,7 +647,8 @@ class AffineMap:
       revenue per jurisdiction and year;
     - ``units[i]`` ``(parties, jurisdictions, years)``: what each party's whole share of split
       i would move to each jurisdiction, in the rule's own base (before the gross-to-retained
-      conversion and compliance), for floor rules above a split.
+      conversion and compliance), for floor rules above a split; ``raw_now[i]`` the same
+      under the current shares.
 
     ``current`` holds the shares of the current deal (weighted by the split's base where an
     optimized rule's stages do not line up with the new ones), ``standalone`` each
@@ -670,6 +671,7 @@ class AffineMap:
     retained: np.ndarray
     discount: np.ndarray
     units: tuple[np.ndarray, ...]
+    raw_now: tuple[np.ndarray, ...]
     standalone: np.ndarray
     items: CoalitionItems
     hosts: dict[tuple[int, int], dict[int, list[int]]]
@@ -713,7 +715,7 @@ def affine_map(model: Model, splits: list[DecidedSplit] | tuple[DecidedSplit, ..
     alloc = _allocate(model, None, compliance)
     years, n_j, n_t = model.years, len(model.jurisdictions), len(model.years)
     pools = {position: split.pools for position, _, split in alloc.blocks if position >= 0}
-    units, moves, now = [], [], []
+    units, raw_now, moves, now = [], [], [], []
     hosts: dict[tuple[int, int], dict[int, list[int]]] = {}
     for i, d in enumerate(splits):
         ca = model.agreements[d.position]
@@ -734,7 +736,9 @@ def affine_map(model: Model, splits: list[DecidedSplit] | tuple[DecidedSplit, ..
                 raise ScenarioError([f"agreements[{d.position}].{d.path}: {e}"]) from None
         factor = compliance.get(ag.id, ag.compliance)
         money = base * model.streams.retention[_rows(ca.rows)] if ag.base == "gross" else base
-        units.append(np.stack([_gather(who[k], base, n_j) for k in d.parties]))
+        raw = {k: _gather(who[k], base, n_j) for k in keys}
+        units.append(np.stack([raw[k] for k in d.parties]))
+        raw_now.append(sum((raw[k] * current[k] for k in current), np.zeros((n_j, n_t))))
         moves.append(factor * np.stack([_gather(who[k], money, n_j) for k in keys]))
         now.append(np.stack([current.get(k, np.zeros(n_t)) for k in keys]))
         host = ca.template.roles["host"]
@@ -777,8 +781,22 @@ def affine_map(model: Model, splits: list[DecidedSplit] | tuple[DecidedSplit, ..
                    else sparse.csr_matrix((n_j * n_t, 0))),
         allocated_const=allocated_const,
         retained=to_jurisdictions(model.streams.host[None], alloc.retained[None], n_j),
-        discount=d, units=tuple(units), standalone=standalone_pv(model, alloc),
+        discount=d, units=tuple(units), raw_now=tuple(raw_now),
+        standalone=standalone_pv(model, alloc),
         items=coalition_items(model, alloc), hosts=hosts)
+
+
+def rule_allocation(model: Model, position: int) -> np.ndarray:
+    """What agreement ``position``'s rule gives each jurisdiction per year
+    ``(jurisdictions, years)``, in the rule's own base (before the gross-to-retained
+    conversion and compliance): what a floor around it compares with its minimum."""
+    ca, ag = model.agreements[position], model.scenario.agreements[position]
+    s = model.streams
+    take = _rows(ca.rows)
+    base = s.gross if ag.base == "gross" else s.gross * s.retention
+    pool = replace(ca.template, amounts=base[take], gross=s.gross[take])
+    split = ag.rule.split(pool, "rule")
+    return to_jurisdictions(split.who, split.amount, len(model.jurisdictions))
 
 
 def _gather(who: np.ndarray, amounts: np.ndarray, n: int) -> np.ndarray:

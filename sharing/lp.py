@@ -89,16 +89,18 @@ class Solution:
 
 
 def solve(lp: LinearProgram, solver: str = "highs",
-          time_limit: float | None = DEFAULT_TIME_LIMIT) -> Solution:
+          time_limit: float | None = DEFAULT_TIME_LIMIT,
+          tolerance: float | None = None) -> Solution:
     """Solve with PuLP, ``solver`` first (``highs`` or ``cbc``), the other one if it is
-    missing or fails. Never hangs: ``time_limit`` seconds at most per solver."""
+    missing or fails. Never hangs: ``time_limit`` seconds at most per solver. ``tolerance``
+    sets the primal and dual feasibility tolerances (the solvers' default is 1e-7)."""
     if solver not in SOLVERS:
         raise ValueError(f"unknown solver {solver!r}; use {' or '.join(SOLVERS)}")
     notes: list[Problem] = []
     failures: list[str] = []
     for name in (solver, *(s for s in SOLVERS if s != solver)):
         try:
-            sol = _solve_pulp(lp, name, time_limit)
+            sol = _solve_pulp(lp, name, time_limit, tolerance)
         except Exception as err:  # a solver that is missing or crashes: try the next one
             reason = f"{type(err).__name__}: {err}"
         else:
@@ -113,17 +115,22 @@ def solve(lp: LinearProgram, solver: str = "highs",
     return Solution("error", notes=(Problem("lp.all_failed", {"reasons": reasons}),))
 
 
-def _solve_pulp(lp: LinearProgram, name: str, time_limit: float | None) -> Solution:
+def _solve_pulp(lp: LinearProgram, name: str, time_limit: float | None,
+                tolerance: float | None) -> Solution:
     start = time.perf_counter()
     _quiet_banner()
     prob, variables, rows = _pulp_problem(lp)
     if name == "highs":
+        options = {} if tolerance is None else {"primal_feasibility_tolerance": tolerance,
+                                                "dual_feasibility_tolerance": tolerance}
         backend = pulp.HiGHS(msg=False, timeLimit=time_limit, threads=HIGHS_THREADS,
-                             mip=lp.is_mip)
+                             mip=lp.is_mip, **options)
     else:
+        options = [] if tolerance is None else [f"primalT {tolerance}", f"dualT {tolerance}"]
         with warnings.catch_warnings():  # PuLP 3 announces that PuLP 4 renames this class
             warnings.simplefilter("ignore", DeprecationWarning)
-            backend = pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit, mip=lp.is_mip)
+            backend = pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit, mip=lp.is_mip,
+                                        options=options)
         if not backend.available():
             raise RuntimeError("CBC is not installed")
     with warnings.catch_warnings():
@@ -133,7 +140,7 @@ def _solve_pulp(lp: LinearProgram, name: str, time_limit: float | None) -> Solut
     if status == "error" and name == "highs" and _scheduler_mismatch(prob):
         # HiGHS fixes its thread count at the first solve in the process; another library
         # may have chosen a different one.
-        backend = pulp.HiGHS(msg=False, timeLimit=time_limit, mip=lp.is_mip)
+        backend = pulp.HiGHS(msg=False, timeLimit=time_limit, mip=lp.is_mip, **options)
         prob.solve(backend)
         status = _status(prob, name, time_limit, time.perf_counter() - start)
     seconds = time.perf_counter() - start
