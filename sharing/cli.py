@@ -8,9 +8,12 @@
     sharing template firms              a CSV template for `firms_csv`
     sharing export-xlsx FILE -o book.xlsx / sharing import-xlsx book.xlsx -o FILE.yaml
     sharing game FILE [--players a b ...] [--write-back AGREEMENT --solution nucleolus -o F]
+    sharing optimize FILE [--objective X] [--spec spec.yaml] [-o optimized.yaml]
 
 Messages are bilingual (中文 / English). Bad input prints the file, key path (or sheet, row,
 column) and problem on stderr and exits with status 2; no traceback reaches the user.
+``sharing optimize`` exits with 3 when it finds no optimal split (infeasible, after printing
+the smallest relaxation; or the time limit).
 """
 
 from __future__ import annotations
@@ -23,12 +26,15 @@ import pandas as pd
 
 from sharing import games, io, writeback
 from sharing.engine import simulate_file
+from sharing.optimize import OBJECTIVES, optimize
+from sharing.optimize.spec import load_spec
 from sharing.result import COMPARE_METRICS, LABELS, compare
 from sharing.rules import RuleBase
 from sharing.scenario import ScenarioError, dump_json_schema, load_scenario
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 1
+EXIT_NO_DEAL = 3
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 
 
@@ -67,6 +73,13 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--write-back", metavar="AGREEMENT",
                    help="把所选解写回该协议 / write the chosen solution into this agreement")
     g.add_argument("-o", "--out", type=Path, help="写回后的情景 YAML / scenario YAML to write")
+    o = sub.add_parser("optimize", help="公平份额优化 / the fairness optimizer")
+    o.add_argument("scenario", type=Path)
+    o.add_argument("--objective", choices=OBJECTIVES,
+                   help="目标（默认 maximin_gain）/ objective (default maximin_gain)")
+    o.add_argument("--spec", type=Path, help="优化设定 YAML / spec YAML (docs/optimize.md)")
+    o.add_argument("-o", "--out", type=Path,
+                   help="写回优化份额后的情景 YAML / scenario YAML with the shares written back")
     return p
 
 
@@ -96,6 +109,43 @@ def _game(args) -> None:
         _, writes, made = games.write_back(SOLUTIONS[args.solution](game), sc, args.write_back)
         writeback.write_file(args.scenario, args.out, sc, writes, made)
         print(f"写入 wrote {args.out} ({args.solution} → {args.write_back})")
+
+
+def _optimize(args) -> int:
+    """Print the shares, the payoffs before and after and the explanation; exit 0 when
+    optimal, 3 when no optimal split was found (after the relaxation report)."""
+    sc = load_scenario(args.scenario)
+    spec = load_spec(args.spec) if args.spec else None
+    opt = optimize(sc, spec, objective=args.objective, where=str(args.spec or ""))
+    print(f"{sc.name} / {sc.name_en}")
+    print(f"目标 objective: {opt.objective}  状态 status: {opt.status}  "
+          f"求解器 solver: {opt.solver or '-'}")
+    with pd.option_context("display.width", 200, "display.max_columns", 30,
+                           "display.float_format", "{:,.2f}".format):
+        if len(opt.shares):
+            shares = opt.shares.assign(share=opt.shares["share"].map("{:.4%}".format),
+                                       current_share=opt.shares["current_share"]
+                                       .map("{:.4%}".format))
+            print("\n份额 shares")
+            print(_table(shares))
+        payoffs = opt.payoffs.assign(current_pv=opt.payoffs["standalone_pv"]
+                                     + opt.payoffs["current_gain"])
+        payoffs = payoffs[["jurisdiction", "current_pv", "pv_net_benefit", "standalone_pv",
+                           "current_gain", "gain"]]
+        print("\n收益 payoffs (现值 PV, 万元 / 10,000 CNY): current → optimized")
+        print(_table(payoffs))
+        if len(opt.relaxation):
+            print("\n最小放宽 smallest relaxation")
+            print(_table(opt.relaxation.drop(columns=["explanation_zh", "explanation_en"])))
+    print("\n说明 explanation")
+    print(opt.explain("zh"))
+    print(opt.explain("en"))
+    if opt.status != "optimal":
+        return EXIT_NO_DEAL
+    if args.out:
+        writeback.write_file(args.scenario, args.out, sc, opt.writes, opt.provenance)
+        print(f"写入 wrote {args.out}")
+    return 0
 
 
 def _table(df: pd.DataFrame) -> str:
@@ -171,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"写入 wrote {io.export_scenario_xlsx(load_scenario(args.scenario), args.out)}")
         elif args.command == "game":
             _game(args)
+        elif args.command == "optimize":
+            return _optimize(args)
         elif args.command == "import-xlsx":
             data = io.import_scenario_xlsx(args.workbook)
             args.out.write_text(io.scenario_yaml(data), encoding="utf-8")

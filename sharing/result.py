@@ -51,6 +51,17 @@ LABELS: dict[str, tuple[str, str]] = {
     "amount": ("金额", "amount"),
     "agreement": ("协议", "agreement"),
     "indicator": ("指标", "indicator"),
+    "path": ("规则路径", "rule path"),
+    "stage_start": ("阶段起", "stage from"),
+    "stage_end": ("阶段止", "stage to"),
+    "share": ("优化份额", "optimized share"),
+    "current_share": ("现行份额", "current share"),
+    "current_pv": ("现行净收益现值", "current PV"),
+    "current_gain": ("现行合作收益", "current gain"),
+    "constraint": ("约束", "constraint"),
+    "requested": ("要求值", "requested"),
+    "feasible_at": ("可行值", "feasible at"),
+    "change": ("变动", "change"),
 }
 
 

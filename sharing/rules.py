@@ -502,11 +502,14 @@ class Schedule(RuleBase):
         return [s.rule for s in self.stages] + [self.otherwise]
 
     def split(self, pool: Pool, path: str = "rule") -> Split:
-        return _staged(pool, path, [(s.years, s.rule) for s in self.stages], self.otherwise)
+        return _staged(pool, path, [(s.years, s.rule) for s in self.stages], self.otherwise,
+                       ".rule")
 
 
 def _staged(pool: Pool, path: str, stages: list[tuple[YearRange, RuleBase]],
-            otherwise: RuleBase) -> Split:
+            otherwise: RuleBase, suffix: str = "") -> Split:
+    """Each stage's rule on its years; ``suffix`` completes a stage's key path (a schedule's
+    stage holds its rule under ``rule``, an optimized stage is the split itself)."""
     n_years = len(pool.years)
     covered = np.zeros(n_years, dtype=bool)
     parts = []
@@ -514,7 +517,7 @@ def _staged(pool: Pool, path: str, stages: list[tuple[YearRange, RuleBase]],
         cols = np.flatnonzero(_within(pool.years, span))
         covered[cols] = True
         if cols.size:
-            sub = rule.split(pool.take_years(cols), f"{path}.stages[{i}]")
+            sub = rule.split(pool.take_years(cols), f"{path}.stages[{i}]{suffix}")
             parts.append(sub.embed(cols, n_years))
     rest = np.flatnonzero(~covered)
     if rest.size:

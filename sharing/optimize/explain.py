@@ -101,7 +101,8 @@ define({
         "结果：{value_name}为 {value}。份额：{shares}。合作收益（现行→优化后）：{gains}。{binding}",
         "Result: {value_name} is {value}. Shares: {shares}. Gains (current → optimized): "
         "{gains}. {binding}"),
-    "optimize.outcome.level": ("最小收益由{who}取得", "the smallest gain is {who_en}'s"),
+
+    "optimize.outcome.level": ("由{who}取得", "reached by {who_en}"),
     "optimize.outcome.no_binding": ("没有约束限制结果。", "No constraint limits the result."),
     "optimize.outcome.binding": ("起作用的约束：{sentences}。", "What binds: {sentences}."),
     "optimize.outcome.infeasible": (

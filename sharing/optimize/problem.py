@@ -31,6 +31,7 @@ ROUNDING = 10.0**-SHARE_DECIMALS
 MONEY, SHARE = "money", "share"
 ALL_COALITIONS_UP_TO = 12  # above this many jurisdictions, coalition rows are generated lazily
 NASH_GAP = 1e-9
+BRACKET = (0.0, -1e-2, 1e-2, -1e-4, 1e-4, -1e-6, 1e-6, -1e-8, 1e-8)
 MAX_ROUNDS = 500
 
 
@@ -508,7 +509,8 @@ class FairnessLP:
 
     def _nash(self, deadline) -> Outcome:
         """max Σ ω̂_j log G_j by tangent cuts: z_j ≤ log ĝ + (G_j − ĝ)/ĝ at points ĝ, added
-        at each LP solution until the LP bound and the true value agree to 1e-9."""
+        at and around each LP solution until the LP bound and the true value agree to 1e-9
+        (relative) and the gains stop moving."""
         members = self._objective_players()
         if not members.size:
             return self._no_players()
@@ -528,6 +530,7 @@ class FairnessLP:
         points = [[g, extra[0] * w, max(total, g)] for g, w in
                   zip(gains, self._norm_weights(members), strict=True)]
         floor = 1e-6 * float(extra[0]) * min(self._norm_weights(members))
+        best = (float(omega @ np.log(np.maximum(gains, floor))), x0, sol)
         rounds = 0
         while True:
             rows, lo, hi = [], [], []
@@ -553,15 +556,22 @@ class FairnessLP:
             x, z = self._cols(program, sol.x)
             gains = np.maximum(self.g0[members] + self.P[members] @ x, floor)
             true = float(omega @ np.log(gains))
+            if true > best[0]:
+                best = (true, x, sol)
+            # The LP's optimum bounds the true one; the best point seen is within the gap.
             bound = float(omega @ z)
-            if bound - true <= NASH_GAP * max(1.0, abs(true)) or rounds >= MAX_ROUNDS:
-                out = self._finish(sol, x, true, rounds)
+            if bound - best[0] <= NASH_GAP * max(1.0, abs(best[0])) or rounds >= MAX_ROUNDS:
+                out = self._finish(best[2], best[1], best[0], rounds)
                 if rounds >= MAX_ROUNDS:
-                    out.notes.append(("optimize.note_nash_gap", {"gap": bound - true}))
+                    out.notes.append(("optimize.note_nash_gap", {"gap": bound - best[0]}))
                 return out
+            # Cuts at the solution and bracketing it closer and closer: the LP's optimum lies
+            # between two cut points, so the bracket pins the gains down in a few rounds.
             for m in range(k):
-                if z[m] - math.log(gains[m]) > NASH_GAP * max(1.0, abs(true)) / k:
-                    points[m].append(float(gains[m]))
+                for step in BRACKET:
+                    g = float(gains[m]) * (1.0 + step)
+                    if g > floor and min(abs(p - g) for p in points[m]) > 1e-12 * g:
+                        points[m].append(g)
 
     def _least_core(self, deadline) -> Outcome:
         """max ε s.t. Σ_{i∈S} payoff_i − v(S) ≥ ε for every proper coalition S; above 12

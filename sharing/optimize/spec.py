@@ -11,9 +11,11 @@ misspelt id, the closest valid ones.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sharing.engine import DecidedSplit
@@ -29,7 +31,7 @@ from sharing.rules import (
     Tiered,
     walk_paths,
 )
-from sharing.scenario import Scenario, ScenarioError
+from sharing.scenario import Scenario, ScenarioError, _line_of, read_text
 
 OBJECTIVES = ("maximin_gain", "lexmaximin_gain", "proportional", "closest_to_current", "nash",
               "least_core")
@@ -43,6 +45,7 @@ define({
     "optimize.unknown_key": ("未知的键 {key!r}（可选：{valid}）",
                              "unknown key {key!r} (valid: {valid})"),
     "optimize.missing": ("缺少必填的键", "required key is missing"),
+    "optimize.not_yaml": ("不是有效的 YAML：{problem}", "not valid YAML: {problem}"),
     "optimize.bad_type": ("{value!r} 不是{expected_zh}", "{value!r} is not {expected_en}"),
     "optimize.bad_value": ("取值有误：{problem}", "bad value: {problem}"),
     "optimize.not_mapping": ("优化设定须是键值映射（objective、decide、constraints ……），"
@@ -206,6 +209,22 @@ class OptimizationSpec(_Spec):
             return cls.model_validate(data)
         except ValidationError as err:
             raise ScenarioError(_problems(err, data, where)) from None
+
+
+def load_spec(path: str | Path) -> OptimizationSpec:
+    """Read a spec YAML file (``yaml.safe_load``); every problem names the file and line."""
+    text = read_text(path)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        raise ScenarioError([Problem("optimize.not_yaml", {"problem": getattr(e, "problem", None)
+                                                           or str(e)}, where=str(path),
+                                     line=mark.line + 1 if mark else None)]) from None
+    try:
+        return OptimizationSpec.parse(data, str(path))
+    except ScenarioError as err:
+        raise ScenarioError([p.at(line=_line_of(text, p.path)) for p in err.items]) from None
 
 
 _TYPES = {
