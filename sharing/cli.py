@@ -27,7 +27,7 @@ import pandas as pd
 from sharing import games, io, writeback
 from sharing.engine import simulate_file
 from sharing.optimize import OBJECTIVES, optimize
-from sharing.optimize.spec import load_spec
+from sharing.optimize.spec import load_spec, with_lines
 from sharing.result import COMPARE_METRICS, LABELS, compare
 from sharing.rules import RuleBase
 from sharing.scenario import ScenarioError, dump_json_schema, load_scenario
@@ -116,7 +116,15 @@ def _optimize(args) -> int:
     optimal, 3 when no optimal split was found (after the relaxation report)."""
     sc = load_scenario(args.scenario)
     spec = load_spec(args.spec) if args.spec else None
-    opt = optimize(sc, spec, objective=args.objective, where=str(args.spec or ""))
+    try:
+        opt = optimize(sc, spec, objective=args.objective, where=str(args.spec or ""))
+    except ScenarioError as err:
+        # Problems with the scenario's own rules (costs[0].rule ...) point into its file.
+        inside = [p.at(where=str(args.scenario)) if p.path.startswith(("agreements", "costs"))
+                  and not p.where else p for p in err.items]
+        err = with_lines(ScenarioError(inside), args.spec) if args.spec else \
+            ScenarioError(inside)
+        raise with_lines(err, args.scenario) from None
     print(f"{sc.name} / {sc.name_en}")
     print(f"目标 objective: {opt.objective}  状态 status: {opt.status}  "
           f"求解器 solver: {opt.solver or '-'}")

@@ -224,7 +224,17 @@ def load_spec(path: str | Path) -> OptimizationSpec:
     try:
         return OptimizationSpec.parse(data, str(path))
     except ScenarioError as err:
-        raise ScenarioError([p.at(line=_line_of(text, p.path)) for p in err.items]) from None
+        raise with_lines(err, path) from None
+
+
+def with_lines(err: ScenarioError, path: str | Path) -> ScenarioError:
+    """The same problems, those placed in the file ``path`` given their line in it."""
+    try:
+        text = read_text(path)
+    except ScenarioError:
+        return err
+    return ScenarioError([p.at(line=_line_of(text, p.path)) if p.where == str(path) and p.path
+                          else p for p in err.items])
 
 
 _TYPES = {
