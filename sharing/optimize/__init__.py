@@ -451,5 +451,8 @@ def _relaxation(outcome: Outcome, who) -> tuple[pd.DataFrame, dict[str, float]]:
         zh, en = words.relaxation(g, at, who)
         rows.append({"constraint": g.name, "requested": g.requested, "feasible_at": at,
                      "change": at - g.requested, "explanation_zh": zh, "explanation_en": en})
-        relaxed[g.name] = at
+        # Applied, it goes a hair further, past the solvers' feasibility tolerance.
+        margin = 1e-9 if g.unit == "share" else 1e-7 * max(1.0, abs(at), abs(g.requested))
+        at = at - g.tighten * margin
+        relaxed[g.name] = float(np.clip(at, 0.0, 1.0)) if g.unit == "share" else at
     return pd.DataFrame(rows, columns=RELAXATION_COLUMNS), relaxed

@@ -143,8 +143,12 @@ class FairnessLP:
         self.structure = self._add(ones, 1.0, 1.0)
         party_of = np.array([amap.splits[s].parties[p] for s, p, _ in self.var_key], dtype=object)
         if plan.margins is not None:
+            # Every side of a decided split (and everyone the shares move) must gain at least
+            # its margin; a jurisdiction the shares do not touch gets a note instead.
+            named = {ids.index(k) for d in amap.splits for k in d.parties if k in ids}
+            sides = set(self.players.tolist()) | named
             for j in range(self.n_j):
-                if j not in set(self.players.tolist()):
+                if j not in sides:
                     if self.g0[j] < plan.margins[j] - 1e-9 * self.scale:
                         self.notes.append(("optimize.note_constant_gain",
                                            {"j": j, "gain": self.g0[j]}))

@@ -368,8 +368,6 @@ def plan(spec: OptimizationSpec, scenario: Scenario, where: str = "") -> Plan:
         k = jurisdiction(j, at)
         if not isinstance(floor, YearlyFloor):
             floor = YearlyFloor(minimum=floor)
-        if floor.minimum < 0:
-            say("optimize.negative", at, value=floor.minimum)
         start = floor.from_year if floor.from_year is not None else scenario.years.start
         if not scenario.years.start <= start <= scenario.years.end:
             say("optimize.floor_year", f"{at}.from_year", year=start,
@@ -394,8 +392,11 @@ def plan(spec: OptimizationSpec, scenario: Scenario, where: str = "") -> Plan:
     if c.step is not None and not (0 < c.step <= 1 and abs(1 / c.step - round(1 / c.step))
                                    < 1e-9):
         say("optimize.step", "constraints.step", step=c.step)
-    net_transfer_max = _amounts(c.net_transfer_max, "constraints.net_transfer_max",
-                                jurisdiction, say)
+    net_transfer_max = {}
+    for j, most in c.net_transfer_max.items():
+        k = jurisdiction(j, f"constraints.net_transfer_max.{j}")
+        if k is not None:
+            net_transfer_max[k] = most
     monotone = {}
     for j, direction in c.monotone.items():
         k = jurisdiction(j, f"constraints.monotone.{j}")
@@ -420,17 +421,6 @@ def plan(spec: OptimizationSpec, scenario: Scenario, where: str = "") -> Plan:
         raise ScenarioError(problems)
     return Plan(spec, scenario, tuple(splits), tuple(floors), weights, margins, bounds,
                 yearly_floor, net_transfer_max, monotone, core)
-
-
-def _amounts(values: dict[str, float], key: str, jurisdiction, say) -> dict[int, float]:
-    out = {}
-    for j, amount in values.items():
-        k = jurisdiction(j, f"{key}.{j}")
-        if amount < 0:
-            say("optimize.negative", f"{key}.{j}", value=amount)
-        if k is not None:
-            out[k] = amount
-    return out
 
 
 def _core(core, index: dict[str, int], jurisdiction, say):
