@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sharing.coalitions import subset_sums
 from sharing.engine import AffineMap, compile_scenario
 from sharing.engine import affine_map as build_map
 from sharing.i18n import Lang, Problem, define, message
@@ -353,10 +354,8 @@ def _achieved(problem: FairnessLP, payoff: np.ndarray, gain: np.ndarray, w: np.n
         omega = problem.weights[members] / problem.weights[members].sum()
         return float(omega @ np.log(np.maximum(gain[members], 1e-300)))
     if objective == "least_core":
-        from sharing.games import _subset_sums
-
         values = problem._coalition_values()
-        excess = _subset_sums(payoff) - values
+        excess = subset_sums(payoff) - values
         return float(excess[1:-1].min())
     return outcome.objective
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import sparse
 
+from sharing.coalitions import subset_sums
 from sharing.engine import AffineMap, Model, coalition_values, rule_allocation
-from sharing.games import _subset_sums
 from sharing.lp import LinearProgram, Solution, solve
 from sharing.optimize.spec import Plan
 from sharing.writeback import SHARE_DECIMALS
@@ -608,7 +608,7 @@ class FairnessLP:
             if not lazy:
                 break
             payoff = self.amap.payoff_const + self.P @ x
-            excess = _subset_sums(payoff) - values
+            excess = subset_sums(payoff) - values
             excess[[0, full]] = np.inf
             violated = np.flatnonzero(excess < eps - 1e-9 * self.scale)
             if not violated.size:
