@@ -379,15 +379,17 @@ class Allocation:
 def to_jurisdictions(who: np.ndarray, amount: np.ndarray, n: int) -> np.ndarray:
     """Sum slot amounts ``(m, k, T)`` into ``(jurisdictions, T)``.
 
-    One sparse (jurisdictions × streams) indicator product per slot: no large index arrays.
+    One sparse (jurisdictions × slots·streams) indicator product for all slots: a rule with
+    many slots (an optimized split of ten parties over three stages has thirty) costs one
+    product, not thirty.
     """
     n_slots, k, n_years = amount.shape
-    out = np.zeros((n, n_years))
-    ones, cols = np.ones(k), np.arange(k)
-    for m in range(n_slots):
-        indicator = sparse.csr_matrix((ones, (who[m], cols)), shape=(n, k))
-        out += indicator @ amount[m]
-    return out
+    if n_slots * k == 0:
+        return np.zeros((n, n_years))
+    indicator = sparse.csr_matrix(
+        (np.ones(n_slots * k), (np.asarray(who).ravel(), np.arange(n_slots * k))),
+        shape=(n, n_slots * k))
+    return indicator @ amount.reshape(n_slots * k, n_years)
 
 
 def _template(sc: Scenario, s: Streams, years: np.ndarray, index: dict[str, int],
@@ -742,12 +744,12 @@ def affine_map(model: Model, splits: list[DecidedSplit] | tuple[DecidedSplit, ..
         moves.append(factor * np.stack([_gather(who[k], money, n_j) for k in keys]))
         now.append(np.stack([current.get(k, np.zeros(n_t)) for k in keys]))
         host = ca.template.roles["host"]
+        resolved = np.stack([who[key] for key in d.parties])  # (parties, streams)
         for s, span in enumerate(d.stages):
             live = np.abs(base[:, (years >= span[0]) & (years <= span[1])]).sum(axis=1) > 0
             hosts[(i, s)] = {
-                int(h): [p for p, key in enumerate(d.parties)
-                         if np.all(who[key][live & (host == h)] == h)]
-                for h in np.unique(host[live])}
+                int(h): np.flatnonzero((resolved[:, live & (host == h)] == h).all(axis=1))
+                .tolist() for h in np.unique(host[live])}
     cost_moves = _benefit_cost_moves(model, alloc, splits, moves, now)
     # Constants: the run minus what the current shares move.
     allocated_const = alloc.allocated.copy()
@@ -771,6 +773,7 @@ def affine_map(model: Model, splits: list[DecidedSplit] | tuple[DecidedSplit, ..
         current_cols.append((weight @ now[i][:n_p].T).ravel())
         columns.extend((i, s, p) for s in range(len(dsplit.stages)) for p in range(n_p))
     cols = np.array(columns, dtype=int).reshape(-1, 3)
+    items = coalition_items(model, alloc)
     return AffineMap(
         splits=tuple(splits), years=years, jurisdictions=model.jurisdictions,
         column_split=cols[:, 0], column_stage=cols[:, 1], column_party=cols[:, 2],
@@ -782,8 +785,7 @@ def affine_map(model: Model, splits: list[DecidedSplit] | tuple[DecidedSplit, ..
         allocated_const=allocated_const,
         retained=to_jurisdictions(model.streams.host[None], alloc.retained[None], n_j),
         discount=d, units=tuple(units), raw_now=tuple(raw_now),
-        standalone=standalone_pv(model, alloc),
-        items=coalition_items(model, alloc), hosts=hosts)
+        standalone=standalone_values(items), items=items, hosts=hosts)
 
 
 def rule_allocation(model: Model, position: int) -> np.ndarray:

@@ -8,7 +8,8 @@ A :class:`LinearProgram` holds a problem as numpy and scipy.sparse arrays::
 :func:`solve` hands it to PuLP: HiGHS (through highspy) by default, CBC as the fallback. Each
 row becomes one PuLP affine expression built from a dict of its non-zeros (never a sum of
 products), every solve has a time limit, a missing or failing solver falls back to the other
-one and says so, and the :class:`Solution` carries the row duals.
+one and says so, and the :class:`Solution` carries the row duals. For HiGHS the rows go
+from scipy.sparse to HiGHS in one call, through PuLP's own HiGHS solver class.
 
 :class:`IncrementalLP` keeps one small LP inside a HiGHS instance and solves it again after
 rows are added or bounds and costs change, starting from the last basis (a warm start). The
@@ -119,14 +120,16 @@ def _solve_pulp(lp: LinearProgram, name: str, time_limit: float | None,
                 tolerance: float | None) -> Solution:
     start = time.perf_counter()
     _quiet_banner()
-    prob, variables, rows = _pulp_problem(lp)
+    rows = None
     if name == "highs":
         options = {} if tolerance is None else {"primal_feasibility_tolerance": tolerance,
                                                 "dual_feasibility_tolerance": tolerance}
-        backend = pulp.HiGHS(msg=False, timeLimit=time_limit, threads=HIGHS_THREADS,
-                             mip=lp.is_mip, **options)
+        prob, variables = _pulp_variables(lp)
+        backend = _MatrixHiGHS(lp, msg=False, timeLimit=time_limit, threads=HIGHS_THREADS,
+                               mip=lp.is_mip, **options)
     else:
         options = [] if tolerance is None else [f"primalT {tolerance}", f"dualT {tolerance}"]
+        prob, variables, rows = _pulp_problem(lp)
         with warnings.catch_warnings():  # PuLP 3 announces that PuLP 4 renames this class
             warnings.simplefilter("ignore", DeprecationWarning)
             backend = pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit, mip=lp.is_mip,
@@ -140,26 +143,60 @@ def _solve_pulp(lp: LinearProgram, name: str, time_limit: float | None,
     if status == "error" and name == "highs" and _scheduler_mismatch(prob):
         # HiGHS fixes its thread count at the first solve in the process; another library
         # may have chosen a different one.
-        backend = pulp.HiGHS(msg=False, timeLimit=time_limit, mip=lp.is_mip, **options)
+        backend = _MatrixHiGHS(lp, msg=False, timeLimit=time_limit, mip=lp.is_mip, **options)
         prob.solve(backend)
         status = _status(prob, name, time_limit, time.perf_counter() - start)
     seconds = time.perf_counter() - start
-    if status not in ("optimal", "time_limit") or any(v.varValue is None for v in variables):
+    if status not in ("optimal", "time_limit") or any(v.varValue is None for v in variables) \
+            or (status == "time_limit" and not _has_incumbent(prob, name)):
         return Solution(status, solver=name, seconds=seconds)
     x = np.array([v.varValue for v in variables], dtype=float)
     sign = -1.0 if lp.maximize else 1.0
     objective = float(lp.cost @ x)
     duals = None
     if not lp.is_mip and status == "optimal":
-        duals = np.zeros(lp.shape[0])
-        for r, constraints in rows:
-            duals[r] = sign * sum(c.pi or 0.0 for c in constraints)
+        if rows is None:
+            duals = sign * np.array(prob.solverModel.getSolution().row_dual)
+        else:
+            duals = np.zeros(lp.shape[0])
+            for r, constraints in rows:
+                duals[r] = sign * sum(c.pi or 0.0 for c in constraints)
     return Solution(status, x, objective, duals, name, seconds)
 
 
-def _pulp_problem(lp: LinearProgram):
-    """The PuLP problem of ``lp``, always a minimisation (so that both solvers report duals
-    with the same sign); rows built from dicts of their non-zeros."""
+class _MatrixHiGHS(pulp.HiGHS):
+    """PuLP's HiGHS solver fed the whole constraint matrix at once (``addRows`` with the CSR
+    arrays) instead of one ``addRow`` per PuLP constraint: the PuLP problem holds the
+    variables and the objective, the rows go straight from scipy.sparse to HiGHS, and the
+    row duals are read back from HiGHS. Building thousands of PuLP constraint objects costs
+    more than solving the LP."""
+
+    def __init__(self, lp: LinearProgram, **options):
+        super().__init__(**options)
+        self.program = lp
+
+    def buildSolverModel(self, prob):
+        lp, h = self.program, prob.solverModel
+        for i, v in enumerate(prob.variables()):  # zero-padded names: sorted = our order
+            v.index = i
+        n, m = lp.shape[1], lp.shape[0]
+        cols = np.arange(n, dtype=np.int32)
+        h.addVars(n, _inf(lp.col_lo), _inf(lp.col_hi))
+        h.changeColsCost(n, cols, (-1.0 if lp.maximize else 1.0) * lp.cost)
+        if lp.is_mip and self.mip:
+            kinds = np.where(lp.integer, highspy.HighsVarType.kInteger,
+                             highspy.HighsVarType.kContinuous)
+            h.changeColsIntegrality(n, cols, kinds)
+        a = lp.matrix.tocsr()
+        if m:
+            h.addRows(m, _inf(lp.row_lo), _inf(lp.row_hi), a.nnz,
+                      a.indptr[:-1].astype(np.int32), a.indices.astype(np.int32),
+                      a.data.astype(float))
+
+
+def _pulp_variables(lp: LinearProgram):
+    """A PuLP problem (a minimisation) with ``lp``'s variables and objective; the rows go in
+    with the matrix (HiGHS) or as PuLP constraints (:func:`_pulp_problem`)."""
     n = lp.shape[1]
     prob = pulp.LpProblem("sharing", pulp.LpMinimize)
     integer = lp.integer if lp.integer is not None else np.zeros(n, dtype=bool)
@@ -168,10 +205,22 @@ def _pulp_problem(lp: LinearProgram):
         prob.add_variable(f"x{j:0{width}d}", _finite(lo), _finite(hi),
                           pulp.LpInteger if integer[j] else pulp.LpContinuous)
         for j, (lo, hi) in enumerate(zip(lp.col_lo.tolist(), lp.col_hi.tolist(), strict=True))]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        prob.addVariables(variables)
     sign = -1.0 if lp.maximize else 1.0
     cost = (sign * lp.cost).tolist()
-    prob.setObjective(pulp.LpAffineExpression(
-        {variables[j]: cost[j] for j in np.flatnonzero(lp.cost).tolist()}))
+    # never a constant objective: PuLP would add a dummy variable
+    terms = {variables[j]: cost[j] for j in np.flatnonzero(lp.cost).tolist()} or \
+        {variables[0]: 0.0}
+    prob.setObjective(pulp.LpAffineExpression(terms))
+    return prob, variables
+
+
+def _pulp_problem(lp: LinearProgram):
+    """The PuLP problem of ``lp``, always a minimisation (so that both solvers report duals
+    with the same sign); rows built from dicts of their non-zeros."""
+    prob, variables = _pulp_variables(lp)
     a = lp.matrix.tocsr()
     indptr, indices, data = a.indptr, a.indices.tolist(), a.data.tolist()
     rows = []
@@ -223,6 +272,13 @@ def _status(prob, name: str, time_limit: float | None, elapsed: float) -> str:
     if time_limit is not None and elapsed >= time_limit:
         return "time_limit"
     return "error"
+
+
+def _has_incumbent(prob, name: str) -> bool:
+    """Whether a solve stopped by the time limit holds a feasible point."""
+    if name == "highs":
+        return prob.solverModel.getInfo().primal_solution_status == 2  # feasible
+    return prob.sol_status == pulp.LpSolutionIntegerFeasible
 
 
 def _resolve_ambiguous(prob) -> str:

@@ -861,8 +861,24 @@ class Optimized(RuleBase):
         return {k for s in self.stages for k in s.shares}
 
     def split(self, pool: Pool, path: str = "rule") -> Split:
-        stages = [(s.years, Fixed(shares=s.shares)) for s in self.stages]
-        return _staged(pool, path, stages, Host())
+        # One ratio split with shares by year (the host's 1 outside every stage), rather than
+        # a split per stage: ten parties over three stages cost one pass over the streams.
+        keys = list(dict.fromkeys(k for s in self.stages for k in s.shares))
+        if "host" not in keys:
+            keys.append("host")
+        shares = np.zeros((len(keys), len(pool.years)))
+        covered = np.zeros(len(pool.years), dtype=bool)
+        pools = []
+        for i, stage in enumerate(self.stages):
+            cols = _within(pool.years, stage.years)
+            covered |= cols
+            for k, w in stage.shares.items():
+                shares[keys.index(k), cols] = w
+            if cols.any():
+                pools.append((f"{path}.stages[{i}]", pool.amounts * cols))
+        shares[keys.index("host"), ~covered] = 1.0
+        who = _stack_who(pool, keys)
+        return Split(who, split_by_shares(pool.amounts, shares), pools=pools)
 
 
 Rule = Annotated[

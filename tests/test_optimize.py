@@ -217,7 +217,7 @@ def test_a_failing_solver_falls_back_and_says_so(monkeypatch):
     def broken(*args, **kwargs):
         raise OSError("libhighs missing")
 
-    monkeypatch.setattr(sharing.lp.pulp, "HiGHS", broken)
+    monkeypatch.setattr(sharing.lp, "_MatrixHiGHS", broken)
     opt = optimize(two_sides())
     assert opt.status == "optimal" and opt.solver == "cbc"
     assert share(opt, "a") == pytest.approx(0.55, abs=1e-6)
@@ -226,7 +226,7 @@ def test_a_failing_solver_falls_back_and_says_so(monkeypatch):
 def test_fallback_note_is_bilingual(monkeypatch):
     import sharing.lp
 
-    monkeypatch.setattr(sharing.lp.pulp, "HiGHS",
+    monkeypatch.setattr(sharing.lp, "_MatrixHiGHS",
                         lambda *a, **k: (_ for _ in ()).throw(OSError("gone")))
     program, _ = _maximin_program(two_sides())
     sol = sharing.lp.solve(program, "highs")

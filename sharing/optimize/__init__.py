@@ -66,7 +66,9 @@ class OptimizationResult:
     ``status`` is ``optimal``, ``infeasible``, ``unbounded``, ``time_limit`` or ``error``.
     ``shares``, ``payoffs``, ``binding`` and ``relaxation`` are DataFrames (empty where they
     do not apply); ``scenario`` is the input with the decided rules written back as
-    ``optimized`` rules (None unless optimal); ``writes`` and ``provenance`` are what
+    ``optimized`` rules (None when there is no solution; at ``time_limit`` the best split
+    found in time, not proven optimal, when the solver had one); ``writes`` and
+    ``provenance`` are what
     :func:`sharing.writeback.edit_yaml` needs to write the user's own file.
     """
 
@@ -150,6 +152,10 @@ class OptimizationResult:
             outcome = message("optimize.outcome.infeasible_hard", lang)
         elif self.status == "time_limit":
             outcome = message("optimize.outcome.time_limit", lang, seconds=self.spec.time_limit)
+            if self.scenario is not None:
+                outcome += " " + message("optimize.outcome.best_found", lang,
+                                         value_name=value_zh if lang == "zh" else value_en,
+                                         value=self._value_text(unit))
         elif self.status == "unbounded":
             outcome = message("optimize.outcome.unbounded", lang)
         else:
@@ -261,7 +267,8 @@ def optimize(scenario: Scenario, spec: OptimizationSpec | dict[str, Any] | None 
     built = time.perf_counter()
     outcome = problem.solve(built + spec.time_limit)
     solved = time.perf_counter()
-    result = _result(the_plan, amap, problem, outcome, model)
+    result = _result(the_plan, amap, problem, outcome,
+                     compile_scenario(scenario) if the_plan.floors else model)
     verified = time.perf_counter()
     timings = {"build": built - started, "solve": solved - built, "verify": verified - solved,
                "total": verified - started}
@@ -279,7 +286,7 @@ def _result(the_plan: Plan, amap: AffineMap, problem: FairnessLP, outcome: Outco
                   input_scenario=sc, objective_value=outcome.objective, solver=outcome.solver,
                   notes=(*problem.notes, *outcome.notes))
     empty_binding = pd.DataFrame(columns=BINDING_COLUMNS)
-    if outcome.status != "optimal":
+    if outcome.x is None:
         relaxation, relaxed = _relaxation(outcome, who)
         payoffs = pd.DataFrame({"jurisdiction": ids, "pv_net_benefit": np.nan,
                                 "standalone_pv": amap.standalone, "gain": np.nan,
@@ -291,10 +298,10 @@ def _result(the_plan: Plan, amap: AffineMap, problem: FairnessLP, outcome: Outco
     provenance = _provenance(spec, outcome.solver)
     writes = _writes(the_plan, amap, w)
     written = write_shares(sc, writes, provenance)
-    res = _check(written, amap, w, "optimize.point.solution", who)
+    res = _check(model, written, amap, w, "optimize.point.solution", who)
     w_random = _random_point(problem, outcome.x)
-    _check(write_shares(sc, _writes(the_plan, amap, w_random), provenance), amap, w_random,
-           "optimize.point.random", who)
+    _check(model, write_shares(sc, _writes(the_plan, amap, w_random), provenance), amap,
+           w_random, "optimize.point.random", who)
     gain = res.pv_net_benefit - res.standalone_pv
     total = gain.sum()
     common["objective_value"] = _achieved(problem, res.pv_net_benefit, gain, w, outcome)
@@ -394,10 +401,11 @@ def _random_point(problem: FairnessLP, x: np.ndarray) -> np.ndarray:
     return _rounded(problem.amap, problem.E @ xr)
 
 
-def _check(written: Scenario, amap: AffineMap, w: np.ndarray, point: str, who):
+def _check(model, written: Scenario, amap: AffineMap, w: np.ndarray, point: str, who):
     """Simulate the written scenario; its payoffs and yearly allocations must be the map's
-    prediction to 1e-6 of the scale."""
-    res = compile_scenario(written).run()
+    prediction to 1e-6 of the scale. The write changes agreements' rules and titles only, so
+    the scenario's compiled streams, pools and costs serve it as they are."""
+    res = replace(model, scenario=written).run()
     payoff, allocated = amap.predict(w)
     scale = max(1.0, float(np.abs(payoff).max()), float(np.abs(allocated).max()))
     gaps = np.maximum(np.abs(res.pv_net_benefit - payoff),

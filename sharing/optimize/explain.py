@@ -114,9 +114,11 @@ define({
         "Infeasible even with every relaxable demand relaxed: the conflict lies in the core "
         "rows, a floor rule, a monotone demand or the step."),
     "optimize.outcome.time_limit": (
-        "在 {seconds:g} 秒的时间上限内未找到最优解；请放宽时间上限（time_limit）或简化问题。",
-        "No optimal split within the time limit of {seconds:g} s; raise time_limit or simplify "
-        "the model."),
+        "在 {seconds:g} 秒的时间上限内未证明最优；请放宽时间上限（time_limit）或简化问题。",
+        "No split proven optimal within the time limit of {seconds:g} s; raise time_limit or "
+        "simplify the model."),
+    "optimize.outcome.best_found": ("时限内找到的最好方案：{value_name}为 {value}。",
+                                    "The best split found in time: {value_name} is {value}."),
     "optimize.outcome.unbounded": ("无界：目标可以无限增大（请报告此问题）。",
                                    "Unbounded: the objective can grow without limit (please "
                                    "report this)."),

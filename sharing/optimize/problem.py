@@ -379,9 +379,13 @@ class FairnessLP:
         return Outcome("optimal", x, objective, self._effects(sol), solver=sol.solver,
                        notes=list(sol.notes), rounds=rounds, level=level or {})
 
-    def _failed(self, sol: Solution) -> Outcome:
-        return Outcome(sol.status, solver=sol.solver, notes=list(sol.notes),
-                       relaxable=sol.status == "infeasible")
+    def _failed(self, sol: Solution, program: LinearProgram | None = None) -> Outcome:
+        out = Outcome(sol.status, solver=sol.solver, notes=list(sol.notes),
+                      relaxable=sol.status == "infeasible")
+        if sol.status == "time_limit" and sol.x is not None and program is not None:
+            out.x, extra = self._cols(program, sol.x)  # the best split found in time
+            out.objective = float(extra[0]) if extra.size else sol.objective
+        return out
 
     def _gain_rows(self, members, weights, level_col: bool):
         """Rows ``P_j x − ω_j t`` (t the last column when ``level_col``)."""
@@ -419,7 +423,7 @@ class FairnessLP:
             return self._no_players()
         program, sol, members, _ = self._maximin(deadline)
         if sol.status != "optimal":
-            return self._failed(sol)
+            return self._failed(sol, program)
         x, extra = self._cols(program, sol.x)
         out = self._finish(sol, x, float(extra[0]))
         out.level = self._tight(sol, members, program)
@@ -480,7 +484,7 @@ class FairnessLP:
         program = self.program(k, rows, lo, hi, cost, np.zeros(k), np.full(k, np.inf), False)
         sol = self._run(program, deadline)
         if sol.status != "optimal":
-            return self._failed(sol)
+            return self._failed(sol, program)
         x, _ = self._cols(program, sol.x)
         return self._finish(sol, x, sol.objective)
 
@@ -507,7 +511,7 @@ class FairnessLP:
                                False)
         sol = self._run(program, deadline)
         if sol.status != "optimal":
-            return self._failed(sol)
+            return self._failed(sol, program)
         x, _ = self._cols(program, sol.x)
         return self._finish(sol, x, sol.objective)
 
