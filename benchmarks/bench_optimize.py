@@ -20,8 +20,8 @@ import numpy as np
 from scipy import sparse
 
 from sharing.engine import affine_map, compile_scenario
-from sharing.optimize import optimize
-from sharing.optimize.spec import OptimizationSpec, plan
+from sharing.optimizer import optimize
+from sharing.optimizer.spec import OptimizationSpec, plan
 from sharing.scenario import Scenario
 
 TARGET_SECONDS, TARGET_RATIO = 1.0, 1.5

@@ -5,6 +5,7 @@ Public API::
     sc = sharing.load_scenario("scenarios/gaozhu.yaml")
     res = sharing.simulate(sc)          # -> Result: res.summary, res.flows, res.by_year
     sharing.compare({"a": sc, "b": sc2})
+    opt = sharing.optimize(sc, objective="maximin_gain")   # -> OptimizationResult
 """
 
 from __future__ import annotations
@@ -14,13 +15,15 @@ from collections.abc import Mapping
 import pandas as pd
 
 from sharing.engine import Model, compile_scenario, simulate_file
+from sharing.optimizer import OptimizationResult, OptimizationSpec, optimize
 from sharing.result import Result
 from sharing.result import compare as _compare_results
 from sharing.scenario import Scenario, ScenarioError, load_scenario, parse_scenario
 
 __all__ = [
-    "Model", "Result", "Scenario", "ScenarioError", "compare", "compile_scenario",
-    "load_scenario", "parse_scenario", "simulate", "simulate_file",
+    "Model", "OptimizationResult", "OptimizationSpec", "Result", "Scenario", "ScenarioError",
+    "compare", "compile_scenario", "load_scenario", "optimize", "parse_scenario", "simulate",
+    "simulate_file",
 ]
 
 

@@ -26,8 +26,8 @@ import pandas as pd
 
 from sharing import games, io, writeback
 from sharing.engine import simulate_file
-from sharing.optimize import OBJECTIVES, optimize
-from sharing.optimize.spec import load_spec, with_lines
+from sharing.optimizer import OBJECTIVES, optimize
+from sharing.optimizer.spec import load_spec, with_lines
 from sharing.result import COMPARE_METRICS, LABELS, compare
 from sharing.rules import RuleBase
 from sharing.scenario import ScenarioError, dump_json_schema, load_scenario

@@ -14,9 +14,9 @@ import sharing
 from sharing import games
 from sharing.engine import compile_scenario
 from sharing.i18n import message
-from sharing.optimize import optimize
-from sharing.optimize.problem import FairnessLP
-from sharing.optimize.spec import OptimizationSpec, plan
+from sharing.optimizer import optimize
+from sharing.optimizer.problem import FairnessLP
+from sharing.optimizer.spec import OptimizationSpec, plan
 from sharing.scenario import ScenarioError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -324,7 +324,7 @@ def test_participation_dual_is_the_slope_of_the_minimum_gain():
     opt = optimize(sc, spec)
     row = opt.binding.set_index("constraint").loc["participation.b"]
     assert row["dual"] == pytest.approx(-1.0, abs=1e-9)
-    assert "每多保证甲b 1 万元收益，最小收益降低1 万元" in row["explanation_zh"]
+    assert "每多保证甲b 1 万元收益，最小收益降低 1 万元" in row["explanation_zh"]
     assert "each extra 万元 guaranteed to B lowers the minimum gain by 1 万元" in \
         row["explanation_en"]
     # the dual is what a re-solve shows
@@ -482,3 +482,17 @@ def test_every_shipped_scenario(path):
         assert again == pytest.approx(opt.payoffs["pv_net_benefit"].to_numpy(), rel=1e-12)
     else:
         assert len(opt.relaxation) and optimize(sc, opt.relaxed_spec()).status == "optimal"
+
+
+def test_the_documented_spec_runs():
+    import re
+
+    import yaml
+
+    text = (ROOT / "docs" / "optimize.md").read_text("utf-8")
+    spec = yaml.safe_load(re.findall(r"```yaml\n(.*?)```", text, re.S)[0])
+    assert set(spec) == {"objective", "weights", "decide", "constraints", "solver",
+                         "time_limit"}
+    opt = optimize(sharing.load_scenario(GAOZHU), spec)
+    assert opt.status == "optimal"
+    assert set(opt.shares["share"] * 20) <= {float(k) for k in range(21)}  # step 0.05

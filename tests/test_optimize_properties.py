@@ -22,7 +22,7 @@ from strategies import scenario_dicts
 import sharing
 from sharing import games
 from sharing.engine import DecidedSplit, affine_map, compile_scenario
-from sharing.optimize import optimize
+from sharing.optimizer import optimize
 from sharing.rules import RATIO_SPLITS, Floor, walk_paths
 from sharing.scenario import ScenarioError
 from sharing.writeback import Provenance, SharesWrite, write_shares

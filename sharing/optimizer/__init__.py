@@ -9,7 +9,7 @@
 
 How it works: the engine derives the exact affine map ``payoff = c + A·w`` from decided shares
 ``w`` to every jurisdiction's PV net benefit (and to each year's allocation), from the compiled
-model (:func:`sharing.engine.affine_map`); :mod:`sharing.optimize.problem` builds the LP on it
+model (:func:`sharing.engine.affine_map`); :mod:`sharing.optimizer.problem` builds the LP on it
 (PuLP, HiGHS by default, CBC as the fallback); the shares are rounded to 1e-6, written back as
 ``optimized`` rules (:mod:`sharing.writeback`), simulated again and checked against the map's
 prediction, once more at a random feasible point. The payoffs reported are those of the
@@ -29,9 +29,9 @@ from sharing.coalitions import subset_sums
 from sharing.engine import AffineMap, compile_scenario
 from sharing.engine import affine_map as build_map
 from sharing.i18n import Lang, Problem, define, message
-from sharing.optimize import explain as words
-from sharing.optimize.problem import FairnessLP, Outcome
-from sharing.optimize.spec import OBJECTIVES, OptimizationSpec, Plan, plan
+from sharing.optimizer import explain as words
+from sharing.optimizer.problem import FairnessLP, Outcome
+from sharing.optimizer.spec import OBJECTIVES, OptimizationSpec, Plan, plan
 from sharing.scenario import Scenario, ScenarioError
 from sharing.writeback import Provenance, SharesWrite, round_shares, write_shares
 

@@ -31,40 +31,40 @@ OBJECTIVES = {
 
 define({
     "optimize.effect.participation": (
-        "{who}的参与约束起作用：每多保证{who} 1 万元收益，{objective}{verb}{amount}",
+        "{who}的参与约束起作用：每多保证{who} 1 万元收益，{objective}{verb} {amount}",
         "{who_en}'s participation constraint binds: each extra 万元 guaranteed to {who_en} "
         "{verb_en} {objective_en} by {amount}"),
     "optimize.effect.bounds_lower": (
-        "{who}的份额下限 {value} 起作用：下限每提高 1 个百分点，{objective}{verb}{amount}",
+        "{who}的份额下限 {value} 起作用：下限每提高 1 个百分点，{objective}{verb} {amount}",
         "{who_en}'s minimum share of {value} binds: each percentage point more {verb_en} "
         "{objective_en} by {amount}"),
     "optimize.effect.bounds_upper": (
-        "{who}的份额上限 {value} 起作用：上限每降低 1 个百分点，{objective}{verb}{amount}",
+        "{who}的份额上限 {value} 起作用：上限每降低 1 个百分点，{objective}{verb} {amount}",
         "{who_en}'s maximum share of {value} binds: each percentage point less {verb_en} "
         "{objective_en} by {amount}"),
     "optimize.effect.host_minimum": (
-        "所在地最低份额 {value} 起作用：每提高 1 个百分点，{objective}{verb}{amount}",
+        "所在地最低份额 {value} 起作用：每提高 1 个百分点，{objective}{verb} {amount}",
         "the host minimum of {value} binds: each percentage point more {verb_en} "
         "{objective_en} by {amount}"),
     "optimize.effect.yearly_floor": (
-        "{who}每年 {value} 万元的保底起作用：保底每提高 1 万元，{objective}{verb}{amount}",
+        "{who}每年 {value} 万元的保底起作用：保底每提高 1 万元，{objective}{verb} {amount}",
         "{who_en}'s yearly floor of {value} 万元 binds: each extra 万元 a year {verb_en} "
         "{objective_en} by {amount}"),
     "optimize.effect.net_transfer_max": (
-        "{who}的净转移上限 {value} 万元起作用：上限每降低 1 万元，{objective}{verb}{amount}",
+        "{who}的净转移上限 {value} 万元起作用：上限每降低 1 万元，{objective}{verb} {amount}",
         "{who_en}'s cap of {value} 万元 on net transfers binds: each 万元 less {verb_en} "
         "{objective_en} by {amount}"),
     "optimize.effect.monotone": (
-        "{who}的份额须逐阶段{direction}：该要求每收紧 1 个百分点，{objective}{verb}{amount}",
+        "{who}的份额须逐阶段{direction}：该要求每收紧 1 个百分点，{objective}{verb} {amount}",
         "{who_en}'s share must {direction_en} over the stages: each percentage point more "
         "{verb_en} {objective_en} by {amount}"),
     "optimize.effect.core": (
-        "联盟 {members} 的核心约束起作用：每多保证该联盟 1 万元，{objective}{verb}{amount}",
+        "联盟 {members} 的核心约束起作用：每多保证该联盟 1 万元，{objective}{verb} {amount}",
         "the core constraint of coalition {members_en} binds: each extra 万元 guaranteed to it "
         "{verb_en} {objective_en} by {amount}"),
     "optimize.effect.floor": (
         "{who}的保底规则（每年 {value} 万元）不得被触发：保底每提高 1 万元，{objective}{verb}"
-        "{amount}",
+        " {amount}",
         "{who_en}'s floor rule ({value} 万元 a year) must not top up: each extra 万元 of floor "
         "{verb_en} {objective_en} by {amount}"),
     "optimize.relax.participation": (

@@ -24,7 +24,7 @@ from scipy import sparse
 from sharing.coalitions import subset_sums
 from sharing.engine import AffineMap, Model, coalition_values, rule_allocation
 from sharing.lp import LinearProgram, Solution, solve
-from sharing.optimize.spec import Plan
+from sharing.optimizer.spec import Plan
 from sharing.writeback import SHARE_DECIMALS
 
 ROUNDING = 10.0**-SHARE_DECIMALS
