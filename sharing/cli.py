@@ -75,8 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("-o", "--out", type=Path, help="写回后的情景 YAML / scenario YAML to write")
     o = sub.add_parser("optimize", help="公平份额优化 / the fairness optimizer")
     o.add_argument("scenario", type=Path)
-    o.add_argument("--objective", choices=OBJECTIVES,
-                   help="目标（默认 maximin_gain）/ objective (default maximin_gain)")
+    o.add_argument("--objective", metavar="OBJECTIVE",
+                   help="目标 / objective: " + " | ".join(OBJECTIVES) + " (默认 default "
+                        "maximin_gain)")
     o.add_argument("--spec", type=Path, help="优化设定 YAML / spec YAML (docs/optimize.md)")
     o.add_argument("-o", "--out", type=Path,
                    help="写回优化份额后的情景 YAML / scenario YAML with the shares written back")

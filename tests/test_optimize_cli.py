@@ -75,3 +75,9 @@ def test_non_linear_split_exits_2_with_the_linear_alternative():
     assert proc.returncode == 2
     assert "yearly_floor: {qingchuan: {minimum: 500, from_year: 2013}}" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_unknown_objective_exits_2_with_did_you_mean():
+    proc = cli("optimize", GAOZHU, "--objective", "maximin")
+    assert proc.returncode == 2
+    assert "未知目标 'maximin'" in proc.stderr and "did you mean 'maximin_gain'" in proc.stderr

@@ -619,9 +619,7 @@ class FairnessLP:
                 break
             worst = violated[np.argsort(excess[violated])[:2 * n]]
             active = sorted(set(active) | set(worst.tolist()))
-        out = self._finish(sol, x, eps, rounds)
-        out.level = {"coalitions": len(active)}
-        return out
+        return self._finish(sol, x, eps, rounds)
 
     def _no_players(self) -> Outcome:
         out = Outcome("infeasible", relaxable=False)
