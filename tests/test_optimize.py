@@ -310,6 +310,18 @@ def test_core_rows_and_least_core_in_the_core():
         assert violation is None or violation.amount <= 1e-6 * abs(game.values).max()
 
 
+@pytest.mark.parametrize("spec", [{"objective": "least_core"}, {"constraints": {"core": "all"}}])
+def test_coalition_rows_generated_lazily_give_the_same_answer(spec, monkeypatch):
+    import sharing.optimizer.problem as problem
+
+    sc = sharing.load_scenario(ROOT / "scenarios" / "mingyueshan.yaml")  # six sides
+    every_row = optimize(sc, spec)
+    monkeypatch.setattr(problem, "ALL_COALITIONS_UP_TO", 1)  # as if there were 13 or more
+    lazy = optimize(sc, spec)
+    assert lazy.status == every_row.status == "optimal"
+    assert lazy.objective_value == pytest.approx(every_row.objective_value, rel=1e-9, abs=1e-6)
+
+
 # ---------------------------------------------------------------------------------------------
 # Explanation: binding constraints with their duals, the relaxation of an infeasible model
 

@@ -202,8 +202,13 @@ class FairnessLP:
         if isinstance(plan.core, list):
             for mask in plan.core:
                 self._core_row(mask)
-        elif plan.core == "all" and self.n_j <= ALL_COALITIONS_UP_TO:
-            for mask in range(1, (1 << self.n_j) - 1):
+        elif plan.core == "all":
+            full = (1 << self.n_j) - 1
+            # above 12 jurisdictions: the singletons and their complements now, the rest as
+            # they are violated (see solve)
+            masks = range(1, full) if self.n_j <= ALL_COALITIONS_UP_TO else sorted(
+                {1 << j for j in range(self.n_j)} | {full ^ (1 << j) for j in range(self.n_j)})
+            for mask in masks:
                 self._core_row(mask)
 
     def _column(self, split: int, stage: int, party: int) -> int:
@@ -271,7 +276,8 @@ class FairnessLP:
         name = "+".join(self.amap.jurisdictions[j] for j in members)
         self._add(row[None], rhs, np.inf,
                   Group(f"core.{name}", "core", None, float(self._coalition_values()[mask]),
-                        1.0, 1, MONEY, False, None, {"members": members}), True)
+                        1.0, 1, MONEY, False, None, {"members": members,
+                                                     "members_mask": mask}), True)
 
     # -- weights ----------------------------------------------------------------------------
 
@@ -338,12 +344,30 @@ class FairnessLP:
     # -- solving ----------------------------------------------------------------------------
 
     def solve(self, deadline: float) -> Outcome:
-        objective = self.spec.objective
-        method = getattr(self, f"_{objective}")
-        outcome = method(deadline)
+        method = getattr(self, f"_{self.spec.objective}")
+        while True:
+            outcome = method(deadline)
+            if outcome.status != "optimal" or not self._core_rows_violated(outcome.x):
+                break
         if outcome.status == "infeasible" and outcome.relaxable:
             outcome.relaxation, outcome.relaxable = self.relax(deadline)
         return outcome
+
+    def _core_rows_violated(self, x: np.ndarray) -> bool:
+        """With ``core: all`` above 12 jurisdictions, add the most violated coalition rows
+        (at most 2n) at the solution ``x``; True when there were any (solve again)."""
+        if self.plan.core != "all" or self.n_j <= ALL_COALITIONS_UP_TO:
+            return False
+        full = (1 << self.n_j) - 1
+        payoff = self.amap.payoff_const + self.P @ x
+        excess = subset_sums(payoff) - self._coalition_values()
+        excess[[0, full]] = np.inf
+        have = {g.detail["members_mask"] for g in self.groups if g.kind == "core"}
+        violated = [m for m in np.flatnonzero(excess < -1e-9 * self.scale).tolist()
+                    if m not in have]
+        for mask in sorted(violated, key=lambda m: excess[m])[:2 * self.n_j]:
+            self._core_row(mask)
+        return bool(violated)
 
     def _run(self, program: LinearProgram, deadline: float,
              tolerance: float | None = None) -> Solution:
