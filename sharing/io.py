@@ -267,6 +267,21 @@ def write_result_xlsx(result: Result, target: Target, lang: str = "en") -> Targe
     return target
 
 
+def write_tables_xlsx(sheets: dict[str, tuple[pd.DataFrame, str]], target: Target) -> Target:
+    """A workbook of tables, ``{sheet name: (table, title)}``, formatted as the result
+    workbook (title row, frozen header, ``#,##0.00``, fitted widths), to a path or a buffer.
+    Raises ScenarioError when a table has more rows than a worksheet holds."""
+    for name, (df, _) in sheets.items():
+        if len(df) + 2 > EXCEL_MAX_ROWS:
+            raise ScenarioError([Problem("io.too_many_rows", {
+                "table_zh": name, "table_en": name, "rows": f"{len(df):,}",
+                "limit": f"{EXCEL_MAX_ROWS - 2:,}"})])
+    with _Book(target) as book:
+        for name, (df, title) in sheets.items():
+            book.frame(name, df, title)
+    return target
+
+
 class _Book:
     """An xlsxwriter workbook in constant-memory mode (rows go to disk as they are written).
 
@@ -716,5 +731,5 @@ def firms_template() -> str:
 __all__ = [
     "export_scenario_xlsx", "export_tables", "firms_template", "import_scenario_xlsx",
     "neutralise", "round_reconciled", "safe_frame", "scenario_yaml", "write_csv",
-    "write_result_csv", "write_result_xlsx",
+    "write_result_csv", "write_result_xlsx", "write_tables_xlsx",
 ]
