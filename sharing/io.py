@@ -195,10 +195,11 @@ def export_tables(result: Result, lang: str = "en") -> dict[str, pd.DataFrame]:
     return {k: translate(v, lang) for k, v in tables.items()}
 
 
-def csv_bytes(df: pd.DataFrame) -> bytes:
+def csv_bytes(df: pd.DataFrame, float_format: str = "%.2f") -> bytes:
     """One table as CSV bytes: UTF-8 with BOM (Excel on a Chinese Windows reads it), text
-    cells neutralised, floats with two decimals."""
-    text = safe_frame(df).to_csv(index=False, float_format="%.2f", lineterminator="\r\n")
+    cells neutralised, floats with two decimals (amounts in 万元) unless told otherwise."""
+    text = safe_frame(df).to_csv(index=False, float_format=float_format,
+                                 lineterminator="\r\n")
     return text.encode("utf-8-sig")
 
 
@@ -208,10 +209,10 @@ def result_csv_bytes(result: Result, lang: str = "en") -> dict[str, bytes]:
     return {f"{name}.csv": csv_bytes(df) for name, df in export_tables(result, lang).items()}
 
 
-def write_csv(df: pd.DataFrame, path: str | Path) -> Path:
+def write_csv(df: pd.DataFrame, path: str | Path, float_format: str = "%.2f") -> Path:
     """Write a DataFrame as UTF-8 CSV with BOM (see :func:`csv_bytes`)."""
     path = Path(path)
-    path.write_bytes(csv_bytes(df))
+    path.write_bytes(csv_bytes(df, float_format))
     return path
 
 
@@ -298,7 +299,8 @@ class _Book:
                                                  "strings_to_formulas": False,
                                                  "strings_to_numbers": False,
                                                  "strings_to_urls": False})
-        self.bold = self.book.add_format({"bold": True, "bottom": 1, "text_wrap": False})
+        self.bold = self.book.add_format({"bold": True, "bottom": 1})
+        self.bold_right = self.book.add_format({"bold": True, "bottom": 1, "align": "right"})
         self.title_format = self.book.add_format({"bold": True, "font_size": 12})
         self.money = self.book.add_format({"num_format": MONEY_FORMAT})
         self.integer = self.book.add_format({"num_format": "0"})
@@ -332,7 +334,8 @@ class _Book:
                             default=0) if len(finite) else 0
             widths.append(max(width, text_width(label)))
         ws.write_string(0, 0, title, self.title_format)
-        ws.write_row(1, 0, header, self.bold)
+        for c, (label, kind) in enumerate(zip(header, kinds, strict=True)):
+            ws.write_string(1, c, label, self.bold if kind == "text" else self.bold_right)
         for c, (kind, width) in enumerate(zip(kinds, widths, strict=True)):
             ws.set_column(c, c, min(width + 2, MAX_COLUMN_WIDTH),
                           {"money": self.money, "integer": self.integer}.get(kind))
@@ -729,7 +732,8 @@ def firms_template() -> str:
 
 
 __all__ = [
-    "export_scenario_xlsx", "export_tables", "firms_template", "import_scenario_xlsx",
-    "neutralise", "round_reconciled", "safe_frame", "scenario_yaml", "write_csv",
-    "write_result_csv", "write_result_xlsx", "write_tables_xlsx",
+    "csv_bytes", "export_scenario_xlsx", "export_tables", "firms_template",
+    "import_scenario_xlsx", "neutralise", "result_csv_bytes", "round_reconciled", "safe_frame",
+    "scenario_yaml", "text_width", "translate", "write_csv", "write_result_csv",
+    "write_result_xlsx", "write_tables_xlsx",
 ]

@@ -933,6 +933,7 @@ class Statement:
     def text(self) -> str:
         shown = _names(self.scenario, self.lang)
         zh = self.lang == "zh"
+        colon = "：" if zh else ": "
         out = [f"{self.year} 年度财税利益分享结算单（单位：万元）" if zh else
                f"Settlement statement {self.year} (万元, 10,000 CNY)",
                self.scenario.name if zh else self.scenario.name_en]
@@ -948,10 +949,10 @@ class Statement:
             for key in ("arrears_start", "due", "interest", "paid", "arrears_end", "credit_end",
                         "advance_expected"):
                 label = LABELS[key][0 if zh else 1]
-                out.append(f"  {label}: {pair[key]:,.2f}")
+                out.append(f"  {label}{colon}{pair[key]:,.2f}")
             for _, b in self.bookings[(self.bookings["payer"] == pair["payer"])
                                       & (self.bookings["payee"] == pair["payee"])].iterrows():
-                out.append(f"  {b['who']}: {b['line']} {b['amount']:,.2f}")
+                out.append(f"  {b['who']}{colon}{b['line']} {b['amount']:,.2f}")
         if self.lines["estimated"].any():
             out.append("\n* 含估算数：未报实际数的税源按预测计" if zh else
                        "\n* includes estimates: streams without actuals use the projection")

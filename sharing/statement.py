@@ -285,7 +285,8 @@ def write_ledger(ledger: Ledger, year: int, directory: str | Path,
     tables = ledger_tables(ledger, lang)
     written = []
     for key, df in tables.items():
-        written.append(io.write_csv(df, out / f"{key}.csv"))
+        precise = "%.4f" if key == "compliance" else "%.2f"
+        written.append(io.write_csv(df, out / f"{key}.csv", precise))
     unit = "，单位：万元" if lang == "zh" else ", 万元 (10,000 CNY)"
     name = ledger.scenario.name if lang == "zh" else ledger.scenario.name_en
     sheets = {SHEETS[k][0 if lang == "zh" else 1]: (

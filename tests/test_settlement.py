@@ -451,7 +451,7 @@ def test_statement_text_and_tables(two_sites):
     led = sharing.settle(scenario, actuals=actuals, payments=payments)
     text = led.statement(2025, "zh").text
     assert "2025 年度财税利益分享结算单" in text and "付款方 广安市 → 收款方 渝北区" in text
-    assert "年末欠款: 71.00" in text
+    assert "年末欠款：71.00" in text
     assert "Settlement statement 2025" in led.statement(2025, "en").text
     tables = ledger_tables(led, "zh")
     assert list(tables["ledger"].columns)[:4] == ["年度", "付款方", "收款方", "本年应结算"]
@@ -630,3 +630,16 @@ def test_write_ledger_workbook(tmp_path, two_sites):
     assert "单位：万元" in book["账簿"]["A1"].value
     assert [c.value for c in book["账簿"][2]][:3] == ["年度", "付款方", "收款方"]
     assert len(written) == 6 + 1 + 1
+
+
+def test_documented_worked_example(tmp_path):
+    docs = (ROOT / "docs" / "settlement.md").read_text(encoding="utf-8")
+    out = tmp_path / "settle"
+    assert main(["settle", str(GAOZHU), "--actuals", str(GAOZHU_ACTUALS), "--payments",
+                 str(ROOT / "scenarios" / "actuals" / "gaozhu_payments.csv"), "--year", "2025",
+                 "--lang", "en", "-o", str(out)]) == 0
+    for name in ("ledger.csv", "arrears.csv", "compliance.csv"):
+        shown = docs.split(f"$ cat out/settle/{name}\n", 1)[1].split("\n$", 1)[0]
+        shown = shown.split("\n```", 1)[0]
+        assert (out / name).read_text(encoding="utf-8-sig").replace("\r\n", "\n").strip() == \
+            shown.strip(), name
