@@ -26,7 +26,6 @@ from sharing.settlement import LABELS, Ledger, Statement, translate
 
 DIGITS = "零壹贰叁肆伍陆柒捌玖"
 SMALL_UNITS = ("", "拾", "佰", "仟")
-GROUP_UNITS = ("", "万", "亿")
 WAN = 10_000  # 元 per 万元
 CJK_FONT = "SimSun"
 
@@ -34,44 +33,57 @@ CJK_FONT = "SimSun"
 def capitals(yuan: float | Decimal | str) -> str:
     """An amount in 元 as Chinese capital numerals (大写金额), e.g. 1200000 → 壹佰贰拾万元整.
 
-    Rules (中国人民银行《支付结算办法》附件一《正确填写票据和结算凭证的基本规定》):
-    digits 零壹贰叁肆伍陆柒捌玖 with units 拾佰仟, 万, 亿, 元角分; one 零 for any run of zeros
-    between non-zero digits (¥1,409.50 → 壹仟肆佰零玖元伍角; ¥6,007.14 → 陆仟零柒元壹角肆分),
-    none for zeros that end a group or the 元 figure (¥1,680.32 → 壹仟陆佰捌拾元叁角贰分);
-    零 after 元 when the 角 is zero and the 分 is not (¥16,409.02 → 壹万陆仟肆佰零玖元零贰分);
-    整 after 元 when there is no 角 or 分, none after 分 (nor after 角, where it is optional);
-    a leading 拾 is written 壹拾 (¥15 → 壹拾伍元整). Amounts are rounded half up to the fen;
-    a negative amount is prefixed 负. Up to 9,999亿 元.
+    Rules (中国人民银行《支付结算办法》附件一《正确填写票据和结算凭证的基本规定》): digits
+    零壹贰叁肆伍陆柒捌玖 with units 拾佰仟 inside groups of four, the groups marked 万 and 亿,
+    then 元角分; a leading ten is 壹拾 (¥15 → 壹拾伍元整); one 零 for any run of zeros between
+    non-zero digits (¥1,409.50 → 壹仟肆佰零玖元伍角; ¥6,007.14 → 陆仟零柒元壹角肆分;
+    ¥100,500 → 壹拾万零伍佰元整), none for zeros that end a group or the amount; 零 after 元
+    when the 角 is zero and the 分 is not (¥325.04 → 叁佰贰拾伍元零肆分); 整 after 元 when there
+    is no 角 or 分, nothing after 角 or 分. Where the rules allow "只写一个零字，也可以不写",
+    one 零 right after 元 when the 元 digit is zero (¥1,680.32 → 壹仟陆佰捌拾元零叁角贰分;
+    ¥107,000.53 → 壹拾万柒仟元零伍角叁分), none at the 万 digit. Rounded half up to the 分
+    from the amount's shortest decimal form; a negative amount starts with 负. Below 一万亿元.
     """
-    cents = int((Decimal(str(yuan)) * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    value = Decimal(repr(yuan)) if isinstance(yuan, float) else Decimal(str(yuan))
+    cents = int((value * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
     sign = "负" if cents < 0 else ""
-    cents = abs(cents)
-    whole, jiao, fen = cents // 100, cents // 10 % 10, cents % 10
+    whole, rest = divmod(abs(cents), 100)
+    jiao, fen = divmod(rest, 10)
     if whole >= 10**12:
-        raise ValueError(f"{yuan} 元 is beyond 9,999亿 元")
-    out = ""
-    if whole:
-        digits = str(whole)
-        zero = False
-        for i, ch in enumerate(digits):
-            power = len(digits) - 1 - i
-            if ch == "0":
-                zero = True
-            else:
-                out += ("零" if zero else "") + DIGITS[int(ch)] + SMALL_UNITS[power % 4]
-                zero = False
-            if power % 4 == 0 and power and int(digits[max(0, i - 3):i + 1]):
-                out += GROUP_UNITS[power // 4]
-        out += "元"
-    if not jiao and not fen:
+        raise ValueError(f"{yuan} 元 is 一万亿元 or more")
+    out, gap = "", False
+    for group, unit in ((whole // 10**8, "亿"), (whole // 10**4 % 10**4, "万"),
+                        (whole % 10**4, "")):
+        if not group:
+            gap = bool(out)
+            continue
+        if out and (gap or group < 1000):
+            out += "零"
+        out += _group(group) + unit
+        gap = False
+    out += "元" if whole else ""
+    if not rest:
         return sign + (out or "零元") + "整"
+    if whole and (jiao == 0 or whole % 10 == 0):
+        out += "零"
     if jiao:
         out += DIGITS[jiao] + "角"
-    elif whole:
-        out += "零"
     if fen:
         out += DIGITS[fen] + "分"
     return sign + out
+
+
+def _group(n: int) -> str:
+    """1..9999 in capitals: one 零 for zeros between non-zero digits, none at either end."""
+    out, zero = "", False
+    for power in (3, 2, 1, 0):
+        digit = n // 10**power % 10
+        if not digit:
+            zero = bool(out)
+            continue
+        out += ("零" if zero else "") + DIGITS[digit] + SMALL_UNITS[power]
+        zero = False
+    return out
 
 
 def yuan(wan: float) -> Decimal:
