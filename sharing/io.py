@@ -57,7 +57,7 @@ EXCEL_MAX_ROWS = 1_048_576
 TOTAL = "total 合计"
 
 define({
-    "io.too_many_rows": (
+    "io.excel_row_limit": (
         "表 {table_zh} 有 {rows} 行，超过 Excel 工作表的上限 {limit} 行；"
         "请改为导出 CSV（--format csv）",
         "table {table_en} has {rows} rows, more than an Excel sheet holds ({limit}); export CSV "
@@ -253,7 +253,7 @@ def write_result_xlsx(result: Result, target: Target, lang: str = "en") -> Targe
     for key, df in tables.items():
         if len(df) + 2 > EXCEL_MAX_ROWS:
             zh, en = SHEET_NAMES[key]
-            raise ScenarioError([Problem("io.too_many_rows", {
+            raise ScenarioError([Problem("io.excel_row_limit", {
                 "table_zh": zh, "table_en": en, "rows": f"{len(df):,}",
                 "limit": f"{EXCEL_MAX_ROWS - 2:,}"})])
     sc = result.scenario
@@ -274,7 +274,7 @@ def write_tables_xlsx(sheets: dict[str, tuple[pd.DataFrame, str]], target: Targe
     Raises ScenarioError when a table has more rows than a worksheet holds."""
     for name, (df, _) in sheets.items():
         if len(df) + 2 > EXCEL_MAX_ROWS:
-            raise ScenarioError([Problem("io.too_many_rows", {
+            raise ScenarioError([Problem("io.excel_row_limit", {
                 "table_zh": name, "table_en": name, "rows": f"{len(df):,}",
                 "limit": f"{EXCEL_MAX_ROWS - 2:,}"})])
     with _Book(target) as book:
