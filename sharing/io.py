@@ -268,16 +268,17 @@ def write_result_xlsx(result: Result, target: Target, lang: str = "en") -> Targe
     return target
 
 
-def write_tables_xlsx(sheets: dict[str, tuple[pd.DataFrame, str]], target: Target) -> Target:
+def write_tables_xlsx(sheets: dict[str, tuple[pd.DataFrame, str]], target: Target,
+                      money_format: str = MONEY_FORMAT) -> Target:
     """A workbook of tables, ``{sheet name: (table, title)}``, formatted as the result
-    workbook (title row, frozen header, ``#,##0.00``, fitted widths), to a path or a buffer.
-    Raises ScenarioError when a table has more rows than a worksheet holds."""
+    workbook (title row, frozen header, amounts as ``money_format``, fitted widths), to a path
+    or a buffer. Raises ScenarioError when a table has more rows than a worksheet holds."""
     for name, (df, _) in sheets.items():
         if len(df) + 2 > EXCEL_MAX_ROWS:
             raise ScenarioError([Problem("io.excel_row_limit", {
                 "table_zh": name, "table_en": name, "rows": f"{len(df):,}",
                 "limit": f"{EXCEL_MAX_ROWS - 2:,}"})])
-    with _Book(target) as book:
+    with _Book(target, money_format) as book:
         for name, (df, title) in sheets.items():
             book.frame(name, df, title)
     return target
@@ -290,7 +291,7 @@ class _Book:
     significant digits would change (e.g. 1/6) is kept exact as its ``repr`` text.
     """
 
-    def __init__(self, target: Target):
+    def __init__(self, target: Target, money_format: str = MONEY_FORMAT):
         self.target = target
         if isinstance(target, str | Path):
             Path(target).parent.mkdir(parents=True, exist_ok=True)
@@ -302,7 +303,8 @@ class _Book:
         self.bold = self.book.add_format({"bold": True, "bottom": 1})
         self.bold_right = self.book.add_format({"bold": True, "bottom": 1, "align": "right"})
         self.title_format = self.book.add_format({"bold": True, "font_size": 12})
-        self.money = self.book.add_format({"num_format": MONEY_FORMAT})
+        self.money = self.book.add_format({"num_format": money_format})
+        self.money_decimals = len(money_format.rpartition(".")[2]) if "." in money_format else 0
         self.integer = self.book.add_format({"num_format": "0"})
 
     def __enter__(self) -> _Book:
@@ -330,8 +332,9 @@ class _Book:
             else:
                 kinds.append("money")
                 finite = values[np.isfinite(values)]
-                width = max((len(f"{v:,.2f}") for v in (finite.min(), finite.max())),
-                            default=0) if len(finite) else 0
+                width = max((len(f"{v:,.{self.money_decimals}f}")
+                             for v in (finite.min(), finite.max())), default=0) \
+                    if len(finite) else 0
             widths.append(max(width, text_width(label)))
         ws.write_string(0, 0, title, self.title_format)
         for c, (label, kind) in enumerate(zip(header, kinds, strict=True)):

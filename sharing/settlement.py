@@ -44,6 +44,7 @@ import io
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,13 @@ PAYMENT_COLUMNS = ("payer", "payee", "date", "amount", "year", "note")
 BASES = {"gross": "gross", "征收额": "gross", "retained": "retained", "留成": "retained"}
 MAX_PROBLEMS = 50
 DEFAULT_SETTLEMENT = Settlement()
+WAN = 10_000  # 元 per 万元
+
+
+def yuan(wan: float) -> Decimal:
+    """An amount in 万元 as 元, rounded half up to the fen (分) from its shortest decimal form:
+    what statements show and what 大写 spells out."""
+    return (Decimal(repr(float(wan))) * WAN).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 define({
     "settlement.not_csv": ("不是可读的 CSV（{error}）", "not a readable CSV ({error})"),
@@ -891,7 +899,8 @@ class Statement:
     arrears_end, credit_end, advance_expected, estimated``); ``lines``: one row per pair and
     agreement (``payer, payee, agreement, name, channel, payer_to_payee, payee_to_payer, net,
     estimated``); ``bookings``: the lines each side enters (``payer, payee, agreement, who,
-    line, amount``); ``text``: all of it as plain text in ``lang``. Amounts in 万元.
+    line, amount``): amounts in 万元. ``text``: all of it as plain text in ``lang``, in 元 to
+    the fen like the Word statement.
     """
 
     year: int
@@ -941,8 +950,8 @@ class Statement:
         shown = _names(self.scenario, self.lang)
         zh = self.lang == "zh"
         colon = "：" if zh else ": "
-        out = [f"{self.year} 年度财税利益分享结算单（单位：万元）" if zh else
-               f"Settlement statement {self.year} (万元, 10,000 CNY)",
+        out = [f"{self.year} 年度财税利益分享结算单（单位：元）" if zh else
+               f"Settlement statement {self.year} (元, CNY)",
                self.scenario.name if zh else self.scenario.name_en]
         for _, pair in self.pairs.iterrows():
             payer, payee = shown[pair["payer"]], shown[pair["payee"]]
@@ -951,15 +960,16 @@ class Statement:
             for _, line in self.lines[(self.lines["payer"] == pair["payer"])
                                       & (self.lines["payee"] == pair["payee"])].iterrows():
                 mark = " *" if line["estimated"] else ""
-                out.append(f"  {line['name']}（{line['channel']}）：{line['net']:,.2f}{mark}" if zh
-                           else f"  {line['name']} ({line['channel']}): {line['net']:,.2f}{mark}")
+                net = f"{yuan(line['net']):,.2f}{mark}"
+                out.append(f"  {line['name']}（{line['channel']}）：{net}" if zh
+                           else f"  {line['name']} ({line['channel']}): {net}")
             for key in ("arrears_start", "due", "interest", "paid", "arrears_end", "credit_end",
                         "advance_expected"):
                 label = LABELS[key][0 if zh else 1]
-                out.append(f"  {label}{colon}{pair[key]:,.2f}")
+                out.append(f"  {label}{colon}{yuan(pair[key]):,.2f}")
             for _, b in self.bookings[(self.bookings["payer"] == pair["payer"])
                                       & (self.bookings["payee"] == pair["payee"])].iterrows():
-                out.append(f"  {b['who']}{colon}{b['line']} {b['amount']:,.2f}")
+                out.append(f"  {b['who']}{colon}{b['line']} {yuan(b['amount']):,.2f}")
         if self.lines["estimated"].any():
             out.append("\n* 含估算数：未报实际数的税源按预测计" if zh else
                        "\n* includes estimates: streams without actuals use the projection")

@@ -22,11 +22,10 @@ from docx.shared import RGBColor
 
 from sharing import io
 from sharing.i18n import Lang, define, message
-from sharing.settlement import LABELS, Ledger, Statement, translate
+from sharing.settlement import LABELS, WAN, Ledger, Statement, translate, yuan
 
 DIGITS = "零壹贰叁肆伍陆柒捌玖"
 SMALL_UNITS = ("", "拾", "佰", "仟")
-WAN = 10_000  # 元 per 万元
 CJK_FONT = "SimSun"
 
 
@@ -84,11 +83,6 @@ def _group(n: int) -> str:
         out += ("零" if zero else "") + DIGITS[digit] + SMALL_UNITS[power]
         zero = False
     return out
-
-
-def yuan(wan: float) -> Decimal:
-    """An amount in 万元 as 元, rounded half up to the fen."""
-    return (Decimal(repr(float(wan))) * WAN).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
 def _figures(wan: float) -> str:
@@ -269,12 +263,13 @@ def statement_docx_files(ledger: Ledger, year: int, directory: str | Path,
 SHEETS = {"ledger": ("账簿", "ledger"), "due": ("应结算明细", "due"),
           "arrears": ("欠款账龄", "arrears"), "variance": ("预测与实际", "variance"),
           "compliance": ("兑现率", "compliance"), "payments": ("付款记录", "payments")}
+FEN_DECIMALS = 6  # 0.000001 万元 = 1 分: settlement money is exact to the fen
 
 
 def ledger_tables(ledger: Ledger, lang: Lang = "en") -> dict[str, pd.DataFrame]:
-    """The ledger's tables for export, amounts rounded to 0.01 万元, headers and codes in
-    ``lang``. Amounts are rounded one by one: the statement (in 元, to the fen) is exact."""
-    compliance = ledger.compliance().reset_index()
+    """The ledger's tables for export, headers and codes in ``lang``. Amounts (万元) are
+    rounded to the fen, 6 decimals, like the statement; compliance to 4 decimals."""
+    compliance = ledger.compliance().round(4).reset_index()
     tables = {"ledger": ledger.ledger, "due": ledger.due, "arrears": ledger.arrears,
               "variance": ledger.variance, "compliance": compliance,
               "payments": ledger.payments.drop(columns="row").assign(
@@ -284,7 +279,7 @@ def ledger_tables(ledger: Ledger, lang: Lang = "en") -> dict[str, pd.DataFrame]:
         df = df.copy()
         for col in df.columns:
             if col != "compliance" and pd.api.types.is_float_dtype(df[col]):
-                df[col] = df[col].round(io.DECIMALS)
+                df[col] = df[col].round(FEN_DECIMALS) + 0.0  # + 0.0: never "-0.000000"
         out[key] = translate(df, lang)
     return out
 
@@ -295,19 +290,18 @@ def write_ledger(ledger: Ledger, year: int, directory: str | Path,
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     tables = ledger_tables(ledger, lang)
-    written = []
-    for key, df in tables.items():
-        precise = "%.4f" if key == "compliance" else "%.2f"
-        written.append(io.write_csv(df, out / f"{key}.csv", precise))
+    written = [io.write_csv(df, out / f"{key}.csv", f"%.{FEN_DECIMALS}f")
+               for key, df in tables.items()]
     unit = "，单位：万元" if lang == "zh" else ", 万元 (10,000 CNY)"
     name = ledger.scenario.name if lang == "zh" else ledger.scenario.name_en
     sheets = {SHEETS[k][0 if lang == "zh" else 1]: (
         df, f"{name}：{SHEETS[k][0]}{unit}" if lang == "zh" else f"{name}: {k}{unit}")
         for k, df in tables.items()}
-    written.append(io.write_tables_xlsx(sheets, out / f"settlement_{year}.xlsx"))
+    written.append(io.write_tables_xlsx(sheets, out / f"settlement_{year}.xlsx",
+                                        "#,##0." + "0" * FEN_DECIMALS))
     written.extend(statement_docx_files(ledger, year, out, lang))
     return written
 
 
 __all__ = ["capitals", "ledger_tables", "statement_docx_files", "write_ledger",
-           "write_statement_docx", "yuan"]
+           "write_statement_docx"]

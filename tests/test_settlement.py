@@ -456,7 +456,7 @@ def test_statement_text_and_tables(two_sites):
     led = sharing.settle(scenario, actuals=actuals, payments=payments)
     text = led.statement(2025, "zh").text
     assert "2025 年度财税利益分享结算单" in text and "付款方 广安市 → 收款方 渝北区" in text
-    assert "年末欠款：71.00" in text
+    assert "年末欠款：710,000.00" in text and "（单位：元）" in text
     assert "Settlement statement 2025" in led.statement(2025, "en").text
     tables = ledger_tables(led, "zh")
     assert list(tables["ledger"].columns)[:4] == ["年度", "付款方", "收款方", "本年应结算"]
