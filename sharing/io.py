@@ -198,9 +198,7 @@ def export_tables(result: Result, lang: str = "en") -> dict[str, pd.DataFrame]:
 def csv_bytes(df: pd.DataFrame, float_format: str = "%.2f") -> bytes:
     """One table as CSV bytes: UTF-8 with BOM (Excel on a Chinese Windows reads it), text
     cells neutralised, floats with two decimals (amounts in 万元) unless told otherwise."""
-    text = safe_frame(df).to_csv(index=False, float_format=float_format,
-                                 lineterminator="\r\n")
-    return text.encode("utf-8-sig")
+    return safe_frame(df).to_csv(index=False, float_format=float_format).encode("utf-8-sig")
 
 
 def result_csv_bytes(result: Result, lang: str = "en") -> dict[str, bytes]:
@@ -292,7 +290,6 @@ class _Book:
     """
 
     def __init__(self, target: Target, money_format: str = MONEY_FORMAT):
-        self.target = target
         if isinstance(target, str | Path):
             Path(target).parent.mkdir(parents=True, exist_ok=True)
             target = str(target)
@@ -378,10 +375,12 @@ class _Book:
         elif not pd.isna(value):
             ws.write_string(r, c, str(value))
 
-    def _number(self, ws, r: int, c: int, value: Any) -> None:
+    @staticmethod
+    def _number(ws, r: int, c: int, value: Any) -> None:
         ws.write_number(r, c, value)
 
-    def _money(self, ws, r: int, c: int, value: Any) -> None:
+    @staticmethod
+    def _money(ws, r: int, c: int, value: Any) -> None:
         if np.isfinite(value):
             ws.write_number(r, c, value)
 

@@ -648,3 +648,16 @@ def test_documented_worked_example(tmp_path):
         shown = shown.split("\n```", 1)[0]
         assert (out / name).read_text(encoding="utf-8-sig").replace("\r\n", "\n").strip() == \
             shown.strip(), name
+
+
+def test_payments_after_the_settlement_year_are_reported_not_applied(capsys):
+    payments = ROOT / "scenarios" / "actuals" / "gaozhu_payments.csv"
+    led = sharing.settle(GAOZHU, actuals=GAOZHU_ACTUALS, payments=payments, through=2024)
+    assert led.payments["amount"].tolist() == [150.0]  # booked to 2024 though paid in 2025
+    assert led.later_payments["year"].tolist() == [2025]
+    assert led.ledger["arrears_end"].tolist() == pytest.approx([0, 46])
+    assert main(["settle", str(GAOZHU), "--actuals", str(GAOZHU_ACTUALS), "--payments",
+                 str(payments), "--year", "2024"]) == 0
+    out = capsys.readouterr().out
+    assert "1 笔付款记在 2024 年以后，未计入本次结算" in out
+    assert "1 payment(s) booked after 2024 are not in this settlement" in out
