@@ -5,6 +5,7 @@ Public API::
     sc = sharing.load_scenario("scenarios/gaozhu.yaml")
     res = sharing.simulate(sc)          # -> Result: res.summary, res.flows, res.by_year
     sharing.compare({"a": sc, "b": sc2})
+    led = sharing.settle(sc, actuals="actuals.csv", payments="payments.csv", through=2025)
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from sharing.engine import Model, compile_scenario, simulate_file
 from sharing.result import Result
 from sharing.result import compare as _compare_results
 from sharing.scenario import Scenario, ScenarioError, load_scenario, parse_scenario
+from sharing.settlement import Ledger, settle
 
 __all__ = [
-    "Model", "Result", "Scenario", "ScenarioError", "compare", "compile_scenario",
-    "load_scenario", "parse_scenario", "simulate", "simulate_file",
+    "Ledger", "Model", "Result", "Scenario", "ScenarioError", "compare", "compile_scenario",
+    "load_scenario", "parse_scenario", "settle", "simulate", "simulate_file",
 ]
 
 
