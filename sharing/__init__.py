@@ -6,6 +6,7 @@ Public API::
     res = sharing.simulate(sc)          # -> Result: res.summary, res.flows, res.by_year
     sharing.compare({"a": sc, "b": sc2})
     opt = sharing.optimize(sc, objective="maximin_gain")   # -> OptimizationResult
+    led = sharing.settle(sc, actuals="actuals.csv", payments="payments.csv", through=2025)
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from sharing.optimizer import OptimizationResult, OptimizationSpec, optimize
 from sharing.result import Result
 from sharing.result import compare as _compare_results
 from sharing.scenario import Scenario, ScenarioError, load_scenario, parse_scenario
+from sharing.settlement import Ledger, settle
 
 __all__ = [
-    "Model", "OptimizationResult", "OptimizationSpec", "Result", "Scenario", "ScenarioError",
-    "compare", "compile_scenario", "load_scenario", "optimize", "parse_scenario", "simulate",
-    "simulate_file",
+    "Ledger", "Model", "OptimizationResult", "OptimizationSpec", "Result", "Scenario",
+    "ScenarioError", "compare", "compile_scenario", "load_scenario", "optimize",
+    "parse_scenario", "settle", "simulate", "simulate_file",
 ]
 
 
