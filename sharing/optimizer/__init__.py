@@ -367,24 +367,32 @@ def _achieved(problem: FairnessLP, payoff: np.ndarray, gain: np.ndarray, w: np.n
     return outcome.objective
 
 
+def _blocks(amap: AffineMap) -> dict[tuple[int, int], slice]:
+    """The columns of each (split, stage): contiguous, in the map's order."""
+    key = amap.column_split * (1 + int(amap.column_stage.max(initial=0))) + amap.column_stage
+    starts = np.r_[0, np.flatnonzero(np.diff(key)) + 1]
+    ends = np.r_[starts[1:], len(key)]
+    return {(int(amap.column_split[a]), int(amap.column_stage[a])): slice(int(a), int(b))
+            for a, b in zip(starts, ends, strict=True)}
+
+
 def _rounded(amap: AffineMap, w: np.ndarray) -> np.ndarray:
     """Each (split, stage) block of shares rounded to 1e-6, summing to exactly 1."""
     out = np.asarray(w, dtype=float).copy()
-    blocks = amap.column_split * 10_000 + amap.column_stage
-    for b in np.unique(blocks):
-        cols = np.flatnonzero(blocks == b)
+    for cols in _blocks(amap).values():
         out[cols] = round_shares(out[cols])
     return out
 
 
 def _writes(the_plan: Plan, amap: AffineMap, w: np.ndarray) -> list[SharesWrite]:
+    blocks = _blocks(amap)
     writes = []
     for i, split in enumerate(the_plan.splits):
         stages = []
         for s, span in enumerate(split.stages):
-            cols = np.flatnonzero((amap.column_split == i) & (amap.column_stage == s))
-            stages.append((tuple(span), {split.parties[amap.column_party[c]]: float(w[c])
-                                         for c in cols}))
+            cols = blocks[(i, s)]
+            parties = [split.parties[p] for p in amap.column_party[cols]]
+            stages.append((tuple(span), dict(zip(parties, w[cols].tolist(), strict=True))))
         writes.append(SharesWrite(split.position, split.path, tuple(stages)))
     return writes
 
