@@ -24,7 +24,7 @@ import pandas as pd
 from sharing import games, io
 from sharing.engine import simulate_file
 from sharing.result import COMPARE_METRICS, LABELS, compare
-from sharing.rules import RuleBase
+from sharing.rules import describe
 from sharing.scenario import ScenarioError, dump_json_schema, load_scenario
 
 EXIT_BAD_INPUT = 2
@@ -104,13 +104,6 @@ def _table(df: pd.DataFrame) -> str:
     with pd.option_context("display.width", 200, "display.max_columns", 30,
                            "display.float_format", "{:,.2f}".format):
         return shown.to_string(index=False)
-
-
-def describe(rule: RuleBase) -> str:
-    """A rule tree in one line, e.g. ``stock_increment(host, fixed)``."""
-    inner = ", ".join(describe(child) for child in rule.children())
-    name = f"{rule.type}[{rule.preset}]" if getattr(rule, "preset", None) else rule.type
-    return f"{name}({inner})" if inner else name
 
 
 def _list() -> None:
