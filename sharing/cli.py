@@ -8,6 +8,7 @@
     sharing template firms              a CSV template for `firms_csv`
     sharing export-xlsx FILE -o book.xlsx / sharing import-xlsx book.xlsx -o FILE.yaml
     sharing game FILE [--players a b ...] [--write-back AGREEMENT --solution nucleolus -o F]
+    sharing explain FILE --jurisdiction ID [--year Y] [--stream ID] [--column C] [--lang zh|en]
 
 Messages are bilingual (中文 / English). Bad input prints the file, key path (or sheet, row,
 column) and problem on stderr and exits with status 2; no traceback reaches the user.
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sharing import games, io
+from sharing import explain, games, io
 from sharing.engine import simulate_file
 from sharing.result import COMPARE_METRICS, LABELS, compare
 from sharing.rules import describe
@@ -67,6 +68,16 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--write-back", metavar="AGREEMENT",
                    help="把所选解写回该协议 / write the chosen solution into this agreement")
     g.add_argument("-o", "--out", type=Path, help="写回后的情景 YAML / scenario YAML to write")
+    x = sub.add_parser("explain", help="解释一个数字的来历 / explain how a number comes about")
+    x.add_argument("scenario", type=Path)
+    x.add_argument("--jurisdiction", "-j", required=True, help="辖区 id / jurisdiction id")
+    x.add_argument("--year", "-y", type=int, help="年份 / year (yearly columns)")
+    x.add_argument("--stream", "-s",
+                   help="税源、来源或协议 id（成本分担：成本 id）/ stream, source or agreement "
+                        "id (cost_share: a cost id)")
+    x.add_argument("--column", "-c", default="allocated",
+                   help="指标 / column: " + ", ".join(explain.COLUMNS))
+    x.add_argument("--lang", choices=("zh", "en"), default="zh")
     return p
 
 
@@ -165,6 +176,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"写入 wrote {io.export_scenario_xlsx(load_scenario(args.scenario), args.out)}")
         elif args.command == "game":
             _game(args)
+        elif args.command == "explain":
+            res = simulate_file(args.scenario)
+            print(res.explain(args.jurisdiction, year=args.year, stream=args.stream,
+                              column=args.column).text(args.lang))
         elif args.command == "import-xlsx":
             data = io.import_scenario_xlsx(args.workbook)
             args.out.write_text(io.scenario_yaml(data), encoding="utf-8")
