@@ -9,6 +9,7 @@
     sharing export-xlsx FILE -o book.xlsx / sharing import-xlsx book.xlsx -o FILE.yaml
     sharing game FILE [--players a b ...] [--write-back AGREEMENT --solution nucleolus -o F]
     sharing explain FILE --jurisdiction ID [--year Y] [--stream ID] [--column C] [--lang zh|en]
+    sharing agreement-text FILE [--agreement ID] [--lang zh|en] [-o draft.docx|draft.md]
 
 Messages are bilingual (中文 / English). Bad input prints the file, key path (or sheet, row,
 column) and problem on stderr and exits with status 2; no traceback reaches the user.
@@ -23,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from sharing import explain, games, io
+from sharing.agreement_text import agreement_text
 from sharing.engine import simulate_file
 from sharing.result import COMPARE_METRICS, LABELS, compare
 from sharing.rules import describe
@@ -78,6 +80,14 @@ def _parser() -> argparse.ArgumentParser:
     x.add_argument("--column", "-c", default="allocated",
                    help="指标 / column: " + ", ".join(explain.COLUMNS))
     x.add_argument("--lang", choices=("zh", "en"), default="zh")
+    a = sub.add_parser("agreement-text",
+                       help="由规则生成协议草案 / draft the agreement text from the rules")
+    a.add_argument("scenario", type=Path)
+    a.add_argument("--agreement", help="只起草该协议 / draft this agreement only")
+    a.add_argument("--lang", choices=("zh", "en"), default="zh")
+    a.add_argument("-o", "--out", type=Path,
+                   help="写入 .docx 或 .md（缺省时输出 Markdown）/ write .docx or .md (default: "
+                        "Markdown on stdout)")
     return p
 
 
@@ -176,6 +186,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"写入 wrote {io.export_scenario_xlsx(load_scenario(args.scenario), args.out)}")
         elif args.command == "game":
             _game(args)
+        elif args.command == "agreement-text":
+            draft = agreement_text(load_scenario(args.scenario), args.lang, args.agreement)
+            if args.out:
+                print(f"写入 wrote {draft.write(args.out)}")
+            else:
+                sys.stdout.write(draft.to_markdown())
         elif args.command == "explain":
             res = simulate_file(args.scenario)
             print(res.explain(args.jurisdiction, year=args.year, stream=args.stream,

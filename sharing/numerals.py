@@ -177,3 +177,22 @@ def percent(share: float | int | str | Decimal) -> str:
 def ratio(shares: list[float]) -> str:
     """Shares as a ratio of exact percentages: ``[0.6, 0.4]`` → ``60%:40%``."""
     return ":".join(percent(s) for s in shares)
+
+
+def chinese_count(n: int) -> str:
+    """A positive integer below 10,000 in ordinary Chinese numerals, as clause numbers read
+    (第十一条, 第一百零一条): ``11`` → ``十一``, ``101`` → ``一百零一``, ``110`` → ``一百一十``."""
+    if not 0 < n < 10_000:
+        raise ValueError(f"{n} is outside 1..9999")
+    digits = "零一二三四五六七八九"
+    out, zero = "", False
+    for power, unit in ((3, "千"), (2, "百"), (1, "十"), (0, "")):
+        d = n // 10**power % 10
+        if d == 0:
+            zero = bool(out)
+            continue
+        if zero:
+            out += "零"
+            zero = False
+        out += ("" if (power == 1 and d == 1 and not out) else digits[d]) + unit
+    return out

@@ -168,3 +168,13 @@ def test_whole_amounts_end_in_zheng(yuan):
     text = rmb_capital(yuan)
     assert text.endswith("元整")
     assert read_capital(text) == yuan
+
+
+@pytest.mark.parametrize(("n", "text"), [
+    (1, "一"), (9, "九"), (10, "十"), (11, "十一"), (20, "二十"), (21, "二十一"), (99, "九十九"),
+    (100, "一百"), (101, "一百零一"), (110, "一百一十"), (1000, "一千"), (1001, "一千零一"),
+    (1010, "一千零一十"), (2023, "二千零二十三")])
+def test_chinese_clause_numbers(n, text):
+    from sharing.numerals import chinese_count
+
+    assert chinese_count(n) == text
