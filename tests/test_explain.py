@@ -376,3 +376,36 @@ def test_zoo_reaches_every_branch():
               "min(c / 2, λ)", "c - min(c / 2, λ)", "max(c - λ, 0)", "min(c, λ)",
               "c * (E / C)", "min(max(X - L, 0), U - L)", "max(X - L, 0)"}
     assert wanted <= said, wanted - said
+
+
+# --- the command line -------------------------------------------------------------------------
+
+
+def cli(*args):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "sharing", *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True, encoding="utf-8", timeout=120,
+                          stdin=subprocess.DEVNULL)
+
+
+def test_cli_explains_in_either_language():
+    out = cli("explain", "scenarios/gaozhu.yaml", "--jurisdiction", "yubei", "--year", 2030,
+              "--stream", "gaozhu/guangan/vat")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("渝北区（yubei）2030 年分享后收入（仅 gaozhu/guangan/vat）")
+    assert "0.5 × 5,992.87 = 2,996.44" in out.stdout
+    out = cli("explain", "scenarios/gaozhu.yaml", "-j", "guangan", "--column", "gain",
+              "--lang", "en")
+    assert out.returncode == 0, out.stderr
+    assert "gain = PV net benefit − standalone value" in out.stdout
+
+
+def test_cli_unknown_ids_exit_2_with_close_matches():
+    out = cli("explain", "scenarios/gaozhu.yaml", "--jurisdiction", "yubie", "--year", 2030,
+              "--stream", "gaozhu/yubei/vatt")
+    assert out.returncode == 2
+    assert "未知辖区 'yubie'" in out.stderr and "did you mean 'yubei'" in out.stderr
+    assert "未知税源" in out.stderr and "'gaozhu/yubei/vat'" in out.stderr
+    assert "Traceback" not in out.stderr
