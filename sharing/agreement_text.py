@@ -303,7 +303,7 @@ define({
                                   "This agreement splits no statistics: economic indicators "
                                   "are counted where they arise."),
     # costs
-    "agreement.cost": ("{cost}共计 {total}，投入年度为{years}，由{payers}先行出资，{rule}。",
+    "agreement.cost": ("{cost}共计 {total}，投入年度为 {years}，由{payers}先行出资，{rule}。",
                        "{cost}, {total} in all over {years}, is paid up front by {payers}, "
                        "and {rule}."),
     "agreement.payers": ("{names}按 {ratio} 的比例", "{names} in the ratio {ratio}"),

@@ -199,7 +199,8 @@ define({
                              "amount"),
     "explain.cap_due": ("企业当年应分合计", "the firm's total due this year"),
     "explain.cap_before": ("此前各年累计已分", "cumulative receipts of earlier years"),
-    "explain.cap_open": ("累计未达上限，全额分享", "cumulative below the cap: shared in full"),
+    "explain.cap_open": ("含本年累计 {s}，未达上限 {c}，全额分享",
+                         "cumulative {s} with this year, below the cap {c}: shared in full"),
     "explain.cap_binds": ("本年累计达到上限：只分到上限的余额", "the cap binds this year: only "
                           "what is left under it"),
     "explain.cap_reached": ("上限已于 {year} 年达到，此后不再分享",
@@ -1088,8 +1089,10 @@ class _Capped(RuleExplainer):
             return b.add("dc", "explain.allocation", "d * ((C - Sp) / D)",
                          {"d": Ref(d), "C": Ref(steps["C"]), "Sp": Ref(steps["Sp"]),
                           "D": Ref(steps["D"])}, path=where, note=("explain.cap_binds", {}))
+        so_far = float(plan.per_firm[g, :col + 1].sum())
         return b.add("dc", "explain.allocation", "d", {"d": Ref(d)}, path=where,
-                     note=("explain.cap_open", {}))
+                     note=("explain.cap_open", {"s": f"{so_far:,.2f}",
+                                                "c": f"{b.items[steps['C'] - 1].value:,.2f}"}))
 
 
 @dataclass
@@ -1375,6 +1378,11 @@ def _method_name(method: str) -> str:
 # Columns
 
 
+def _terse(wanted: set[int] | None) -> bool:
+    """Leave out streams that give nothing, unless the trace asks for one stream."""
+    return wanted is None or len(wanted) > 1
+
+
 def _rows_of(b: Builder, ca: CompiledAgreement, wanted: set[int] | None) -> list[int]:
     return [i for i, row in enumerate(ca.rows) if wanted is None or int(row) in wanted]
 
@@ -1393,7 +1401,7 @@ def allocated(b: Builder, j: int, col: int, wanted: set[int] | None,
         if agreements is not None and ca.position not in agreements:
             continue
         local = _rows_of(b, ca, wanted)
-        if wanted is None:
+        if _terse(wanted):
             split = blocks[ca.position]
             keep = [i for i in local if _contributes(split.who, split.amount, i, j, col)]
             omitted += len(local) - len(keep)
@@ -1410,7 +1418,7 @@ def allocated(b: Builder, j: int, col: int, wanted: set[int] | None,
         for row in np.flatnonzero(~b.model.covered & (s.host == j)):
             if wanted is not None and int(row) not in wanted:
                 continue
-            if wanted is None and b.res.alloc.retained[row, col] == 0:
+            if _terse(wanted) and b.res.alloc.retained[row, col] == 0:
                 omitted += 1
                 continue
             _, _, m = b.stream(int(row), col)
@@ -1424,6 +1432,8 @@ def collected(b: Builder, j: int, col: int, wanted: set[int] | None, retained: b
     parts = []
     for row in np.flatnonzero(s.host == j):
         if wanted is not None and int(row) not in wanted:
+            continue
+        if _terse(wanted) and b.res.alloc.gross[row, col] == 0:
             continue
         g, _, m = b.stream(int(row), col)
         parts.append(m if retained else g)
@@ -1441,7 +1451,7 @@ def unpaid(b: Builder, j: int, col: int, wanted: set[int] | None,
         if ag.compliance >= 1.0 or (agreements is not None and ca.position not in agreements):
             continue
         local = [i for i in _rows_of(b, ca, wanted) if int(s.host[ca.rows[i]]) == j]
-        if wanted is None:
+        if _terse(wanted):
             local = [i for i in local if shorts[ca.position][i, col] != 0]
         node = Node(b.pool(ca), "rule", col, ag.id)
         for i in local:
