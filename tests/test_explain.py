@@ -409,3 +409,19 @@ def test_cli_unknown_ids_exit_2_with_close_matches():
     assert "未知辖区 'yubie'" in out.stderr and "did you mean 'yubei'" in out.stderr
     assert "未知税源" in out.stderr and "'gaozhu/yubei/vat'" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_documented_trace_lines_are_what_the_engine_prints():
+    """docs/explain.md quotes real output: every numbered step line it shows is printed."""
+    import re
+
+    doc = (ROOT / "docs" / "explain.md").read_text(encoding="utf-8")
+    quoted = [line.strip() for line in doc.splitlines() if re.match(r"^\s+\d+\. ", line)]
+    assert len(quoted) >= 15
+    res = sharing.simulate_file(ROOT / "scenarios" / "gaozhu.yaml")
+    printed = "\n".join(t.text("zh") for t in (
+        res.explain("yubei", year=2030), res.explain("yubei", year=2030, column="cost_share"),
+        res.explain("yubei", column="gain")))
+    printed_lines = {line.strip() for line in printed.splitlines()}
+    missing = [line for line in quoted if line not in printed_lines]
+    assert not missing, missing
