@@ -26,7 +26,7 @@ import ast
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -301,6 +301,11 @@ _BINARY = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply,
            ast.Div: np.divide, ast.Pow: np.power}
 
 
+@lru_cache(maxsize=1024)
+def _parse(formula: str) -> ast.Expression:
+    return ast.parse(formula, mode="eval")
+
+
 def evaluate(formula: str, inputs: Mapping[str, Any]) -> float:
     """The value of ``formula`` with ``inputs`` (numbers, or lists as numpy arrays)."""
 
@@ -321,7 +326,7 @@ def evaluate(formula: str, inputs: Mapping[str, Any]) -> float:
             return _FUNCS[node.func.id](*(walk(a) for a in node.args))
         raise ValueError(f"formula {formula!r}: {ast.dump(node)} is not allowed")
 
-    return float(walk(ast.parse(formula, mode="eval")))
+    return float(walk(_parse(formula)))
 
 
 _SHOW = {ast.Add: (" + ", 1), ast.Sub: (" − ", 1), ast.Mult: (" × ", 2), ast.Div: (" ÷ ", 2),
@@ -355,7 +360,7 @@ def show(formula: str, name: Callable[[str], str]) -> str:
             return f"({text})"
         return text
 
-    return walk(ast.parse(formula, mode="eval"))
+    return walk(_parse(formula))
 
 
 def _number(value: Any, unit: str) -> str:
@@ -997,10 +1002,7 @@ class _Optimized(RuleExplainer):
 class _Capped(RuleExplainer):
     def cells(self, b, rule, node, rows, j, a):
         pool, t, where = node.pool, node.year, node.where
-        taxes = None if rule.taxes is None else [TAXES.index(x) for x in rule.taxes]
-        covered = (np.ones(len(pool.amounts), dtype=bool) if taxes is None
-                   else np.isin(pool.tax, taxes))
-        plan = b.memo((where, "plan"), lambda: _capped_plan(rule, pool, covered))
+        covered, plan = b.memo((where, "plan"), lambda: _capped_plan(rule, pool))
         out = {}
         ben = pool.who(rule.beneficiary)
         for i in rows:
@@ -1110,7 +1112,11 @@ class _CappedPlan:
     reached: np.ndarray
 
 
-def _capped_plan(rule: Capped, pool: Pool, covered: np.ndarray) -> _CappedPlan:
+def _capped_plan(rule: Capped, pool: Pool) -> tuple[np.ndarray, _CappedPlan]:
+    """(covered streams, the plan)."""
+    covered = np.ones(len(pool.amounts), dtype=bool)
+    if rule.taxes is not None:
+        covered = np.isin(pool.tax, [TAXES.index(t) for t in rule.taxes])
     if rule.start is not None:
         start = np.full(pool.n_groups, rule.start)
     else:
@@ -1140,8 +1146,8 @@ def _capped_plan(rule: Capped, pool: Pool, covered: np.ndarray) -> _CappedPlan:
         else:
             cap = np.full(pool.n_groups, float(rule.cap))
         reached = np.maximum.accumulate(np.cumsum(per_firm, axis=1) >= cap[:, None], axis=1)
-    return _CappedPlan(start, end, last, in_range, eligible, pre_gross, desired, per_firm,
-                       reached)
+    return covered, _CappedPlan(start, end, last, in_range, eligible, pre_gross, desired,
+                                per_firm, reached)
 
 
 @explains(Floor)
