@@ -12,6 +12,7 @@ no footnote API, so the footnotes part is written here from the WordprocessingML
 from __future__ import annotations
 
 from pathlib import Path
+from typing import BinaryIO
 
 from docx import Document
 from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_COLOR_INDEX
@@ -31,7 +32,8 @@ MARKER_COLOUR = RGBColor(0xB4, 0x5F, 0x06)
 SECTION_NUM, CLAUSE_NUM = 91, 92  # our own numbering definitions (ids unused by the template)
 
 
-def write_docx(text: AgreementText, path: Path) -> Path:
+def write_docx(text: AgreementText, target: Path | BinaryIO) -> None:
+    """Write ``text`` as a .docx file (a path or a binary stream)."""
     doc = Document()
     _page(doc)
     _styles(doc)
@@ -56,8 +58,7 @@ def write_docx(text: AgreementText, path: Path) -> Path:
             _clause(doc, clause, text, notes, sep)
     _page_numbers(doc)
     doc.core_properties.title = text.title.replace("\n", " ")
-    doc.save(str(path))
-    return path
+    doc.save(target if not isinstance(target, Path) else str(target))
 
 
 def _clause(doc, clause: Clause, text: AgreementText, notes: _Footnotes, sep: str) -> None:

@@ -19,6 +19,7 @@ footnotes); :meth:`AgreementText.to_markdown` writes Markdown.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -168,6 +169,10 @@ define({
                            "is shared in stages (see the items of this article)"),
     "agreement.stage": ("{span}：{phrase}", "{span}: {phrase}"),
     "agreement.otherwise": ("其余年度：{phrase}", "other years: {phrase}"),
+    "agreement.label_stock": ("存量部分：", "the stock: "),
+    "agreement.label_increment": ("增量部分：", "the increment: "),
+    "agreement.label_span": ("{span}：", "{span}: "),
+    "agreement.label_otherwise": ("其余年度：", "other years: "),
     "agreement.capped": ("自{start}起 {years} 年内（含当年），{taxes}的 {share} 归{who}，其余"
                          "由征收地留成", "is shared for {years} year(s) from {start_en} "
                          "(inclusive): {share} of {taxes_en} goes to {who}, the rest stays with "
@@ -460,7 +465,17 @@ class AgreementText:
         """Write the draft as a Word document: heading styles, numbered clauses, footnotes."""
         from sharing.agreement_docx import write_docx
 
-        return write_docx(self, Path(path))
+        path = Path(path)
+        write_docx(self, path)
+        return path
+
+    def docx_bytes(self) -> bytes:
+        """The Word document as bytes (for a download button)."""
+        from sharing.agreement_docx import write_docx
+
+        buffer = io.BytesIO()
+        write_docx(self, buffer)
+        return buffer.getvalue()
 
     def write(self, path: str | Path) -> Path:
         """Write ``.docx`` or ``.md`` by the file name."""
@@ -556,10 +571,10 @@ class Rendered:
     base: list[tuple[str, str]] = field(default_factory=list)
     references: list[str] = field(default_factory=list)
 
-    def adopt(self, child: Rendered, label: str | None = None) -> Rendered:
-        """Take a child's items (prefixed with ``label``), term, base and references."""
-        sep = "：" if label and not label.endswith(":") else " "
-        self.items.extend(f"{label}{sep}{item}" if label else item for item in child.items)
+    def adopt(self, child: Rendered, label: str = "") -> Rendered:
+        """Take a child's items (prefixed with ``label``), notes, term, base and
+        references."""
+        self.items.extend(label + item for item in child.items)
         self.notes.extend(child.notes)
         self.term.extend(child.term)
         self.base.extend(child.base)
@@ -669,9 +684,8 @@ def _stock_increment(rule: StockIncrement, ctx: Ctx) -> Rendered:
         base = (ctx.t("agreement.base_stock_amounts", amounts=amounts, index=index, **names),
                 f"{ctx.path}.baseline")
     out = Rendered(phrase, base=[base])
-    stock_label = "存量部分" if ctx.zh() else "Stock:"
-    inc_label = "增量部分" if ctx.zh() else "Increment:"
-    return out.adopt(stock, stock_label).adopt(inc, inc_label)
+    return (out.adopt(stock, ctx.t("agreement.label_stock"))
+            .adopt(inc, ctx.t("agreement.label_increment")))
 
 
 def _stages(stages: list[tuple[tuple[int, int], Callable[[Ctx], Rendered]]],
@@ -686,11 +700,11 @@ def _stages(stages: list[tuple[tuple[int, int], Callable[[Ctx], Rendered]]],
         spans.append(span)
         child = make(ctx.at(f"stages[{k}]", (max(a, lo), min(b, hi))))
         out.items.append(ctx.t("agreement.stage", span=span, phrase=child.phrase))
-        out.adopt(child, span)
+        out.adopt(child, ctx.t("agreement.label_span", span=span))
     if not all(any(a <= y <= b for (a, b), _ in stages) for y in range(lo, hi + 1)):
         child = otherwise(ctx.at("otherwise"))
         out.items.append(ctx.t("agreement.otherwise", phrase=child.phrase))
-        out.adopt(child, "其余年度" if ctx.zh() else "Other years:")
+        out.adopt(child, ctx.t("agreement.label_otherwise"))
     out.term.insert(0, (ctx.t("agreement.term_stages", spans=ctx.join(spans),
                               **ctx.agreement_names()), f"{ctx.path}.stages"))
     return out
@@ -891,8 +905,9 @@ class _Drafter:
             what = message(key, "zh", **params)
             what_en = message(key, "en", **params)
             notes.append(self.t("agreement.marker_flag", what=what, what_en=what_en))
-        if self.lang == "en" and text[:1].islower():
-            text = text[0].upper() + text[1:]
+        if self.lang == "en":  # sentences and items start with a capital
+            text = _capital(text)
+            items = [_capital(item) for item in items]
         return Clause(text, tuple(items), tuple(dict.fromkeys(r for r in references if r)),
                       tuple(dict.fromkeys(notes)), tuple(paths), placeholder)
 
@@ -1188,6 +1203,10 @@ class _Drafter:
         return [self.clause(self.t("agreement.disputes",
                                    placeholder=self.t("agreement.to_be_agreed")),
                             placeholder=True)]
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _overlaps(path: str, flagged: str) -> bool:

@@ -4,6 +4,7 @@ numbered clauses, footnotes, a bold draft notice)."""
 
 from __future__ import annotations
 
+import io
 import typing
 import zipfile
 from pathlib import Path
@@ -238,6 +239,7 @@ def test_word_file_has_real_structure(gaozhu, lang, tmp_path):
     assert "川渝高竹新区 利益分享" in footnotes
     assert "footnotes+xml" in types
     assert ("chineseCounting" if lang == "zh" else "Article %1.") in numbering
+    assert zipfile.ZipFile(io.BytesIO(draft.docx_bytes())).read("word/footnotes.xml")
 
 
 # --- the command line -------------------------------------------------------------------------
