@@ -248,7 +248,7 @@ define({
                               "unpaid = (1 − compliance) × (retained − host's agreed part)"),
     "explain.unpaid_transfer": ("未兑现的转移 = (1 − 兑现率) × 应付", "unpaid transfer = "
                                 "(1 − compliance) × amount due"),
-    "explain.cost_amount": ("成本「{name}」当年金额", "cost \"{name}\" this year"),
+    "explain.cost_amount": ("成本「{name}」当年金额", "cost \"{name_en}\" this year"),
     "explain.cost_booked": ("无分担规则：按出资方 paid_by 承担", "no sharing rule: borne as "
                             "booked by paid_by"),
     "explain.cost_fixed": ("按固定比例分担", "shared by fixed shares"),
@@ -284,8 +284,6 @@ define({
 
 NATIONAL_NOTES = {"vat": "explain.national_vat", "eit": "explain.national_income",
                   "pit": "explain.national_income"}
-ROLE_NAMES = {"host": ("征收地", "host"), "origin": ("迁出地", "origin"),
-              "destination": ("迁入地", "destination")}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -582,15 +580,6 @@ class Builder:
     def jname(self, j: int) -> tuple[str, str]:
         jur = self.sc.jurisdictions[j]
         return jur.name, jur.name_en
-
-    def key_name(self, key: str) -> tuple[str, str]:
-        if key in ROLE_NAMES:
-            return ROLE_NAMES[key]
-        return self.jname(self.model.index[key])
-
-    def shares_text(self, shares: Mapping[str, float]) -> dict[str, str]:
-        zh = "、".join(f"{self.key_name(k)[0]} {v:g}" for k, v in shares.items())
-        return {"shares": zh}
 
     # -- one stream: gross, retention, retained -------------------------------------------------
 
@@ -1494,7 +1483,7 @@ def cost_share(b: Builder, j: int, col: int, costs: set[int] | None) -> int:
             continue
         where = f"costs[{cc.position}] {cost.id}"
         k = b.add("K", "explain.cost_amount", "K", {"K": Val(amount)}, path=where,
-                  name=cost.name or cost.id)
+                  name=cost.name or cost.id, name_en=cost.name_en or cost.name or cost.id)
         rule = cost.rule
         if rule is None:
             payers = {cost.paid_by: 1.0} if isinstance(cost.paid_by, str) else cost.paid_by
@@ -1653,8 +1642,53 @@ def explain(res: Result, jurisdiction: str, year: int | None = None, stream: str
     else:
         last = standalone(b, j)
     assert last == len(b.items)
+    engine = _engine_value(res, j, col, column, wanted, agreements, costs)
+    scale = max(1.0, *(abs(step.value) for step in b.items))  # rounding grows with it
+    if not math.isclose(b.items[-1].value, engine, rel_tol=1e-9, abs_tol=1e-9 * scale):
+        # e.g. a run whose compliance was overridden (Monte Carlo): refuse, never mislead
+        raise RuntimeError(f"explain: the trace of {column} for {jurisdiction} gives "
+                           f"{b.items[-1].value!r} but the run has {engine!r}")
     return Trace(jurisdiction, column, year, stream, _heading(m, j, column, year, stream,
                                                               b.items[-1].value), tuple(b.items))
+
+
+def _engine_value(res: Result, j: int, col: int | None, column: str,
+                  wanted: set[int] | None, agreements: set[int] | None,
+                  costs: set[int] | None) -> float:
+    """The run's own number for what a trace explains (its last step must equal it)."""
+    a = res.alloc
+    if column in PRESENT_VALUE:
+        return float(res.summary[column].iat[j])
+    if column == "net_benefit":
+        return float(res.net_benefit[j, col])
+    if column == "cost_share":
+        if costs is None:
+            return float(a.cost_share[j, col])
+        return float(sum(a.cost_rows[c][j, col] for c in costs))
+    s = res.model.streams
+    rows = np.arange(len(s)) if wanted is None else np.array(sorted(wanted), dtype=int)
+    mine = rows[s.host[rows] == j]
+    retained = float(a.retained[mine, col].sum())
+    if column in ("collected", "retained"):
+        return float(a.gross[mine, col].sum()) if column == "collected" else retained
+    if column == "unpaid":
+        if wanted is None:
+            return float(a.unpaid[j, col])
+        total = sum(short[np.isin(rs, mine), col].sum() for rs, short in a.unpaid_rows)
+        if agreements is not None:
+            total += sum(w[j, col] for p, w in a.unpaid_transfers if p in agreements)
+        return float(total)
+    if wanted is None:
+        allocated = float(res.allocated[j, col])
+    elif agreements is not None:
+        allocated = float(sum(a.by_agreement[p][j, col] for p in agreements))
+    else:
+        allocated = 0.0
+        for _, block_rows, split in a.blocks:
+            keep = np.isin(block_rows, rows)
+            allocated += float(np.where(split.who[:, keep] == j,
+                                        split.amount[:, keep, col], 0.0).sum())
+    return allocated - retained if column == "net_transfer" else allocated
 
 
 def _heading(m: Model, j: int, column: str, year: int | None, stream: str | None,

@@ -425,3 +425,22 @@ def test_documented_trace_lines_are_what_the_engine_prints():
     printed_lines = {line.strip() for line in printed.splitlines()}
     missing = [line for line in quoted if line not in printed_lines]
     assert not missing, missing
+
+
+def test_monte_carlo_runs_explain_their_own_gross():
+    """A run with other gross amounts (a draw) is explained from its own numbers."""
+    model = sharing.compile_scenario(sharing.load_scenario(ROOT / "scenarios" /
+                                                           "heguangchang.yaml"))
+    rng = np.random.default_rng(1)
+    res = model.run(gross=model.streams.gross * rng.uniform(0.8, 1.2, model.streams.gross.shape))
+    trace = res.explain("hechuan", year=2027)
+    check_trace(trace, res.allocated[0, 5])
+    assert "explain.gross_given" in {s.note[0] for s in trace.items if s.note}
+
+
+def test_a_run_the_trace_cannot_reproduce_is_refused_not_misexplained():
+    model = sharing.compile_scenario(sharing.load_scenario(ROOT / "scenarios" /
+                                                           "heguangchang.yaml"))
+    res = model.run(compliance={"relocation": 0.5})  # not recorded on the Result
+    with pytest.raises(RuntimeError, match="trace of allocated"):
+        res.explain("hechuan", year=2027)
