@@ -24,7 +24,7 @@ from docx.oxml import OxmlElement, parse_xml
 from docx.oxml.ns import nsdecls, qn
 from docx.shared import Cm, Pt, RGBColor
 
-from sharing.agreement_text import AgreementText, Clause, _illustrative
+from sharing.agreement_text import AgreementText, Clause, _illustrative, repeat_note
 from sharing.i18n import message
 
 FONTS = {"body": ("Times New Roman", "SimSun"), "heading": ("Arial", "SimHei")}
@@ -38,7 +38,7 @@ def write_docx(text: AgreementText, target: Path | BinaryIO) -> None:
     _page(doc)
     _styles(doc)
     _numbering(doc, text.lang)
-    notes = _Footnotes(doc)
+    notes = _Footnotes(doc, text.lang)
 
     title = doc.add_paragraph(style="Title")
     title.alignment = WD_ALIGN_PARAGRAPH.CENTER
@@ -191,7 +191,7 @@ class _Footnotes:
     """A footnotes part (``word/footnotes.xml``) with Word's two separator notes, and
     references to it from the body."""
 
-    def __init__(self, doc):
+    def __init__(self, doc, lang: str):
         xml = (f'<w:footnotes {nsdecls("w")}>'
                '<w:footnote w:type="separator" w:id="-1"><w:p><w:r><w:separator/></w:r></w:p>'
                '</w:footnote>'
@@ -208,10 +208,13 @@ class _Footnotes:
                 f'<w:footnotePr {nsdecls("w")}><w:footnote w:id="-1"/><w:footnote w:id="0"/>'
                 '</w:footnotePr>'))
         self.count = 0
+        self.lang = lang
+        self.first: dict[str, int] = {}
 
     def add(self, paragraph, text: str) -> None:
         self.count += 1
         n = self.count
+        text = repeat_note(text, self.first, n, self.lang)
         ref = paragraph.add_run()._r
         ref.get_or_add_rPr().append(_superscript())
         ref.append(parse_xml(f'<w:footnoteReference {nsdecls("w")} w:id="{n}"/>'))

@@ -78,6 +78,7 @@ define({
                             "({names_en})"),
     "agreement.flag_statistic": ("{name}数据", "the {name_en} figures"),
     "agreement.flag_cost": ("「{name}」的金额", "the amounts of \"{name_en}\""),
+    "agreement.same_note": ("同注 {n}。", "See note {n}."),
     "agreement.to_be_agreed": ("【待双方约定】", "[TO BE AGREED]"),
     # section titles
     "agreement.section.parties": ("合作各方", "Parties"),
@@ -426,9 +427,10 @@ class AgreementText:
         """The draft as Markdown, clauses numbered (第一条 / Article 1), footnotes at the end."""
         lines = [f"# {_md(self.title.replace(chr(10), ' '))}", "", f"**{_md(self.notice)}**", ""]
         notes: list[str] = []
+        first: dict[str, int] = {}
 
         def note(text: str) -> str:
-            notes.append(text)
+            notes.append(repeat_note(text, first, len(notes) + 1, self.lang))
             return f"[^{len(notes)}]"
 
         for s, (section, numbers) in enumerate(zip(self.sections, self.numbered(),
@@ -1219,6 +1221,14 @@ def _overlaps(path: str, flagged: str) -> bool:
 
 
 SPACE = {"zh": "\u3000", "en": " "}
+
+
+def repeat_note(text: str, first: dict[str, int], n: int, lang: Lang) -> str:
+    """A footnote's text, or "同注 3 / See note 3" when an earlier note says the same."""
+    if text in first:
+        return message("agreement.same_note", lang, n=first[text])
+    first[text] = n
+    return text
 
 
 def section_number(n: int, lang: Lang) -> str:
