@@ -11,6 +11,8 @@ no footnote API, so the footnotes part is written here from the WordprocessingML
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -34,6 +36,7 @@ SECTION_NUM, CLAUSE_NUM = 91, 92  # our own numbering definitions (ids unused by
 
 def write_docx(text: AgreementText, target: Path | BinaryIO) -> None:
     """Write ``text`` as a .docx file (a path or a binary stream)."""
+    text = _xml_safe(text)
     doc = Document()
     _page(doc)
     _styles(doc)
@@ -59,6 +62,23 @@ def write_docx(text: AgreementText, target: Path | BinaryIO) -> None:
     _page_numbers(doc)
     doc.core_properties.title = text.title.replace("\n", " ")
     doc.save(target if not isinstance(target, Path) else str(target))
+
+
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _xml_safe(text: AgreementText) -> AgreementText:
+    """The same draft without characters XML cannot hold (scenario text may carry them)."""
+
+    def clean(value: str) -> str:
+        return _NOT_XML.sub("", value)
+
+    sections = tuple(replace(s, title=clean(s.title), clauses=tuple(
+        replace(c, text=clean(c.text), items=tuple(map(clean, c.items)),
+                references=tuple(map(clean, c.references)),
+                illustrative=tuple(map(clean, c.illustrative))) for c in s.clauses))
+        for s in text.sections)
+    return replace(text, title=clean(text.title), notice=clean(text.notice), sections=sections)
 
 
 def _clause(doc, clause: Clause, text: AgreementText, notes: _Footnotes, sep: str) -> None:

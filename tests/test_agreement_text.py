@@ -183,6 +183,11 @@ def test_optimized_rule_names_its_method_and_quotes_it():
                 "reference": "sharing optimize 2025-01-01",
                 "stages": [{"years": [2024, 2027], "shares": {"a": 0.6, "b": 0.4}}]}}]}
     sc = sharing.parse_scenario(data)
+    weird = sharing.parse_scenario({**data, "agreements": [
+        {**data["agreements"][0], "rule": {**data["agreements"][0]["rule"],
+                                          "method": "nucleolus\x01 *bold* [x]"}}]})
+    assert "\\*bold\\* \\[x\\]" in agreement_text(weird).to_markdown()  # escaped
+    assert zipfile.is_zipfile(io.BytesIO(agreement_text(weird).docx_bytes()))
     zh = agreement_text(sc, "zh").section("ratios").clauses[0]
     assert "按核仁分配方案确定的比例分享" in zh.text
     assert "objective: maximin gain; constraints: IR, shares sum to 1" in zh.text
