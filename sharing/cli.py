@@ -73,7 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     x = sub.add_parser("explain", help="解释一个数字的来历 / explain how a number comes about")
     x.add_argument("scenario", type=Path)
     x.add_argument("--jurisdiction", "-j", required=True, help="辖区 id / jurisdiction id")
-    x.add_argument("--year", "-y", type=int, help="年份 / year (yearly columns)")
+    x.add_argument("--year", "-y", type=int,
+                   help="年份（缺省为各年合计）/ year (default: the total over the years)")
     x.add_argument("--stream", "-s",
                    help="税源、来源或协议 id（成本分担：成本 id）/ stream, source or agreement "
                         "id (cost_share: a cost id)")

@@ -74,8 +74,6 @@ define({
                                      "unknown jurisdiction {id!r} (valid: {valid})"),
     "explain.unknown_column": ("无法解释指标 {column!r}（可选：{valid}）",
                                "cannot explain column {column!r} (valid: {valid})"),
-    "explain.needs_year": ("指标 {column} 是逐年数额，请指定年份（{start}—{end}）",
-                           "column {column} is a yearly amount: give a year ({start}-{end})"),
     "explain.no_year": ("指标 {column} 是整个期间的现值，不按年份解释；请去掉年份",
                         "column {column} is a present value over all years; leave out the year"),
     "explain.year_outside": ("年份 {year} 不在模拟期 {start}—{end} 内",
@@ -262,7 +260,9 @@ define({
     "explain.difference": ("差额", "difference"),
     "explain.per_year": ("各年{what}（逐年可用 explain 查看）",
                          "{what_en} by year (explain each year for the detail)"),
-    "explain.years": ("年份", "years"),
+    "explain.horizon": ("各年合计", "sum over the years"),
+    "explain.per_year_total": ("{start}—{end} 年各年数额，逐年可用 explain 查看",
+                               "each year {start}-{end}; explain a year for its detail"),
     "explain.pv": ("现值 = Σ 数额 × (1 + 折现率)^−(年份 − 首年)",
                    "present value = Σ amount × (1 + rate)^−(year − first year)"),
     "explain.standalone_item": ("{item}：{case}", "{item_en}: {case_en}"),
@@ -1594,8 +1594,10 @@ def explain(res: Result, jurisdiction: str, year: int | None = None, stream: str
     res : a simulation result.
     jurisdiction : a jurisdiction id.
     year : the year, for the yearly columns (allocated, collected, retained, net_transfer,
-        unpaid, cost_share, net_benefit); leave it out for the present values
-        (pv_net_benefit, standalone_pv, no_agreement_pv, gain).
+        unpaid, cost_share, net_benefit); without it, their total over the years (the
+        summary's number: the sum of each year's, which ``explain`` with that year details).
+        Leave it out for the present values (pv_net_benefit, standalone_pv,
+        no_agreement_pv, gain).
     stream : narrow a yearly amount to one stream id (``gaozhu/yubei/vat``), the streams of a
         source (park, firm or stream id) or an agreement id; for cost_share, a cost id.
     column : one of :data:`COLUMNS`.
@@ -1612,7 +1614,13 @@ def explain(res: Result, jurisdiction: str, year: int | None = None, stream: str
     b = Builder(res)
     col = None if year is None else int(np.flatnonzero(m.years == year)[0])
     wanted, agreements, costs = _narrow(m, stream, column)
-    if column == "allocated":
+    if column in YEARLY and year is None:  # the horizon total, as the summary shows it
+        per_year = [_engine_value(res, j, c, column, wanted, agreements, costs)
+                    for c in range(len(m.years))]
+        last = b.add("T", "explain.horizon", "sum(v)", {"v": Val(per_year)},
+                     note=("explain.per_year_total", {"start": int(m.years[0]),
+                                                      "end": int(m.years[-1])}))
+    elif column == "allocated":
         last, omitted = allocated(b, j, col, wanted, agreements)
         _note_omitted(b, last, omitted)
     elif column in ("collected", "retained"):
@@ -1659,6 +1667,9 @@ def _engine_value(res: Result, j: int, col: int | None, column: str,
     a = res.alloc
     if column in PRESENT_VALUE:
         return float(res.summary[column].iat[j])
+    if col is None:
+        return float(sum(_engine_value(res, j, c, column, wanted, agreements, costs)
+                         for c in range(len(res.years))))
     if column == "net_benefit":
         return float(res.net_benefit[j, col])
     if column == "cost_share":
@@ -1724,9 +1735,6 @@ def _check(m: Model, jurisdiction: str, year: int | None, stream: str | None,
         problems.append(Problem("explain.unknown_column", {"column": column,
                                                            "valid": ", ".join(COLUMNS)},
                                 path="column", close=tuple(did_you_mean(column, COLUMNS))))
-    elif column in YEARLY and year is None:
-        problems.append(Problem("explain.needs_year", {"column": column, "start": start,
-                                                       "end": end}, path="year"))
     elif column in PRESENT_VALUE and year is not None:
         problems.append(Problem("explain.no_year", {"column": column}, path="year"))
     if year is not None and not start <= year <= end:

@@ -213,7 +213,6 @@ def test_floor_trace_names_who_pays_the_top_up():
     ({"jurisdiction": "yubie", "year": 2030}, "未知辖区 'yubie'", "did you mean 'yubei'"),
     ({"jurisdiction": "yubei", "year": 2030, "column": "alocated"}, "无法解释指标",
      "did you mean 'allocated'"),
-    ({"jurisdiction": "yubei"}, "请指定年份", "give a year"),
     ({"jurisdiction": "yubei", "year": 2030, "column": "gain"}, "请去掉年份",
      "leave out the year"),
     ({"jurisdiction": "yubei", "year": 1999}, "不在模拟期", "outside the simulated years"),
@@ -230,6 +229,17 @@ def test_bad_requests_are_refused_in_both_languages(kwargs, zh, en):
         res.explain(**kwargs)
     assert any(zh in p for p in err.value.text("zh")), err.value.text("zh")
     assert any(en in p for p in err.value.text("en")), err.value.text("en")
+
+
+def test_yearly_columns_without_a_year_give_the_summary_total():
+    res = sharing.simulate_file(ROOT / "scenarios" / "gaozhu.yaml")
+    summary = res.summary.set_index("jurisdiction")
+    for column in YEARLY:
+        trace = res.explain("guangan", column=column)
+        check_trace(trace, summary.at["guangan", column], summary.at["guangan", column])
+    trace = res.explain("yubei", stream="gaozhu_revenue")
+    check_trace(trace, res.alloc.by_agreement[0][1].sum())
+    assert "逐年可用 explain 查看" in trace.text("zh")
 
 
 def test_columns_cover_the_summary():
