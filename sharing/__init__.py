@@ -7,6 +7,7 @@ Public API::
     sharing.compare({"a": sc, "b": sc2})
     res.explain("yubei", year=2030)      # -> Trace: why a number is what it is
     sharing.agreement_text(sc, lang="zh").to_docx("draft.docx")   # the draft agreement
+    led = sharing.settle(sc, actuals="actuals.csv", payments="payments.csv", through=2025)
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from sharing.explain import Trace
 from sharing.result import Result
 from sharing.result import compare as _compare_results
 from sharing.scenario import Scenario, ScenarioError, load_scenario, parse_scenario
+from sharing.settlement import Ledger, settle
 
 __all__ = [
-    "AgreementText", "Model", "Result", "Scenario", "ScenarioError", "Trace", "agreement_text",
-    "compare", "compile_scenario", "load_scenario", "parse_scenario", "simulate",
-    "simulate_file",
+    "AgreementText", "Ledger", "Model", "Result", "Scenario", "ScenarioError", "Trace",
+    "agreement_text", "compare", "compile_scenario", "load_scenario", "parse_scenario",
+    "settle", "simulate", "simulate_file",
 ]
 
 

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from sharing.channels import CENTRAL_CLEARING
 from sharing.engine import KINDS, compile_scenario
 from sharing.i18n import Lang, define, message
 from sharing.numerals import chinese_count, figures, percent, rmb_capital_wan, rmb_words_wan
@@ -289,6 +290,39 @@ define({
                              "its timing (annual, or quarterly advances with a year-end "
                              "true-up) and what happens to late payments are to be agreed by "
                              "the parties."),
+    "agreement.settlement_open": ("{placeholder}{agreements}的结算渠道、结算时间以及逾期未付的"
+                                  "处理，由各方另行约定。",
+                                  "{placeholder} For {agreements}, the settlement channel, its "
+                                  "timing and what happens to late payments are to be agreed "
+                                  "by the parties."),
+    "agreement.settlement_terms": ("「{agreement}」项下的应结算金额{channel}；{timing}；"
+                                   "{interest}。各方按下列科目记账：",
+                                   "Under \"{agreement_en}\", the amounts due are {channel}; "
+                                   "{timing}; {interest}. The parties book:"),
+    "agreement.channel_direct": ("由付款方直接拨付收款方", "paid by the paying party "
+                                 "directly to the receiving party"),
+    "agreement.channel_via_superior": ("通过双方共同上级（{superior}）在年终结算中办理",
+                                       "settled through the parties' common superior "
+                                       "({superior}) in its year-end settlement"),
+    "agreement.channel_central_clearing": (
+        "通过中央国库清算账户（{clearing}）办理：付款方在规定期限内缴入清算账户，再由财政部划转"
+        "收款方",
+        "cleared through the central treasury's clearing account ({clearing}): the paying party "
+        "pays into the clearing account and the Ministry of Finance passes the money on to the "
+        "receiving party"),
+    "agreement.timing_annual": ("按年度结算，于年度终了后清算", "they are settled once a year, "
+                                "after the year ends"),
+    "agreement.timing_quarterly": ("按季度预拨、年终清算：每季度按预计应结算金额的 {advance} "
+                                   "预拨，年度终了后多退少补",
+                                   "they are advanced quarterly, {advance} of the projected "
+                                   "amount each quarter, and trued up after the year ends"),
+    "agreement.interest": ("逾期未付金额自次年起按年利率 {rate} 计收利息（单利）",
+                           "arrears carried into a later year bear simple interest at {rate} a "
+                           "year"),
+    "agreement.no_interest": ("逾期未付金额不计利息", "arrears bear no interest"),
+    "agreement.payer": ("付款方", "the paying party"),
+    "agreement.payee": ("收款方", "the receiving party"),
+    "agreement.booking": ("{who}：{line}", "{who}: {line}"),
     "agreement.settlement_ref": ("四川省财政厅等 2014 年总分机构企业所得税年终结算上解、补助；"
                                  "财政部等 2025 年横向生态保护补偿（中央国库暂存户清算）",
                                  "Sichuan finance department et al. 2014 (year-end remittance "
@@ -1121,10 +1155,43 @@ class _Drafter:
     # -- settlement, statistics, costs, review, disputes ---------------------------------------
 
     def _settlement(self) -> list[Clause]:
-        return [self.clause(self.t("agreement.settlement",
-                                   placeholder=self.t("agreement.to_be_agreed")),
-                            references=(self.t("agreement.settlement_ref"),),
-                            placeholder=True)]
+        """Each agreement's ``settlement:`` terms; a marked placeholder where none are set."""
+        out, open_terms = [], []
+        for ca in self.chosen:
+            ag = self.sc.agreements[ca.position]
+            if ag.settlement is None:
+                open_terms.append(ag)
+                continue
+            out.append(self._settlement_terms(ca.position, ag))
+        if open_terms or not out:
+            names = self.ctx.join(f"「{a.name or a.id}」" if self.lang == "zh"
+                                  else f"\"{a.name_en or a.name or a.id}\"" for a in open_terms)
+            key = "agreement.settlement_open" if out else "agreement.settlement"
+            out.append(self.clause(self.t(key, placeholder=self.t("agreement.to_be_agreed"),
+                                          agreements=names),
+                                   references=(self.t("agreement.settlement_ref"),),
+                                   placeholder=True))
+        return out
+
+    def _settlement_terms(self, position: int, ag) -> Clause:
+        terms, lang = ag.settlement, self.lang
+        channel = self.t(f"agreement.channel_{terms.channel}",
+                         superior=terms.superior or "", clearing=terms.superior or
+                         CENTRAL_CLEARING)
+        if terms.timing == "quarterly_advance":
+            timing = self.t("agreement.timing_quarterly", advance=percent(terms.advance))
+        else:
+            timing = self.t("agreement.timing_annual")
+        interest = (self.t("agreement.interest", rate=percent(terms.late_interest))
+                    if terms.late_interest else self.t("agreement.no_interest"))
+        text = self.t("agreement.settlement_terms", channel=channel, timing=timing,
+                      interest=interest, agreement=ag.name or ag.id,
+                      agreement_en=ag.name_en or ag.name or ag.id)
+        payer, payee = self.t("agreement.payer"), self.t("agreement.payee")
+        items = [self.t("agreement.booking", who=who, line=line)
+                 for who, line, _ in terms.bookings(payer, payee, 1.0, lang)]
+        return self.clause(text, items=items, references=(self.t("agreement.settlement_ref"),),
+                           paths=(f"agreements[{position}].settlement",))
 
     def _statistics(self) -> list[Clause]:
         out, ctx = [], self.ctx

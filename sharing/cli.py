@@ -6,6 +6,8 @@
     sharing list                        the built-in scenarios, one line each
     sharing schema                      the scenario format as JSON Schema
     sharing template firms              a CSV template for `firms_csv`
+    sharing template actuals|payments FILE   CSV templates for `sharing settle`
+    sharing settle FILE --actuals A.csv [--payments P.csv] [--year Y] [-o DIR] [--lang zh|en]
     sharing export-xlsx FILE -o book.xlsx / sharing import-xlsx book.xlsx -o FILE.yaml
     sharing game FILE [--players a b ...] [--write-back AGREEMENT --solution nucleolus -o F]
     sharing explain FILE --jurisdiction ID [--year Y] [--stream ID] [--column C] [--lang zh|en]
@@ -23,9 +25,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from sharing import explain, games, io
+from sharing import explain, games, io, settlement, statement
 from sharing.agreement_text import agreement_text
 from sharing.engine import simulate_file
+from sharing.i18n import define, message
 from sharing.result import COMPARE_METRICS, LABELS, compare
 from sharing.rules import describe
 from sharing.scenario import ScenarioError, dump_json_schema, load_scenario
@@ -56,7 +59,21 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="内置情景 / list the built-in scenarios")
     sub.add_parser("schema", help="输出 JSON Schema / print the scenario JSON Schema")
     t = sub.add_parser("template", help="输出模板 / print a template")
-    t.add_argument("what", choices=("firms",))
+    t.add_argument("what", choices=("firms", "actuals", "payments"))
+    t.add_argument("scenario", type=Path, nargs="?",
+                   help="情景文件（actuals、payments 需要）/ scenario file (actuals, payments)")
+    st = sub.add_parser("settle", help="年度结算 / annual settlement: ledger and statements")
+    st.add_argument("scenario", type=Path)
+    st.add_argument("--actuals", type=Path, required=True,
+                    help="实际入库数 CSV / actual taxes CSV")
+    st.add_argument("--payments", type=Path, help="已拨付款项 CSV / payments CSV")
+    st.add_argument("--year", type=int,
+                    help="结算年度（默认：实际数的最后一年）/ settlement year (default: the "
+                         "last year with actuals)")
+    st.add_argument("-o", "--out", type=Path,
+                    help="输出目录：账簿 CSV、工作簿、每对辖区的结算单 .docx / output directory")
+    st.add_argument("--lang", choices=("zh", "en"), default="zh",
+                    help="结算单与表头语言 / language of statements and headers")
     e = sub.add_parser("export-xlsx", help="情景导出为工作簿 / scenario to a workbook")
     e.add_argument("scenario", type=Path)
     e.add_argument("-o", "--out", type=Path, required=True)
@@ -90,6 +107,17 @@ def _parser() -> argparse.ArgumentParser:
                    help="写入 .docx 或 .md（缺省时输出 Markdown）/ write .docx or .md (default: "
                         "Markdown on stdout)")
     return p
+
+
+define({
+    "cli.template_needs_scenario": ("sharing template {what} 需要情景文件",
+                                    "sharing template {what} needs a scenario file"),
+    "cli.later_payments": ("{n} 笔付款记在 {year} 年以后，未计入本次结算",
+                           "{n} payment(s) booked after {year} are not in this settlement"),
+    "cli.estimated": ("含估算数：{n} 个税源年度没有实际数，按预测计",
+                      "includes estimates: {n} stream-year(s) have no actual and use the "
+                      "projection"),
+})
 
 
 SOLUTIONS = {"shapley": games.shapley, "nucleolus": games.nucleolus,
@@ -148,6 +176,31 @@ def _run(args) -> None:
         print(f"写入 wrote {res.to_excel(out, args.lang)}")
 
 
+def _template(args) -> None:
+    if args.what == "firms":
+        sys.stdout.write(io.firms_template())
+        return
+    if args.scenario is None:
+        raise ValueError(message("cli.template_needs_scenario", None, what=args.what))
+    make = {"actuals": settlement.actuals_template, "payments": settlement.payments_template}
+    sys.stdout.write(make[args.what](args.scenario))
+
+
+def _settle(args) -> None:
+    led = settlement.settle(args.scenario, actuals=args.actuals, payments=args.payments,
+                            through=args.year)
+    year = led.through
+    print(led.statement(year, args.lang).text)
+    missing = int((~led.known[:, led.model.years <= year]).sum())
+    if missing:
+        print(message("cli.estimated", None, n=missing))
+    if len(led.later_payments):
+        print(message("cli.later_payments", None, n=len(led.later_payments), year=year))
+    if args.out:
+        for path in statement.write_ledger(led, year, args.out, args.lang):
+            print(f"写入 wrote {path}")
+
+
 def _compare(args) -> None:
     names = [p.stem for p in args.scenarios]
     if len(set(names)) < len(names):  # same file name in two folders, or the same file twice
@@ -182,7 +235,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "schema":
             print(dump_json_schema())
         elif args.command == "template":
-            sys.stdout.write(io.firms_template())
+            _template(args)
+        elif args.command == "settle":
+            _settle(args)
         elif args.command == "export-xlsx":
             print(f"写入 wrote {io.export_scenario_xlsx(load_scenario(args.scenario), args.out)}")
         elif args.command == "game":

@@ -135,12 +135,46 @@ def test_gaozhu_clause_reads_like_the_policy(gaozhu):
     review = doc.section("review").clauses[0]
     assert "每 3 年" in review.text
     settlement = doc.section("settlement").clauses[0]
-    assert settlement.placeholder and settlement.text.startswith("【待双方约定】")
+    assert "通过中央国库清算账户" in settlement.text and not settlement.placeholder
+    assert "收款方：结算补助收入（1100208）" in settlement.items
+    assert any("结算方式未公布" in note for note in settlement.illustrative)
     assert doc.section("disputes").clauses[0].placeholder
     en = agreement_text(gaozhu, "en")
     assert ("the stock (up to that level) stays in full with the collecting party, and the "
             "increment above it is shared 50%:50%") in en.section("ratios").clauses[0].text
     assert "CNY 750,000,000.00 (seven hundred fifty million yuan)" in full_text(en)
+
+
+def settlement_scenario(**terms) -> sharing.Scenario:
+    data = {"scenario": 1, "name": "结算", "name_en": "settlement",
+            "years": {"start": 2024, "end": 2030},
+            "jurisdictions": [{"id": j, "name": j, "name_en": j.upper(), "province": "sichuan"}
+                              for j in ("a", "b")],
+            "streams": [{"id": s, "host": "a", "tax": "other", "base": 100} for s in "st"],
+            "agreements": [{"id": "x", "covers": {"stream": "s"}, "settlement": terms,
+                            "rule": {"type": "fixed", "shares": {"a": 0.5, "b": 0.5}}},
+                           {"id": "y", "covers": {"stream": "t"},
+                            "rule": {"type": "fixed", "shares": {"a": 0.6, "b": 0.4}}}]}
+    return sharing.parse_scenario(data)
+
+
+def test_settlement_terms_are_drafted_where_set_and_left_open_where_not():
+    sc = settlement_scenario(channel="via_superior", superior="四川省财政厅",
+                             timing="quarterly_advance", advance_share=0.8, late_interest=0.035)
+    clauses = agreement_text(sc, "zh").section("settlement").clauses
+    assert ("「x」项下的应结算金额通过双方共同上级（四川省财政厅）在年终结算中办理；按季度预拨、"
+            "年终清算：每季度按预计应结算金额的 80% 预拨，年度终了后多退少补；逾期未付金额自次年"
+            "起按年利率 3.5% 计收利息（单利）。") in clauses[0].text
+    assert clauses[0].items[:2] == ("付款方：上解支出", "收款方：补助收入")
+    assert clauses[1].placeholder and "「y」的结算渠道" in clauses[1].text
+    en = agreement_text(sc, "en", agreement="x").section("settlement").clauses
+    assert len(en) == 1 and "common superior (四川省财政厅)" in en[0].text
+    assert "simple interest at 3.5% a year" in en[0].text
+    direct = agreement_text(settlement_scenario(), "zh", agreement="x")
+    assert "由付款方直接拨付收款方" in direct.section("settlement").clauses[0].text
+    assert "逾期未付金额不计利息" in direct.section("settlement").clauses[0].text
+    none = agreement_text(sharing.load_scenario(ROOT / "scenarios" / "zida.yaml"), "zh")
+    assert none.section("settlement").clauses[0].text.startswith("【待双方约定】结算渠道")
 
 
 def test_review_period_is_a_parameter(gaozhu):
@@ -231,7 +265,8 @@ def test_word_file_has_real_structure(gaozhu, lang, tmp_path):
     assert len(clauses) == sum(len(s.clauses) for s in draft.sections)
     assert len(items) == sum(len(c.items) for s in draft.sections for c in s.clauses)
     placeholders = [r for p in clauses for r in p.runs if r.font.highlight_color is not None]
-    assert len(placeholders) == 2 and all(r.bold for r in placeholders)
+    marked = sum(c.placeholder for s in draft.sections for c in s.clauses)
+    assert len(placeholders) == marked >= 1 and all(r.bold for r in placeholders)
     with zipfile.ZipFile(path) as z:
         footnotes = z.read("word/footnotes.xml").decode("utf-8")
         body = z.read("word/document.xml").decode("utf-8")
