@@ -5,6 +5,8 @@ Public API::
     sc = sharing.load_scenario("scenarios/gaozhu.yaml")
     res = sharing.simulate(sc)          # -> Result: res.summary, res.flows, res.by_year
     sharing.compare({"a": sc, "b": sc2})
+    res.explain("yubei", year=2030)      # -> Trace: why a number is what it is
+    sharing.agreement_text(sc, lang="zh").to_docx("draft.docx")   # the draft agreement
     led = sharing.settle(sc, actuals="actuals.csv", payments="payments.csv", through=2025)
 """
 
@@ -14,15 +16,18 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from sharing.agreement_text import AgreementText, agreement_text
 from sharing.engine import Model, compile_scenario, simulate_file
+from sharing.explain import Trace
 from sharing.result import Result
 from sharing.result import compare as _compare_results
 from sharing.scenario import Scenario, ScenarioError, load_scenario, parse_scenario
 from sharing.settlement import Ledger, settle
 
 __all__ = [
-    "Ledger", "Model", "Result", "Scenario", "ScenarioError", "compare", "compile_scenario",
-    "load_scenario", "parse_scenario", "settle", "simulate", "simulate_file",
+    "AgreementText", "Ledger", "Model", "Result", "Scenario", "ScenarioError", "Trace",
+    "agreement_text", "compare", "compile_scenario", "load_scenario", "parse_scenario",
+    "settle", "simulate", "simulate_file",
 ]
 
 

@@ -871,3 +871,10 @@ def walk(rule: RuleBase):
     yield rule
     for child in rule.children():
         yield from walk(child)
+
+
+def describe(rule: RuleBase) -> str:
+    """A rule tree in one line, e.g. ``stock_increment(host, fixed)``."""
+    inner = ", ".join(describe(child) for child in rule.children())
+    name = f"{rule.type}[{rule.preset}]" if getattr(rule, "preset", None) else rule.type
+    return f"{name}({inner})" if inner else name
