@@ -22,7 +22,6 @@ from sharing.numerals import (
     rmb_words,
     rmb_words_wan,
 )
-from sharing.statement import capitals
 
 OFFICIAL = [  # the rules' own examples
     ("1409.50", "人民币壹仟肆佰零玖元伍角"),
@@ -179,11 +178,3 @@ def test_chinese_clause_numbers(n, text):
     from sharing.numerals import chinese_count
 
     assert chinese_count(n) == text
-
-
-@given(st.integers(-10**13, 10**14 - 1))
-def test_settlement_statements_write_the_same_capitals(fen):
-    """sharing.statement (the 结算单) has its own 大写 function; until the two are one, they
-    must agree digit for digit."""
-    amount = Decimal(fen) / 100
-    assert capitals(amount) == rmb_capital(amount, prefix="")
