@@ -6,6 +6,8 @@ Public API::
     res = sharing.simulate(sc)          # -> Result: res.summary, res.flows, res.by_year
     sharing.compare({"a": sc, "b": sc2})
     opt = sharing.optimize(sc, objective="maximin_gain")   # -> OptimizationResult
+    res.explain("yubei", year=2030)      # -> Trace: why a number is what it is
+    sharing.agreement_text(sc, lang="zh").to_docx("draft.docx")   # the draft agreement
     led = sharing.settle(sc, actuals="actuals.csv", payments="payments.csv", through=2025)
 """
 
@@ -15,7 +17,9 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from sharing.agreement_text import AgreementText, agreement_text
 from sharing.engine import Model, compile_scenario, simulate_file
+from sharing.explain import Trace
 from sharing.optimizer import OptimizationResult, OptimizationSpec, optimize
 from sharing.result import Result
 from sharing.result import compare as _compare_results
@@ -23,9 +27,9 @@ from sharing.scenario import Scenario, ScenarioError, load_scenario, parse_scena
 from sharing.settlement import Ledger, settle
 
 __all__ = [
-    "Ledger", "Model", "OptimizationResult", "OptimizationSpec", "Result", "Scenario",
-    "ScenarioError", "compare", "compile_scenario", "load_scenario", "optimize",
-    "parse_scenario", "settle", "simulate", "simulate_file",
+    "AgreementText", "Ledger", "Model", "OptimizationResult", "OptimizationSpec", "Result",
+    "Scenario", "ScenarioError", "Trace", "agreement_text", "compare", "compile_scenario",
+    "load_scenario", "optimize", "parse_scenario", "settle", "simulate", "simulate_file",
 ]
 
 

@@ -10,6 +10,8 @@
     sharing settle FILE --actuals A.csv [--payments P.csv] [--year Y] [-o DIR] [--lang zh|en]
     sharing export-xlsx FILE -o book.xlsx / sharing import-xlsx book.xlsx -o FILE.yaml
     sharing game FILE [--players a b ...] [--write-back AGREEMENT --solution nucleolus -o F]
+    sharing explain FILE --jurisdiction ID [--year Y] [--stream ID] [--column C] [--lang zh|en]
+    sharing agreement-text FILE [--agreement ID] [--lang zh|en] [-o draft.docx|draft.md]
     sharing optimize FILE [--objective X] [--spec spec.yaml] [-o optimized.yaml]
 
 Messages are bilingual (中文 / English). Bad input prints the file, key path (or sheet, row,
@@ -26,13 +28,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from sharing import games, io, settlement, statement, writeback
+from sharing import explain, games, io, settlement, statement, writeback
+from sharing.agreement_text import agreement_text
 from sharing.engine import simulate_file
 from sharing.i18n import define, message
 from sharing.optimizer import OBJECTIVES, optimize
 from sharing.optimizer.spec import load_spec, with_lines
 from sharing.result import COMPARE_METRICS, LABELS, compare
-from sharing.rules import RuleBase
+from sharing.rules import describe
 from sharing.scenario import ScenarioError, dump_json_schema, load_scenario
 
 EXIT_BAD_INPUT = 2
@@ -90,6 +93,25 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--write-back", metavar="AGREEMENT",
                    help="把所选解写回该协议 / write the chosen solution into this agreement")
     g.add_argument("-o", "--out", type=Path, help="写回后的情景 YAML / scenario YAML to write")
+    x = sub.add_parser("explain", help="解释一个数字的来历 / explain how a number comes about")
+    x.add_argument("scenario", type=Path)
+    x.add_argument("--jurisdiction", "-j", required=True, help="辖区 id / jurisdiction id")
+    x.add_argument("--year", "-y", type=int,
+                   help="年份（缺省为各年合计）/ year (default: the total over the years)")
+    x.add_argument("--stream", "-s",
+                   help="税源、来源或协议 id（成本分担：成本 id）/ stream, source or agreement "
+                        "id (cost_share: a cost id)")
+    x.add_argument("--column", "-c", default="allocated",
+                   help="指标 / column: " + ", ".join(explain.COLUMNS))
+    x.add_argument("--lang", choices=("zh", "en"), default="zh")
+    a = sub.add_parser("agreement-text",
+                       help="由规则生成协议草案 / draft the agreement text from the rules")
+    a.add_argument("scenario", type=Path)
+    a.add_argument("--agreement", help="只起草该协议 / draft this agreement only")
+    a.add_argument("--lang", choices=("zh", "en"), default="zh")
+    a.add_argument("-o", "--out", type=Path,
+                   help="写入 .docx 或 .md（缺省时输出 Markdown）/ write .docx or .md (default: "
+                        "Markdown on stdout)")
     o = sub.add_parser("optimize", help="公平份额优化 / the fairness optimizer")
     o.add_argument("scenario", type=Path)
     o.add_argument("--objective", metavar="OBJECTIVE",
@@ -192,13 +214,6 @@ def _table(df: pd.DataFrame) -> str:
         return shown.to_string(index=False)
 
 
-def describe(rule: RuleBase) -> str:
-    """A rule tree in one line, e.g. ``stock_increment(host, fixed)``."""
-    inner = ", ".join(describe(child) for child in rule.children())
-    name = f"{rule.type}[{rule.preset}]" if getattr(rule, "preset", None) else rule.type
-    return f"{name}({inner})" if inner else name
-
-
 def _list() -> None:
     for path in sorted(SCENARIO_DIR.rglob("*.yaml")):
         sc = load_scenario(path)
@@ -285,6 +300,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"写入 wrote {io.export_scenario_xlsx(load_scenario(args.scenario), args.out)}")
         elif args.command == "game":
             _game(args)
+        elif args.command == "agreement-text":
+            draft = agreement_text(load_scenario(args.scenario), args.lang, args.agreement)
+            if args.out:
+                print(f"写入 wrote {draft.write(args.out)}")
+            else:
+                sys.stdout.write(draft.to_markdown())
+        elif args.command == "explain":
+            res = simulate_file(args.scenario)
+            print(res.explain(args.jurisdiction, year=args.year, stream=args.stream,
+                              column=args.column).text(args.lang))
         elif args.command == "optimize":
             return _optimize(args)
         elif args.command == "import-xlsx":

@@ -248,6 +248,15 @@ class Result:
         return pd.DataFrame(rows, columns=["agreement", "path", "compliance", "base",
                                            "pv_base"])
 
+    def explain(self, jurisdiction: str, year: int | None = None, stream: str | None = None,
+                column: str = "allocated"):
+        """Why a number is what it is: a :class:`~sharing.explain.Trace` of ``column`` for
+        ``jurisdiction`` in ``year`` (``stream`` narrows it); see :func:`sharing.explain.explain`.
+        """
+        from sharing.explain import explain
+
+        return explain(self, jurisdiction, year=year, stream=stream, column=column)
+
 
 def _long(years, who, stream, source, tax, kind, amounts) -> pd.DataFrame:
     n, n_t = amounts.shape

@@ -898,6 +898,13 @@ def walk(rule: RuleBase):
         yield from walk(child)
 
 
+def describe(rule: RuleBase) -> str:
+    """A rule tree in one line, e.g. ``stock_increment(host, fixed)``."""
+    inner = ", ".join(describe(child) for child in rule.children())
+    name = f"{rule.type}[{rule.preset}]" if getattr(rule, "preset", None) else rule.type
+    return f"{name}({inner})" if inner else name
+
+
 RATIO_SPLITS = (Fixed, Factors, Optimized)
 
 
