@@ -116,8 +116,7 @@ def _with_total(df: pd.DataFrame, label_col: str, numeric: list[str],
 def export_tables(result: Result, lang: str = "en") -> dict[str, pd.DataFrame]:
     """The tables a user exports, rounded to 0.01 万元 and reconciled, with headers in
     English or Chinese (``lang="zh"``)."""
-    money = ["collected", "retained", "allocated", "net_transfer", "unpaid", "cost_share",
-             "net_benefit", "pv_net_benefit", "standalone_pv", "gain", "no_agreement_pv"]
+    money = [c for c in result.summary.columns if c not in ("jurisdiction", "name", "name_en")]
     summary = _with_total(result.summary, "jurisdiction", money)
     by_year = _with_total(result.by_year, "jurisdiction",
                           [c for c in result.by_year.columns if c not in ("year", "jurisdiction")],

@@ -29,7 +29,7 @@ from sharing.taxes import TAXES
 
 SUMMARY_COLUMNS = [
     "jurisdiction", "name", "name_en", "collected", "retained", "allocated", "net_transfer",
-    "unpaid", "cost_share", "net_benefit", "pv_net_benefit", "standalone_pv", "gain",
+    "unpaid", "subsidy", "cost_share", "net_benefit", "pv_net_benefit", "standalone_pv", "gain",
     "no_agreement_pv",
 ]
 FLOW_COLUMNS = ["year", "jurisdiction", "stream", "source", "tax", "kind", "amount"]
@@ -42,6 +42,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "allocated": ("分享后收入", "allocated"),
     "net_transfer": ("净转移", "net transfer"),
     "unpaid": ("未兑现", "unpaid"),
+    "subsidy": ("中央补助", "central subsidy"),
     "cost_share": ("成本分担", "cost share"),
     "net_benefit": ("净收益", "net benefit"),
     "pv_net_benefit": ("净收益现值", "PV net benefit"),
@@ -97,8 +98,14 @@ class Result:
         return self.alloc.cost_share
 
     @property
+    def subsidy(self) -> np.ndarray:
+        """Central one-off subsidies received (capped rules' ``end_subsidy``)."""
+        return self.alloc.subsidy
+
+    @property
     def net_benefit(self) -> np.ndarray:
-        return self.allocated - self.alloc.cost_share
+        """``allocated + subsidy − cost_share``."""
+        return self.allocated + self.alloc.subsidy - self.alloc.cost_share
 
     @property
     def pv_net_benefit(self) -> np.ndarray:
@@ -120,6 +127,7 @@ class Result:
             "allocated": self.allocated.sum(axis=1),
             "net_transfer": (self.allocated - self.retained).sum(axis=1),
             "unpaid": self.alloc.unpaid.sum(axis=1),
+            "subsidy": self.subsidy.sum(axis=1),
             "cost_share": self.cost_share.sum(axis=1),
             "net_benefit": self.net_benefit.sum(axis=1),
             "pv_net_benefit": pv,
@@ -150,6 +158,7 @@ class Result:
             "allocated": col(self.allocated),
             "net_transfer": col(self.allocated - self.retained),
             "unpaid": col(self.alloc.unpaid),
+            "subsidy": col(self.subsidy),
             "cost_share": col(self.cost_share),
             "net_benefit": col(self.net_benefit),
         })
@@ -160,8 +169,9 @@ class Result:
 
         Kinds: ``collected`` and ``retained`` (at the host), ``allocated`` (to each
         jurisdiction after the agreements and compliance), ``unpaid`` (agreed transfers the
-        host kept), ``transfer`` (fixed-return payments, stream = agreement id) and
-        ``cost_share`` (stream = cost id). Rows with a zero amount are left out.
+        host kept), ``transfer`` (fixed-return payments, stream = agreement id), ``subsidy``
+        (central subsidies, stream = agreement id, source = the firm) and ``cost_share``
+        (stream = cost id). Rows with a zero amount are left out.
         """
         m = self.model
         s, ids = m.streams, np.array(m.jurisdictions, dtype=object)
@@ -186,6 +196,14 @@ class Result:
                                     np.full(n_j, agreement, dtype=object),
                                     np.full(n_j, "", dtype=object), "transfer",
                                     split.transfers))
+            if split.subsidy is not None:
+                slot, k = np.nonzero(split.subsidy.amount.any(axis=2))
+                n = len(k)
+                agreement = m.scenario.agreements[position].id
+                frames.append(_long(m.years, ids[split.subsidy.who[slot, k]],
+                                    np.full(n, agreement, dtype=object), s.source[rows[k]],
+                                    np.full(n, "", dtype=object), "subsidy",
+                                    split.subsidy.amount[slot, k]))
         for rows, short in self.alloc.unpaid_rows:
             frames.append(_long(m.years, ids[s.host[rows]], s.ids[rows], s.source[rows],
                                 tax_names[s.tax[rows]], "unpaid", short))
