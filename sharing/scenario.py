@@ -10,6 +10,7 @@ The format is documented key by key in ``docs/scenario-format.md``.
 from __future__ import annotations
 
 import datetime
+import importlib
 import io
 import json
 import re
@@ -494,9 +495,9 @@ def _path_tokens(path: str) -> list[str | int]:
     return [int(index) if index else name for index, name in _PATH_TOKEN.findall(path)]
 
 
-def _path_problem(path: str, at: str, key: str, close: Iterable[str] = (),
-                  **params: Any) -> ScenarioError:
-    return ScenarioError([Problem(key, {"at": at or "scenario", **params}, path=path,
+def _path_problem(path: str, at: str, message_key: str, close: Iterable[str] = (),
+                  /, **params: Any) -> ScenarioError:
+    return ScenarioError([Problem(message_key, {"at": at or "scenario", **params}, path=path,
                                   close=tuple(close))])
 
 
@@ -833,6 +834,54 @@ def located(err: ScenarioError, path: str | Path) -> ScenarioError:
         match = _KEY_PATH.match(problem)
         problems.append(_problem(str(path), text, *match.groups()) if match else problem)
     return ScenarioError(problems)
+
+
+define({
+    "scenario.no_such_scenario": (
+        "{path}：没有这个文件，也不是内置情景（`sharing list` 列出内置情景）",
+        "{path}: no such file, and not a built-in scenario (`sharing list` shows them)"),
+})
+
+
+def scenario_library() -> Path | None:
+    """The folder of the built-in scenarios.
+
+    It is installed as the data package ``sharing.scenarios`` (the repository's
+    ``scenarios/`` folder, mapped in pyproject.toml), so an editable install finds it from
+    any folder, as does a wheel; an editable install made before that mapping falls back to
+    the folder next to the package.
+    """
+    try:
+        folders = [Path(p) for p in importlib.import_module("sharing.scenarios").__path__]
+    except ImportError:
+        folders = []
+    folders.append(Path(__file__).resolve().parent.parent / "scenarios")
+    return next((f for f in folders if f.is_dir()), None)
+
+
+def builtin_scenarios() -> dict[str, Path]:
+    """Built-in scenarios by name: the path under :func:`scenario_library` without
+    ``.yaml`` (``gaozhu``, ``formulary/eu_ccctb``)."""
+    library = scenario_library()
+    if library is None:
+        return {}
+    return {p.relative_to(library).with_suffix("").as_posix(): p
+            for p in sorted(library.rglob("*.yaml"))}
+
+
+def find_scenario(name: str | Path) -> Path:
+    """A scenario file: ``name`` itself when it exists, else the built-in scenario of that
+    name (``gaozhu`` or ``gaozhu.yaml``). Raises ScenarioError, with the closest built-in
+    names, when it is neither."""
+    path = Path(name)
+    if path.exists():
+        return path
+    builtin = builtin_scenarios()
+    key = path.as_posix().removesuffix(".yaml")
+    if key in builtin:
+        return builtin[key]
+    raise ScenarioError([Problem("scenario.no_such_scenario", {"path": str(name)},
+                                 close=tuple(did_you_mean(key, builtin)))])
 
 
 def load_scenario(path: str | Path) -> Scenario:
