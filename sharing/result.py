@@ -57,6 +57,11 @@ LABELS: dict[str, tuple[str, str]] = {
     "amount": ("金额", "amount"),
     "agreement": ("协议", "agreement"),
     "indicator": ("指标", "indicator"),
+    "metric": ("指标", "metric"),
+    "scenario": ("情景", "scenario"),
+    "value": ("数值", "value"),
+    "difference": ("与基准之差", "difference from baseline"),
+    "coalition": ("联盟", "coalition"),
 }
 
 
@@ -292,24 +297,35 @@ def _long(years, who, stream, source, tax, kind, amounts) -> pd.DataFrame:
     })
 
 
-COMPARE_METRICS = ["collected", "retained", "allocated", "net_transfer", "cost_share",
-                   "net_benefit", "pv_net_benefit", "gain"]
+COMPARE_METRICS = ["collected", "retained", "allocated", "net_transfer", "subsidy",
+                   "cost_share", "net_benefit", "pv_net_benefit", "gain"]
 
 
-def compare(results: Mapping[str, Result]) -> pd.DataFrame:
+def _baseline(names: list[str], baseline: str | None) -> str:
+    if baseline is None:
+        return names[0]
+    if baseline not in names:
+        raise ValueError(f"baseline {baseline!r} is not one of the scenarios compared "
+                         f"({', '.join(names)})")
+    return baseline
+
+
+def compare(results: Mapping[str, Result], baseline: str | None = None) -> pd.DataFrame:
     """Scenarios side by side: rows are jurisdictions, columns ``(metric, scenario)``, plus
-    ``(metric, "<name> − <first>")`` differences against the first scenario."""
+    ``(metric, "<name> − <baseline>")`` differences against the baseline scenario (default:
+    the first)."""
     if not results:
         raise ValueError("compare needs at least one scenario")
     names = list(results)
+    base = _baseline(names, baseline)
     frames = {n: r.summary.set_index("jurisdiction")[COMPARE_METRICS] for n, r in results.items()}
     side = pd.concat(frames, axis=1).swaplevel(axis=1)
-    first = names[0]
     blocks = {}
     for metric in COMPARE_METRICS:
         block = side[metric].copy()
-        for n in names[1:]:
-            block[f"{n} − {first}"] = block[n] - block[first]
+        for n in names:
+            if n != base:
+                block[f"{n} − {base}"] = block[n] - block[base]
         blocks[metric] = block
     out = pd.concat(blocks, axis=1)
     name_map: dict[str, str] = {}
@@ -317,3 +333,29 @@ def compare(results: Mapping[str, Result]) -> pd.DataFrame:
         name_map.update(zip(r.summary["jurisdiction"], r.summary["name"], strict=True))
     out.insert(0, ("name", ""), out.index.map(name_map))
     return out
+
+
+def compare_long(results: Mapping[str, Result], baseline: str | None = None) -> pd.DataFrame:
+    """The same comparison as a long table, narrow enough for a terminal with many scenarios:
+    one row per metric, jurisdiction and scenario, with ``value`` and ``difference`` (value −
+    the baseline scenario's value for that metric and jurisdiction)."""
+    if not results:
+        raise ValueError("compare needs at least one scenario")
+    base = _baseline(list(results), baseline)
+    rows = []
+    for metric in COMPARE_METRICS:
+        reference = results[base].summary.set_index("jurisdiction")[metric]
+        for name, r in results.items():
+            summary = r.summary
+            rows.append(pd.DataFrame({
+                "metric": metric, "jurisdiction": summary["jurisdiction"],
+                "name": summary["name"], "name_en": summary["name_en"], "scenario": name,
+                "value": summary[metric].to_numpy(),
+                "difference": (summary[metric] - summary["jurisdiction"].map(reference))
+                .to_numpy()}))
+    out = pd.concat(rows, ignore_index=True)
+    order = {j: i for i, j in enumerate(dict.fromkeys(out["jurisdiction"]))}
+    out["_j"] = out["jurisdiction"].map(order)
+    out["_m"] = out["metric"].map({m: i for i, m in enumerate(COMPARE_METRICS)})
+    return out.sort_values(["_m", "_j"], kind="stable").drop(columns=["_j", "_m"]) \
+        .reset_index(drop=True)
