@@ -1,17 +1,22 @@
-"""Read-only containers for the scenario's models, so that a loaded scenario cannot change
-under the engine's feet.
+"""Read-only scenario models, so that a loaded scenario cannot change under the engine's feet.
 
 The pydantic models are frozen (no attribute can be set), but a frozen model holding a plain
 ``dict`` still lets ``sc.agreements[0].rule.shares["a"] = 0.9`` through, unvalidated. Inside
 the models every mapping is a :class:`FrozenDict` and every list a tuple; the documented way
 to change a scenario is ``Scenario.replace``, which validates the result.
+
+:class:`Frozen`, the base of every scenario and rule model, also remembers whether an object
+came out of validation: one that did not (``model_construct``, or ``model_copy`` with an
+update) is validated again when a model is built from it, so that nothing unvalidated can
+reach the engine, while validated parts are not checked twice.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, NoReturn, TypeVar
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BaseModel, ConfigDict, PrivateAttr, model_validator
 
 from sharing.i18n import define, message
 
@@ -60,3 +65,35 @@ def freeze(value: Any) -> Any:
 FrozenMap = Annotated[dict[K, V], AfterValidator(FrozenDict)]
 """A mapping field: validated as ``dict[K, V]`` (the JSON Schema is an object), stored as a
 :class:`FrozenDict`."""
+
+
+class Frozen(BaseModel):
+    """A frozen pydantic model that knows whether it was validated (``checked``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False,
+                              revalidate_instances="always")
+    _checked: bool = PrivateAttr(False)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _validate_once(cls, data: Any, handler):
+        if type(data) is cls and data._checked:
+            return data  # validated already, and immutable: nothing to check again
+        model = handler(data)
+        model._checked = True
+        return model
+
+    @property
+    def checked(self) -> bool:
+        """True when this object came out of validation (not ``model_construct``, not a
+        ``model_copy`` with an update)."""
+        return self._checked
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None,
+                   deep: bool = False) -> Frozen:
+        """pydantic's copy; with ``update`` the copy is unchecked, so it is validated when a
+        scenario is built from it (or, for a Scenario, at once)."""
+        copy = super().model_copy(update=update, deep=deep)
+        if update:
+            copy._checked = False
+        return copy

@@ -60,7 +60,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "metric": ("指标", "metric"),
     "scenario": ("情景", "scenario"),
     "value": ("数值", "value"),
-    "difference": ("与基准之差", "difference from baseline"),
+    "difference": ("与基准之差", "vs baseline"),
     "coalition": ("联盟", "coalition"),
 }
 

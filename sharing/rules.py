@@ -23,11 +23,11 @@ from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 from scipy import sparse
 
 from sharing.claims import divide
-from sharing.frozen import FrozenMap, freeze
+from sharing.frozen import Frozen, FrozenMap, freeze
 from sharing.i18n import define, message
 from sharing.taxes import TAXES, Tax
 
@@ -37,10 +37,6 @@ SHARE_TOLERANCE = 1e-9
 Share = Annotated[float, Field(ge=0, le=1)]
 Amount = Annotated[float, Field(ge=0)]
 YearRange = tuple[int, int]
-# Frozen all the way down (see sharing.frozen); nested model instances are validated again
-# whenever a model is built from them, so that model_construct cannot smuggle values in.
-FROZEN = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False,
-                    revalidate_instances="always")
 
 
 class PathError(ValueError):
@@ -321,9 +317,7 @@ def _apply_preset(rule_type: str, data: Any) -> Any:
 # The rules
 
 
-class RuleBase(BaseModel):
-    model_config = FROZEN
-
+class RuleBase(Frozen):
     reference: str | None = None
 
     def keys(self) -> set[str]:
@@ -494,9 +488,7 @@ class StockIncrement(RuleBase):
         ])
 
 
-class Stage(BaseModel):
-    model_config = FROZEN
-
+class Stage(Frozen):
     years: YearRange
     rule: Rule
 
@@ -557,13 +549,11 @@ define({
 })
 
 
-class Extension(BaseModel):
+class Extension(Frozen):
     """``years`` more when the trigger holds in the window's last year: ``when:
     cap_not_reached`` (the cumulative receipts are still below the cap, 财预〔2015〕92号) or
     ``below`` (the firm's gross covered tax that year is below this amount, 万元, as some
     agreements write it). Exactly one trigger."""
-
-    model_config = FROZEN
 
     years: int = Field(gt=0)
     when: Literal["cap_not_reached"] | None = None
@@ -576,22 +566,16 @@ class Extension(BaseModel):
         return self
 
 
-class PreMoveCap(BaseModel):
-    model_config = FROZEN
-
+class PreMoveCap(Frozen):
     pre_move_years: int = Field(gt=0)
 
 
-class Eligibility(BaseModel):
-    model_config = FROZEN
-
+class Eligibility(Frozen):
     min_pre_move: Amount
 
 
-class EndSubsidy(BaseModel):
+class EndSubsidy(Frozen):
     """A one-off payment from the central government when sharing ends (万元)."""
-
-    model_config = FROZEN
 
     amount: Amount
 
@@ -783,9 +767,7 @@ class Floor(RuleBase):
         )
 
 
-class Band(BaseModel):
-    model_config = FROZEN
-
+class Band(Frozen):
     upto: Amount | None = None
     shares: FrozenMap[str, Share]
 
@@ -925,9 +907,7 @@ class Claims(RuleBase):
         return Split(who, split_by_shares(pool.amounts, shares))
 
 
-class OptimizedStage(BaseModel):
-    model_config = FROZEN
-
+class OptimizedStage(Frozen):
     years: YearRange
     shares: FrozenMap[str, Share]
 

@@ -24,17 +24,15 @@ import yaml
 from pydantic import (
     BaseModel,
     Field,
-    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from sharing.frozen import FrozenDict, FrozenMap
+from sharing.frozen import Frozen, FrozenDict, FrozenMap
 from sharing.i18n import Lang, Problem, define, did_you_mean, message, raw
 from sharing.rules import (
-    FROZEN,
     ROLES,
     Amount,
     Factors,
@@ -84,8 +82,8 @@ class ScenarioError(ValueError):
         return [p.text(lang) for p in self.items]
 
 
-class Model(BaseModel):
-    model_config = FROZEN
+class Model(Frozen):
+    """A part of a scenario: frozen, closed (unknown keys are errors), finite numbers."""
 
 
 class Source(Model):
@@ -138,7 +136,8 @@ class Retention(Model):
     0.4; local taxes 1.0). ``default`` overrides national law for everyone, ``provinces`` per
     province, ``jurisdictions`` per jurisdiction (most specific wins). A value is a fraction
     for every year, or ``{year: fraction}`` for the years listed (other years fall through to
-    the level below; years outside the horizon are ignored), e.g. 合川's observed 2021/2022
+    the level below; years outside the horizon serve only as the year before a firm's move,
+    for a capped rule's pre-move base), e.g. 合川's observed 2021/2022
     shares.
     """
 
@@ -383,9 +382,6 @@ class Scenario(Model):
     costs: tuple[Cost, ...] = ()
     agreements: tuple[Agreement, ...] = ()
     standalone: FrozenMap[str, FrozenMap[str, Share]] = Field(default_factory=FrozenDict)
-    # Set by validation only: model_construct and pydantic's own model_copy leave it False,
-    # and compile_scenario then validates the scenario again (see checked()).
-    _validated: bool = PrivateAttr(False)
 
     @model_validator(mode="after")
     def _references(self, info: ValidationInfo) -> Scenario:
@@ -393,7 +389,6 @@ class Scenario(Model):
         problems = list(dict.fromkeys(_reference_problems(self, firms_loaded)))
         if problems:
             raise PathError(*problems[0], *problems[1:])
-        self._validated = True
         return self
 
     @property
@@ -454,7 +449,7 @@ def checked(sc: Scenario) -> Scenario:
     """
     if not isinstance(sc, Scenario):
         raise TypeError(f"expected a sharing.Scenario, not {type(sc).__name__}")
-    return sc if sc._validated else _validated(sc)
+    return sc if sc.checked else _validated(sc)
 
 
 # ---------------------------------------------------------------------------------------------
