@@ -50,7 +50,6 @@ define({
                             "{metric} (10,000 CNY; baseline: {baseline})"),
     "cli.game_values": ("联盟价值 v(S)，现值（万元）", "coalition values v(S), PV (10,000 CNY)"),
     "cli.game_allocations": ("分配方案，现值（万元）", "allocations, PV (10,000 CNY)"),
-    "cli.money_unit": ("万元", "10,000 CNY"),
 })
 
 SOLUTIONS = {"shapley": games.shapley, "nucleolus": games.nucleolus,

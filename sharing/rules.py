@@ -600,11 +600,14 @@ class Capped(RuleBase):
     outside ``taxes`` stay with the host. Negative amounts in the window are shared in the
     same ratio and count against the cap.
 
-    ``end_subsidy``: when the window (with any extension) ends before the cap is reached (or
-    there is no cap), the central government pays the beneficiary ``amount`` once, in year
-    ``e + 1``. It comes from outside the pool (``Split.subsidy``), so the pool's slots still
-    sum to the pool. The rule sees only its own years: no extension or subsidy is decided
-    unless year ``e`` is among them, and the subsidy is paid only if ``e + 1`` is too.
+    ``end_subsidy``: if the cap was not reached in the first ``max_years`` years (``S_e < C``,
+    or there is no cap), the central government pays the beneficiary ``amount`` once, in the
+    year after the window with its extension ends. This is the text's branch: "若三年仍未达到
+    分享上限,分享期限再延长两年,此后迁出地区不再分享,由中央财政一次性给予迁出地区适当补助" (a firm
+    that reaches the cap during the extension years still ends that branch). It comes from
+    outside the pool (``Split.subsidy``), so the pool's slots still sum to the pool. The rule
+    sees only its own years: no extension or subsidy is decided unless year ``e`` is among
+    them, and the subsidy is paid only if its year is too.
     Receipts before the first year the rule sees are not known to it and do not count
     against the cap.
 
@@ -663,7 +666,7 @@ class Capped(RuleBase):
             covered = np.isin(pool.tax, [TAXES.index(t) for t in self.taxes])
         # Firm-level facts, one value per group.
         start = self._starts(pool)
-        end = start + self.max_years - 1
+        first_end = end = start + self.max_years - 1
         if self.extension is not None:
             last = np.clip(np.searchsorted(years, end), 0, len(years) - 1)
             trigger = years[last] == end
@@ -703,18 +706,19 @@ class Capped(RuleBase):
         subsidy = None
         if self.end_subsidy is not None:
             subsidy = Split(beneficiary[None, :],
-                            self._subsidy(pool, covered, end, eligible, reached)[None])
+                            self._subsidy(pool, covered, first_end, end, eligible, reached)[None])
         return Split(who, amount, subsidy=subsidy)
 
-    def _subsidy(self, pool: Pool, covered: np.ndarray, end: np.ndarray,
-                 eligible: np.ndarray, reached: np.ndarray | None) -> np.ndarray:
+    def _subsidy(self, pool: Pool, covered: np.ndarray, first_end: np.ndarray,
+                 end: np.ndarray, eligible: np.ndarray,
+                 reached: np.ndarray | None) -> np.ndarray:
         """``(streams, years)``: each paying firm's subsidy on its first covered stream."""
         years, n_groups = pool.years, pool.n_groups
-        last = np.clip(np.searchsorted(years, end), 0, len(years) - 1)
+        decided = np.clip(np.searchsorted(years, first_end), 0, len(years) - 1)
         paid_in = np.clip(np.searchsorted(years, end + 1), 0, len(years) - 1)
-        pays = eligible & (years[last] == end) & (years[paid_in] == end + 1)
+        pays = eligible & (years[decided] == first_end) & (years[paid_in] == end + 1)
         if reached is not None:
-            pays &= ~reached[np.arange(n_groups), last]
+            pays &= ~reached[np.arange(n_groups), decided]
         rows = np.flatnonzero(covered)[::-1]
         first = np.zeros(n_groups, dtype=int)
         first[pool.group[rows]] = rows  # the last write wins: the group's first covered row

@@ -18,10 +18,11 @@ Readings chosen where the documentation leaves room (see also the notes in each 
 * The pre-move cap of a capped rule uses the destination stream's retention in the year
   before the move (whether or not that year is simulated) when the pool shares retained
   revenue.
-* A capped rule's extension and end subsidy are decided in the window's last year, which the
-  rule must see (its stage's or the horizon's years); the subsidy is paid the year after, if
-  the rule sees that year too. ``when: cap_not_reached`` is applied literally: the receipts up
-  to the window's last year are compared with the cap.
+* A capped rule's extension and end subsidy are decided in the last year of the first
+  ``max_years`` years, which the rule must see (its stage's or the horizon's years); the
+  subsidy is paid the year after the window with its extension ends, if the rule sees that
+  year too. ``when: cap_not_reached`` is applied literally: the receipts up to that year are
+  compared with the cap.
 * The central subsidy is money from outside: in ``net_benefit``, not in ``allocated``, not
   touched by compliance, absent from the no-agreement counterfactual.
 * A capped rule applied to streams that are not a migrated firm's (``start`` given) treats
@@ -363,8 +364,9 @@ def rule_capped(rule, ctx, a, years, out):
     """Per firm: share · a from its start (a fixed ``start``, else its production or move
     year) for max_years, +extension years if the trigger holds in the window's last year
     (gross covered tax below ``below``, or receipts so far below the cap), if eligible, with
-    cumulative receipts stopped at the cap; an end subsidy the year after the window if the
-    cap was not reached. Only ``years`` are seen."""
+    cumulative receipts stopped at the cap; an end subsidy the year after the (extended)
+    window if the cap was not reached in the first max_years years. Only ``years`` are
+    seen."""
     n = len(ctx.streams)
     covered = [rule.taxes is None or ctx.streams[s].tax in rule.taxes for s in range(n)]
     if rule.start is None and any(st.move_year is None for st in ctx.streams):
@@ -417,6 +419,7 @@ def rule_capped(rule, ctx, a, years, out):
         elif rule.cap is not None:
             cap = rule.cap.pre_move_years * sum(ctx.pre_move_base[s] for s in mine)
         got, reached = receipts(rows, end, cap, eligible)
+        decided = end  # the last of the first max_years years
         if rule.extension is not None and end in seen:
             if rule.extension.below is not None:
                 trigger = sum(ctx.streams[s].gross[end] for s in mine) < rule.extension.below
@@ -424,14 +427,14 @@ def rule_capped(rule, ctx, a, years, out):
                 trigger = not reached
             if trigger:
                 end += rule.extension.years
-                got, reached = receipts(rows, end, cap, eligible)
+                got, _ = receipts(rows, end, cap, eligible)
         for s in rows:
             ben, host = ctx.who(rule.beneficiary, s), ctx.who("host", s)
             for t in seen:
                 out.give(s, t, ben, got[s][t])
                 out.give(s, t, host, a[s][t] - got[s][t])
-        if (rule.end_subsidy is not None and eligible and end in seen and end + 1 in seen
-                and not reached):
+        if (rule.end_subsidy is not None and eligible and decided in seen
+                and end + 1 in seen and not reached):
             out.subsidy[mine[0]][end + 1][ctx.who(rule.beneficiary, mine[0])] += \
                 rule.end_subsidy.amount
 

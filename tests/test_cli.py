@@ -203,6 +203,7 @@ def test_terminal_and_csv_agree_to_the_cent(tmp_path):
         printed = [x.replace(",", "") for x in line.split()[-len(money):]]
         assert printed == [row[c] for c in money], (row["jurisdiction"], printed)
     assert "219,949.76" in out.stdout and "-0.00" not in out.stdout
+    assert "中央补助 central subsidy" in out.stdout
 
 
 def test_game_prints_names_scrb_and_no_negative_zero():
@@ -210,10 +211,14 @@ def test_game_prints_names_scrb_and_no_negative_zero():
     assert out.returncode == 0, out.stderr
     assert "广安市(邻水县) Guang'an (Linshui County) + 渝北区 Yubei District" in out.stdout
     assert "可分成本剩余收益 SCRB" in out.stdout and "guangan" not in out.stdout
+    assert "联盟价值 v(S)，现值（万元） / coalition values v(S), PV (10,000 CNY)" in out.stdout
+    assert "分配方案，现值（万元） / allocations, PV (10,000 CNY)" in out.stdout
     assert "-0.00" not in out.stdout
     english = cli("game", "jjj_2015_relocation", "--lang", "en")
     assert english.returncode == 0, english.stderr
     assert "Beijing + Hebei" in english.stdout and "北京" not in english.stdout
+    assert "coalition values v(S), PV (10,000 CNY)" in english.stdout
+    assert "联盟价值" not in english.stdout
     assert "-0.00" not in english.stdout
     assert "SCRB" in english.stdout
 

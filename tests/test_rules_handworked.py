@@ -108,7 +108,8 @@ def test_jjj_cap_reached_in_year_two_stops_without_extension():
     #   2018: retained 1400 · 2.5 = 3500, the origin would get 1750; S = 1750 < 4200 → 1750.
     #   2019: retained 1400 · 6.25 = 8750, would get 4375; S = 6125 ≥ 4200
     #         → 4200 − 1750 = 2450, the destination keeps 8750 − 2450 = 6300.
-    #   2020 on: nothing; the cap was reached, so no extension and no subsidy.
+    #   2020 on: nothing; the cap was reached within three years, so no extension and no
+    #   subsidy.
     res = run(moved_2018(growth=1.5, end_subsidy={"amount": 300}))
     assert by_jurisdiction(res, "beijing", range(2018, 2024)) == pytest.approx(
         [1750, 2450, 0, 0, 0, 0])
@@ -151,6 +152,16 @@ def test_jjj_end_subsidy_is_paid_once():
         [2023, "beijing", "relocation", "f", 300.0]]
     # The no-agreement and standalone counterfactuals have no agreement, hence no subsidy.
     assert summary.at["beijing", "no_agreement_pv"] == pytest.approx(2 * 1400)
+    # A firm that passes the cap during the two extra years still ends the text's branch
+    # ("若三年仍未达到分享上限,分享期限再延长两年,此后 ... 由中央财政一次性给予 ... 补助"):
+    # growth 20%: the origin gets 700·1.2 = 840, 700·1.44 = 1008, 700·1.728 = 1209.6
+    # (S = 3057.6 < 4200 after three years: extended), then 700·2.0736 = 1451.52 would pass the
+    # cap: 4200 − 3057.6 = 1142.4 in 2021, nothing in 2022, and the 300 in 2023.
+    late = run(moved_2018(growth=0.2, end_subsidy={"amount": 300}))
+    assert by_jurisdiction(late, "beijing", range(2018, 2024)) == pytest.approx(
+        [840, 1008, 1209.6, 1142.4, 0, 0])
+    assert by_jurisdiction(late, "beijing", range(2018, 2025), "subsidy") == pytest.approx(
+        [0, 0, 0, 0, 0, 300, 0])
     # If the horizon ends in 2022, the subsidy year 2023 lies outside it: not shown.
     short = run(moved_2018(end_subsidy={"amount": 300}) | {"years": {"start": 2016,
                                                                       "end": 2022}})
