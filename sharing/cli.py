@@ -27,8 +27,8 @@ import pandas as pd
 
 from sharing import games, io
 from sharing.engine import simulate_file
-from sharing.i18n import Lang, Problem, define, did_you_mean, message
-from sharing.result import LABELS, compare, compare_long
+from sharing.i18n import Lang, define, message
+from sharing.result import LABELS, baseline_name, compare, compare_long
 from sharing.rules import RuleBase
 from sharing.scenario import (
     ScenarioError,
@@ -43,9 +43,6 @@ EXIT_INTERNAL = 1
 LANGS = ("en", "zh")
 
 define({
-    "cli.unknown_baseline": ("基准情景 {name!r} 不在对比之列（可选：{valid}）",
-                             "baseline {name!r} is not one of the scenarios compared "
-                             "(valid: {valid})"),
     "cli.compare_heading": ("{metric}（万元，基准：{baseline}）",
                             "{metric} (10,000 CNY; baseline: {baseline})"),
     "cli.game_values": ("联盟价值 v(S)，现值（万元）", "coalition values v(S), PV (10,000 CNY)"),
@@ -201,20 +198,15 @@ def _compare(args) -> None:
     names = [Path(s).stem for s in args.scenarios]
     if len(set(names)) < len(names):  # same file name in two folders, or the same file twice
         names = [f"{s} #{i + 1}" for i, s in enumerate(args.scenarios)]
-    baseline = None
-    if args.baseline is not None:
-        given = dict(zip(args.scenarios, names, strict=True))
-        baseline = args.baseline if args.baseline in names else given.get(args.baseline)
-        if baseline is None:
-            raise ScenarioError([Problem("cli.unknown_baseline",
-                                         {"name": args.baseline, "valid": ", ".join(names)},
-                                         close=tuple(did_you_mean(args.baseline, names)))])
+    baseline = args.baseline  # a name, or one of the arguments as given
+    if baseline not in names and baseline in args.scenarios:
+        baseline = names[args.scenarios.index(baseline)]
+    base = baseline_name(names, baseline)
     results = {n: simulate_file(find_scenario(s))
                for n, s in zip(names, args.scenarios, strict=True)}
     lang = args.lang
     long = compare_long(results, baseline)
     long["name"] = long["name_en"] if lang == "en" else long["name"]
-    base = baseline or names[0]
     for metric, block in long.groupby("metric", sort=False):
         print()
         print(_say("cli.compare_heading", lang, {"metric": metric}, baseline=base))

@@ -24,7 +24,8 @@ from sharing.engine import (
     standalone_values,
     to_jurisdictions,
 )
-from sharing.scenario import Projection, Scenario
+from sharing.i18n import Problem, define, did_you_mean
+from sharing.scenario import Projection, Scenario, ScenarioError
 from sharing.taxes import TAXES
 
 SUMMARY_COLUMNS = [
@@ -301,12 +302,22 @@ COMPARE_METRICS = ["collected", "retained", "allocated", "net_transfer", "subsid
                    "cost_share", "net_benefit", "pv_net_benefit", "gain"]
 
 
-def _baseline(names: list[str], baseline: str | None) -> str:
+define({
+    "result.unknown_baseline": ("基准情景 {name!r} 不在对比之列（可选：{valid}）",
+                                "baseline {name!r} is not one of the scenarios compared "
+                                "(valid: {valid})"),
+})
+
+
+def baseline_name(names: list[str], baseline: str | None) -> str:
+    """The baseline of a comparison of ``names``: ``baseline``, or the first name; raises
+    ScenarioError (with the closest names) when it is not one of them."""
     if baseline is None:
         return names[0]
     if baseline not in names:
-        raise ValueError(f"baseline {baseline!r} is not one of the scenarios compared "
-                         f"({', '.join(names)})")
+        raise ScenarioError([Problem("result.unknown_baseline",
+                                     {"name": baseline, "valid": ", ".join(names)},
+                                     close=tuple(did_you_mean(baseline, names)))])
     return baseline
 
 
@@ -317,7 +328,7 @@ def compare(results: Mapping[str, Result], baseline: str | None = None) -> pd.Da
     if not results:
         raise ValueError("compare needs at least one scenario")
     names = list(results)
-    base = _baseline(names, baseline)
+    base = baseline_name(names, baseline)
     frames = {n: r.summary.set_index("jurisdiction")[COMPARE_METRICS] for n, r in results.items()}
     side = pd.concat(frames, axis=1).swaplevel(axis=1)
     blocks = {}
@@ -341,7 +352,7 @@ def compare_long(results: Mapping[str, Result], baseline: str | None = None) -> 
     the baseline scenario's value for that metric and jurisdiction)."""
     if not results:
         raise ValueError("compare needs at least one scenario")
-    base = _baseline(list(results), baseline)
+    base = baseline_name(list(results), baseline)
     rows = []
     for metric in COMPARE_METRICS:
         reference = results[base].summary.set_index("jurisdiction")[metric]

@@ -344,3 +344,19 @@ def test_game_bad_agreement_exits_2(tmp_path):
     proc = cli("game", str(GAOZHU), "--write-back", "nope", "-o", str(tmp_path / "x.yaml"))
     assert proc.returncode == 2
     assert "unknown agreement 'nope'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_library_compare_with_a_baseline():
+    a = sharing.load_scenario(GAOZHU)
+    b = sharing.load_scenario(ROOT / "scenarios" / "gaozhu_fixed_5050.yaml")
+    table = sharing.compare({"a": a, "b": b}, baseline="b")
+    diff = table[("gain", "a − b")]
+    gains = {n: sharing.simulate(s).summary.set_index("jurisdiction")["gain"]
+             for n, s in (("a", a), ("b", b))}
+    pd.testing.assert_series_equal(diff, gains["a"] - gains["b"], check_names=False)
+    assert ("gain", "b − a") not in table.columns
+    with pytest.raises(sharing.ScenarioError) as err:
+        sharing.compare({"a": a, "b": b}, baseline="c")
+    [problem] = err.value.problems
+    assert "基准情景 'c' 不在对比之列（可选：a, b）" in problem
+    assert "baseline 'c' is not one of the scenarios compared (valid: a, b)" in problem
