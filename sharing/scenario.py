@@ -411,7 +411,7 @@ class Scenario(Model):
             A key path that does not exist (with the closest valid keys or ids), or a result
             that does not validate, each problem with its key path.
         """
-        data = _thaw(self.model_dump(mode="python"))
+        data = _opened(self)
         problems = []
         for path, value in changes.items():
             try:
@@ -484,6 +484,19 @@ def _thaw(value: Any) -> Any:
     return value
 
 
+def _opened(value: Any) -> Any:
+    """One level of a scenario's objects as plain, mutable data (a model as a dict of its
+    fields, a mapping as a dict, a tuple as a list); the levels below stay as they are, and
+    validated objects pass validation again at no cost."""
+    if isinstance(value, BaseModel):
+        return {k: getattr(value, k) for k in type(value).model_fields}
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, list | tuple):
+        return list(value)
+    return value
+
+
 def _path_tokens(path: str) -> list[str | int]:
     if not _PATH.fullmatch(path):
         raise ScenarioError([Problem("scenario.path_syntax", {"path": path}, path=path)])
@@ -497,9 +510,10 @@ def _path_problem(path: str, at: str, message_key: str, close: Iterable[str] = (
 
 
 def _assign(sc: Scenario, data: dict, path: str, value: Any) -> None:
-    """Set ``value`` at ``path`` in ``data`` (the dumped ``sc``), checking each step against
-    the scenario's own structure: model keys must exist, list items are found by id or
-    index; inside a free mapping (shares, by_year, contributions ...) new keys are allowed."""
+    """Set ``value`` at ``path`` in ``data`` (``sc`` opened, see :func:`_opened`, one level
+    at a time along the path), checking each step against the scenario's own structure:
+    model keys must exist, list items are found by id or index; inside a free mapping
+    (shares, by_year, contributions ...) new keys are allowed."""
     tokens = _path_tokens(path)
     model: Any = sc  # the same place in the scenario's objects; None once off the map
     node: Any = data
@@ -514,7 +528,8 @@ def _assign(sc: Scenario, data: dict, path: str, value: Any) -> None:
                                         index=token)
                 k = token % len(node)
             else:
-                ids = [item.get("id") if isinstance(item, dict) else None for item in node]
+                ids = [item.get("id") if isinstance(item, dict) else getattr(item, "id", None)
+                       for item in node]
                 # ids may contain dots: take the shortest run of tokens naming an item
                 for j in range(i, len(tokens)):
                     name = ".".join(str(t) for t in tokens[i:j + 1])
@@ -549,16 +564,17 @@ def _assign(sc: Scenario, data: dict, path: str, value: Any) -> None:
             else:
                 model = None
             at += f".{key}" if at else str(key)
-            if i < len(tokens) - 1 and not isinstance(node.get(key), dict | list):
-                if node.get(key) is not None:
-                    raise _path_problem(path, at, "scenario.path_into_value", key=tokens[i + 1])
-                node[key] = {}  # e.g. a rule's `extension` that was not set
         else:
             raise _path_problem(path, at, "scenario.path_into_value", key=token)
         if i == len(tokens) - 1:
             node[key] = value
             return
-        node = node[key]
+        child = node.get(key) if isinstance(node, dict) else node[key]
+        if child is None:
+            child = {}  # e.g. a rule's `extension` that was not set
+        elif not isinstance(child, BaseModel | Mapping | list | tuple):
+            raise _path_problem(path, at, "scenario.path_into_value", key=tokens[i + 1])
+        node[key] = node = _opened(child)
         i += 1
 
 
