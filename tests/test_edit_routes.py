@@ -103,6 +103,7 @@ def test_replace_returns_a_new_validated_scenario(gaozhu):
     assert edited.agreements[0].rule.increment.shares == {"guangan": 0.6, "yubei": 0.4}
     assert gaozhu.agreements[0].rule.increment.shares == {"guangan": 0.5, "yubei": 0.5}
     assert isinstance(edited.agreements[0].rule.increment.shares, FrozenDict)
+    assert edited.parks[0] is gaozhu.parks[0]  # what did not change is not copied
     by_index = gaozhu.replace({"agreements[0].rule.increment.shares.guangan": 0.6,
                                "agreements[-1].rule.increment.shares.yubei": 0.4})
     pd.testing.assert_frame_equal(summary(by_index), summary(edited))
