@@ -8,6 +8,7 @@ Public API::
     sc2 = sc.replace({"agreements.gaozhu_revenue.rule.increment.shares": {"guangan": 0.6,
                                                                          "yubei": 0.4}})
     sharing.sweep(sc, "discount_rate", [0.0, 0.03, 0.05])   # one summary row per value
+    led = sharing.settle(sc, actuals="actuals.csv", payments="payments.csv", through=2025)
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from sharing.engine import Model, compile_scenario, simulate_file
 from sharing.result import Result
 from sharing.result import compare as _compare_results
 from sharing.scenario import Scenario, ScenarioError, load_scenario, parse_scenario
+from sharing.settlement import Ledger, settle
 
 __all__ = [
-    "Model", "Result", "Scenario", "ScenarioError", "compare", "compile_scenario",
-    "load_scenario", "parse_scenario", "simulate", "simulate_file", "sweep",
+    "Ledger", "Model", "Result", "Scenario", "ScenarioError", "compare", "compile_scenario",
+    "load_scenario", "parse_scenario", "settle", "simulate", "simulate_file", "sweep",
 ]
 
 

@@ -6,6 +6,9 @@
     sharing list                        the built-in scenarios, one line each
     sharing schema                      the scenario format as JSON Schema
     sharing template firms              a CSV template for `firms_csv`
+    sharing template actuals|payments SCENARIO   CSV templates for `sharing settle`
+    sharing settle SCENARIO --actuals A.csv [--payments P.csv] [--year Y] [-o DIR]
+                   [--lang zh|en]
     sharing export-xlsx SCENARIO -o book.xlsx / sharing import-xlsx book.xlsx -o FILE.yaml
     sharing game SCENARIO [--players a b ...] [--lang en|zh]
                  [--write-back AGREEMENT --solution nucleolus -o FILE.yaml]
@@ -25,7 +28,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sharing import games, io
+from sharing import games, io, settlement, statement
 from sharing.engine import simulate_file
 from sharing.i18n import Lang, define, message
 from sharing.result import LABELS, baseline_name, compare, compare_long
@@ -43,6 +46,13 @@ EXIT_INTERNAL = 1
 LANGS = ("en", "zh")
 
 define({
+    "cli.template_needs_scenario": ("sharing template {what} 需要情景文件",
+                                    "sharing template {what} needs a scenario file"),
+    "cli.later_payments": ("{n} 笔付款记在 {year} 年以后，未计入本次结算",
+                           "{n} payment(s) booked after {year} are not in this settlement"),
+    "cli.estimated": ("含估算数：{n} 个税源年度没有实际数，按预测计",
+                      "includes estimates: {n} stream-year(s) have no actual and use the "
+                      "projection"),
     "cli.compare_heading": ("{metric}（万元，基准：{baseline}）",
                             "{metric} (10,000 CNY; baseline: {baseline})"),
     "cli.game_values": ("联盟价值 v(S)，现值（万元）", "coalition values v(S), PV (10,000 CNY)"),
@@ -86,7 +96,21 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="内置情景 / list the built-in scenarios")
     sub.add_parser("schema", help="输出 JSON Schema / print the scenario JSON Schema")
     t = sub.add_parser("template", help="输出模板 / print a template")
-    t.add_argument("what", choices=("firms",))
+    t.add_argument("what", choices=("firms", "actuals", "payments"))
+    t.add_argument("scenario", nargs="?", metavar="SCENARIO",
+                   help="情景文件（actuals、payments 需要）/ scenario file (actuals, payments)")
+    st = sub.add_parser("settle", help="年度结算 / annual settlement: ledger and statements")
+    st.add_argument("scenario", metavar="SCENARIO")
+    st.add_argument("--actuals", type=Path, required=True,
+                    help="实际入库数 CSV / actual taxes CSV")
+    st.add_argument("--payments", type=Path, help="已拨付款项 CSV / payments CSV")
+    st.add_argument("--year", type=int,
+                    help="结算年度（默认：实际数的最后一年）/ settlement year (default: the "
+                         "last year with actuals)")
+    st.add_argument("-o", "--out", type=Path,
+                    help="输出目录：账簿 CSV、工作簿、每对辖区的结算单 .docx / output directory")
+    st.add_argument("--lang", choices=("zh", "en"), default="zh",
+                    help="结算单与表头语言 / language of statements and headers")
     e = sub.add_parser("export-xlsx", help="情景导出为工作簿 / scenario to a workbook")
     e.add_argument("scenario", metavar="SCENARIO")
     e.add_argument("-o", "--out", type=Path, required=True)
@@ -194,6 +218,31 @@ def _run(args) -> None:
         print(f"写入 wrote {res.to_excel(out, args.lang)}")
 
 
+def _template(args) -> None:
+    if args.what == "firms":
+        sys.stdout.write(io.firms_template())
+        return
+    if args.scenario is None:
+        raise ValueError(message("cli.template_needs_scenario", None, what=args.what))
+    make = {"actuals": settlement.actuals_template, "payments": settlement.payments_template}
+    sys.stdout.write(make[args.what](find_scenario(args.scenario)))
+
+
+def _settle(args) -> None:
+    led = settlement.settle(find_scenario(args.scenario), actuals=args.actuals,
+                            payments=args.payments, through=args.year)
+    year = led.through
+    print(led.statement(year, args.lang).text)
+    missing = int((~led.known[:, led.model.years <= year]).sum())
+    if missing:
+        print(message("cli.estimated", None, n=missing))
+    if len(led.later_payments):
+        print(message("cli.later_payments", None, n=len(led.later_payments), year=year))
+    if args.out:
+        for path in statement.write_ledger(led, year, args.out, args.lang):
+            print(f"写入 wrote {path}")
+
+
 def _compare(args) -> None:
     names = [Path(s).stem for s in args.scenarios]
     if len(set(names)) < len(names):  # same file name in two folders, or the same file twice
@@ -235,7 +284,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "schema":
             print(dump_json_schema())
         elif args.command == "template":
-            sys.stdout.write(io.firms_template())
+            _template(args)
+        elif args.command == "settle":
+            _settle(args)
         elif args.command == "export-xlsx":
             sc = load_scenario(find_scenario(args.scenario))
             print(f"写入 wrote {io.export_scenario_xlsx(sc, args.out)}")

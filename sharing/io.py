@@ -7,8 +7,14 @@ Exports are what a finance officer pastes into a report, so they are safe and th
   as text;
 - amounts are rounded to 0.01 万元 with the largest-remainder (Hamilton) method, so the rounded
   rows of every table still sum exactly to its exported total;
-- CSV is UTF-8 with a BOM, so Excel on a Chinese Windows opens it correctly; headers are
-  English, or Chinese with ``lang="zh"``.
+- CSV is UTF-8 with a BOM, so Excel on a Chinese Windows opens it correctly; headers and codes
+  are English (``vat``, ``allocated``), or Chinese with ``lang="zh"`` (增值税, 分享后收入);
+- result workbooks have a title row with the unit (万元), a frozen header row with a filter,
+  amounts as ``#,##0.00`` and columns as wide as their content (CJK characters count two).
+  They are written with xlsxwriter in constant-memory mode: linear in the rows, to a path or
+  a binary buffer (the app's downloads).
+
+:func:`export_tables` is the one source of every exported table (CSV, workbook, app).
 
 A scenario round-trips YAML → workbook → YAML: each list section is a sheet with one row per
 item and dotted column names (``covers.park``, ``taxes.vat.base``); rules are flattened to
@@ -21,15 +27,17 @@ import datetime
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 import pandas as pd
+import xlsxwriter
 import yaml
-from openpyxl import Workbook, load_workbook
+from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
 from pydantic import ValidationError
 
+from sharing.i18n import Problem, define
 from sharing.result import LABELS
 from sharing.scenario import (
     FIRM_COLUMNS,
@@ -38,6 +46,7 @@ from sharing.scenario import (
     parse_scenario,
     validation_items,
 )
+from sharing.taxes import TAX_NAMES
 
 if TYPE_CHECKING:
     from sharing.result import Result
@@ -46,6 +55,14 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 DECIMALS = 2
 EXCEL_MAX_ROWS = 1_048_576
 TOTAL = "total 合计"
+
+define({
+    "io.excel_row_limit": (
+        "表 {table_zh} 有 {rows} 行，超过 Excel 工作表的上限 {limit} 行；"
+        "请改为导出 CSV（--format csv）",
+        "table {table_en} has {rows} rows, more than an Excel sheet holds ({limit}); export CSV "
+        "instead (--format csv)"),
+})
 
 def neutralise(value: object) -> object:
     """Prefix a formula-looking text cell with an apostrophe so it stays text."""
@@ -113,16 +130,64 @@ def _with_total(df: pd.DataFrame, label_col: str, numeric: list[str],
     return merged
 
 
+KIND_NAMES: dict[str, tuple[str, str]] = {
+    "collected": ("征收额", "collected"),
+    "retained": ("留成", "retained"),
+    "allocated": ("分享后收入", "allocated"),
+    "unpaid": ("未兑现", "unpaid"),
+    "transfer": ("固定回报支付", "fixed-return payment"),
+    "cost_share": ("成本分担", "cost share"),
+    "subsidy": ("中央补助", "central subsidy"),
+}
+INDICATOR_NAMES: dict[str, tuple[str, str]] = {
+    "gdp": ("地区生产总值", "GDP"),
+    "value_added": ("增加值", "value added"),
+    "industrial_output": ("工业总产值", "industrial output"),
+    "agricultural_output": ("农业总产值", "agricultural output"),
+    "tourism_revenue": ("旅游收入", "tourism revenue"),
+    "investment": ("固定资产投资", "fixed-asset investment"),
+}
+# Coded values translated in Chinese exports, by column; values not listed stay as they are.
+VALUE_NAMES: dict[str, dict[str, tuple[str, str]]] = {
+    "tax": TAX_NAMES, "kind": KIND_NAMES, "indicator": INDICATOR_NAMES}
+SHEET_NAMES: dict[str, tuple[str, str]] = {
+    "summary": ("汇总", "summary"),
+    "flows": ("资金流", "flows"),
+    "by_year": ("分年", "by_year"),
+    "statistics": ("统计分算", "statistics"),
+}
+NAME_COLUMNS = ("jurisdiction", "name", "name_en")
+
+
+def translate(df: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """``df`` with Chinese headers and coded values (``vat`` → 增值税) for ``lang="zh"``;
+    unchanged for ``"en"``."""
+    if lang == "en":
+        return df
+    if lang != "zh":
+        raise ValueError(f"unknown language {lang!r}; use en or zh")
+    out = df.copy()
+    for col, names in VALUE_NAMES.items():
+        if col in out.columns:
+            codes = out[col].astype(object)
+            out[col] = codes.map({k: zh for k, (zh, _) in names.items()}).fillna(codes)
+    return out.rename(columns={k: zh for k, (zh, _) in LABELS.items()})
+
+
 def export_summary(result: Result) -> pd.DataFrame:
     """The summary with a total row, rounded to 0.01 万元 so that the rows add up to the
     total: what summary.csv holds and what ``sharing run`` prints."""
-    money = [c for c in result.summary.columns if c not in ("jurisdiction", "name", "name_en")]
+    money = [c for c in result.summary.columns if c not in NAME_COLUMNS]
     return _with_total(result.summary, "jurisdiction", money)
 
 
 def export_tables(result: Result, lang: str = "en") -> dict[str, pd.DataFrame]:
-    """The tables a user exports, rounded to 0.01 万元 and reconciled, with headers in
-    English or Chinese (``lang="zh"``)."""
+    """The tables a user exports (summary, flows, by_year, statistics), rounded to 0.01 万元
+    and reconciled. ``lang="en"`` keeps the column names and codes (``vat``, ``allocated``)
+    for scripts; ``lang="zh"`` gives Chinese headers and coded values (增值税, 分享后收入).
+    Every export (CSV, workbook, the app's downloads) is built from these tables."""
+    if lang not in ("en", "zh"):
+        raise ValueError(f"unknown language {lang!r}; use en or zh")
     summary = export_summary(result)
     by_year = _with_total(result.by_year, "jurisdiction",
                           [c for c in result.by_year.columns if c not in ("year", "jurisdiction")],
@@ -133,12 +198,7 @@ def export_tables(result: Result, lang: str = "en") -> dict[str, pd.DataFrame]:
     statistics = result.statistics.copy()
     statistics["amount"] = np.round(statistics["amount"].astype(float), DECIMALS)
     tables = {"summary": summary, "flows": flows, "by_year": by_year, "statistics": statistics}
-    if lang == "zh":
-        chinese = {k: zh for k, (zh, _) in LABELS.items()}
-        tables = {k: v.rename(columns=chinese) for k, v in tables.items()}
-    elif lang != "en":
-        raise ValueError(f"unknown language {lang!r}; use en or zh")
-    return tables
+    return {k: translate(v, lang) for k, v in tables.items()}
 
 
 def compare_table(table: pd.DataFrame, lang: str = "en") -> pd.DataFrame:
@@ -155,10 +215,22 @@ def compare_table(table: pd.DataFrame, lang: str = "en") -> pd.DataFrame:
     return flat
 
 
-def write_csv(df: pd.DataFrame, path: str | Path) -> Path:
-    """Write a DataFrame as UTF-8 CSV with BOM (Excel on a Chinese Windows reads it)."""
+def csv_bytes(df: pd.DataFrame, float_format: str = "%.2f") -> bytes:
+    """One table as CSV bytes: UTF-8 with BOM (Excel on a Chinese Windows reads it), text
+    cells neutralised, floats with two decimals (amounts in 万元) unless told otherwise."""
+    return safe_frame(df).to_csv(index=False, float_format=float_format).encode("utf-8-sig")
+
+
+def result_csv_bytes(result: Result, lang: str = "en") -> dict[str, bytes]:
+    """``{"summary.csv": bytes, "flows.csv": ..., "by_year.csv": ..., "statistics.csv": ...}``
+    from :func:`export_tables`, for downloads and :func:`write_result_csv`."""
+    return {f"{name}.csv": csv_bytes(df) for name, df in export_tables(result, lang).items()}
+
+
+def write_csv(df: pd.DataFrame, path: str | Path, float_format: str = "%.2f") -> Path:
+    """Write a DataFrame as UTF-8 CSV with BOM (see :func:`csv_bytes`)."""
     path = Path(path)
-    safe_frame(df).to_csv(path, index=False, encoding="utf-8-sig", float_format="%.2f")
+    path.write_bytes(csv_bytes(df, float_format))
     return path
 
 
@@ -166,35 +238,171 @@ def write_result_csv(result: Result, directory: str | Path, lang: str = "en") ->
     """summary.csv, flows.csv, by_year.csv and statistics.csv in ``directory``."""
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
-    return [write_csv(df, out / f"{name}.csv") for name, df in export_tables(result, lang).items()]
+    files = result_csv_bytes(result, lang)
+    for name, data in files.items():
+        (out / name).write_bytes(data)
+    return [out / name for name in files]
 
 
-def write_result_xlsx(result: Result, path: str | Path, lang: str = "en") -> Path:
-    """One workbook: summary, flows, by_year, statistics, the scenario's inputs, sources."""
+# ---------------------------------------------------------------------------------------------
+# Workbooks (xlsxwriter: streamed row by row, linear in the rows, and it writes to a buffer)
+
+Target = str | Path | BinaryIO
+MONEY_FORMAT = "#,##0.00"
+MAX_COLUMN_WIDTH = 60
+_WIDE = re.compile("[\u1100-\u115f\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f"
+                   "\uff00-\uff60\uffe0-\uffe6\U00020000-\U0003fffd]")
+
+
+def text_width(text: str) -> int:
+    """Display width in Excel's character units: CJK and full-width characters count two."""
+    return len(text) + len(_WIDE.findall(text))
+
+
+def write_result_xlsx(result: Result, target: Target, lang: str = "en") -> Target:
+    """One workbook: summary, flows, by_year, statistics (a title row naming the scenario and
+    the unit 万元, a frozen header row with a filter, amounts as ``#,##0.00``), then the
+    scenario's inputs. ``target`` is a path or a binary file (``io.BytesIO``); returns it.
+
+    Raises ScenarioError, before anything is written, when a table has more rows than a
+    worksheet holds (1,048,576): export CSV instead.
+    """
     tables = export_tables(result, lang)
-    too_long = [k for k, df in tables.items() if len(df) >= EXCEL_MAX_ROWS]
-    if too_long:
-        raise ValueError(f"table {too_long[0]} has {len(tables[too_long[0]]):,} rows, more "
-                         f"than Excel's {EXCEL_MAX_ROWS:,}; export CSV instead (--format csv)")
-    book = Workbook()
-    book.remove(book.active)
-    for name, df in tables.items():
-        _write_sheet(book, name, list(df.columns), df.itertuples(index=False))
-    _write_scenario_sheets(book, result.scenario, prefix="input_")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    book.save(path)
-    return path
+    for key, df in tables.items():
+        if len(df) + 2 > EXCEL_MAX_ROWS:
+            zh, en = SHEET_NAMES[key]
+            raise ScenarioError([Problem("io.excel_row_limit", {
+                "table_zh": zh, "table_en": en, "rows": f"{len(df):,}",
+                "limit": f"{EXCEL_MAX_ROWS - 2:,}"})])
+    sc = result.scenario
+    with _Book(target) as book:
+        for key, df in tables.items():
+            zh, en = SHEET_NAMES[key]
+            unit = "" if key == "statistics" else "，单位：万元"
+            title = (f"{sc.name}：{zh}{unit}" if lang == "zh" else
+                     f"{sc.name_en}: {en}{'' if key == 'statistics' else ', 万元 (10,000 CNY)'}")
+            book.frame(zh if lang == "zh" else en, df, title)
+        _write_scenario_sheets(book, sc, lang=lang, prefix=True)
+    return target
 
 
-def _write_sheet(book: Workbook, title: str, header: list[str], rows: Iterable) -> None:
-    ws = book.create_sheet(title[:31])
-    ws.append(header)
-    for row in rows:
-        ws.append([_cell(v) for v in row])
-        for cell in ws[ws.max_row]:
-            if isinstance(cell.value, str):
-                cell.data_type = "s"  # text, never a formula (see FORMULA_PREFIXES)
+def write_tables_xlsx(sheets: dict[str, tuple[pd.DataFrame, str]], target: Target,
+                      money_format: str = MONEY_FORMAT) -> Target:
+    """A workbook of tables, ``{sheet name: (table, title)}``, formatted as the result
+    workbook (title row, frozen header, amounts as ``money_format``, fitted widths), to a path
+    or a buffer. Raises ScenarioError when a table has more rows than a worksheet holds."""
+    for name, (df, _) in sheets.items():
+        if len(df) + 2 > EXCEL_MAX_ROWS:
+            raise ScenarioError([Problem("io.excel_row_limit", {
+                "table_zh": name, "table_en": name, "rows": f"{len(df):,}",
+                "limit": f"{EXCEL_MAX_ROWS - 2:,}"})])
+    with _Book(target, money_format) as book:
+        for name, (df, title) in sheets.items():
+            book.frame(name, df, title)
+    return target
+
+
+class _Book:
+    """An xlsxwriter workbook in constant-memory mode (rows go to disk as they are written).
+
+    Text is always written as a string cell, never a formula; a float that Excel's 16
+    significant digits would change (e.g. 1/6) is kept exact as its ``repr`` text.
+    """
+
+    def __init__(self, target: Target, money_format: str = MONEY_FORMAT):
+        if isinstance(target, str | Path):
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+            target = str(target)
+        self.book = xlsxwriter.Workbook(target, {"constant_memory": True,
+                                                 "strings_to_formulas": False,
+                                                 "strings_to_numbers": False,
+                                                 "strings_to_urls": False})
+        self.bold = self.book.add_format({"bold": True, "bottom": 1})
+        self.bold_right = self.book.add_format({"bold": True, "bottom": 1, "align": "right"})
+        self.title_format = self.book.add_format({"bold": True, "font_size": 12})
+        self.money = self.book.add_format({"num_format": money_format})
+        self.money_decimals = len(money_format.rpartition(".")[2]) if "." in money_format else 0
+        self.integer = self.book.add_format({"num_format": "0"})
+
+    def __enter__(self) -> _Book:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.book.close()
+
+    def frame(self, name: str, df: pd.DataFrame, title: str) -> None:
+        """A result table: title row, frozen header row, typed and formatted columns."""
+        ws = self.book.add_worksheet(name[:31])
+        header = [str(c) for c in df.columns]
+        kinds, widths = [], []
+        for col, label in zip(df.columns, header, strict=True):
+            values = df[col]
+            if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
+                kinds.append("text")
+                shown = values.dropna().astype(str)
+                width = int((shown.str.len() + shown.str.count(_WIDE.pattern)).max()) \
+                    if len(shown) else 0
+            elif pd.api.types.is_integer_dtype(values):
+                kinds.append("integer")
+                width = max((len(str(v)) for v in (values.min(), values.max())), default=0) \
+                    if len(values) else 0
+            else:
+                kinds.append("money")
+                finite = values[np.isfinite(values)]
+                width = max((len(f"{v:,.{self.money_decimals}f}")
+                             for v in (finite.min(), finite.max())), default=0) \
+                    if len(finite) else 0
+            widths.append(max(width, text_width(label)))
+        ws.write_string(0, 0, title, self.title_format)
+        for c, (label, kind) in enumerate(zip(header, kinds, strict=True)):
+            ws.write_string(1, c, label, self.bold if kind == "text" else self.bold_right)
+        for c, (kind, width) in enumerate(zip(kinds, widths, strict=True)):
+            ws.set_column(c, c, min(width + 2, MAX_COLUMN_WIDTH),
+                          {"money": self.money, "integer": self.integer}.get(kind))
+        ws.freeze_panes(2, 0)
+        ws.autofilter(1, 0, max(len(df), 1) + 1, max(len(header) - 1, 0))
+        writers = {"text": self._text, "integer": self._number, "money": self._money}
+        cells = [writers[k] for k in kinds]
+        for r, row in enumerate(df.itertuples(index=False, name=None), start=2):
+            for c, value in enumerate(row):
+                cells[c](ws, r, c, value)
+
+    def records(self, name: str, header: list[str], rows: Iterable[Iterable[Any]]) -> None:
+        """A plain table with its header in row 1 (scenario sheets: import reads them)."""
+        rows = [[_cell(v) for v in row] for row in rows]
+        ws = self.book.add_worksheet(name[:31])
+        ws.write_row(0, 0, header, self.bold)
+        for c, label in enumerate(header):
+            width = max([text_width(label), *(text_width(str(r[c])) for r in rows
+                                              if c < len(r) and r[c] is not None)])
+            ws.set_column(c, c, min(width + 2, MAX_COLUMN_WIDTH))
+        ws.freeze_panes(1, 0)
+        for r, row in enumerate(rows, start=1):
+            for c, value in enumerate(row):
+                if value is None:
+                    continue
+                if isinstance(value, bool):
+                    ws.write_boolean(r, c, value)
+                elif isinstance(value, int | float):
+                    ws.write_number(r, c, value)
+                else:
+                    ws.write_string(r, c, str(value))
+
+    @staticmethod
+    def _text(ws, r: int, c: int, value: Any) -> None:
+        if isinstance(value, str):
+            ws.write_string(r, c, value)
+        elif not pd.isna(value):
+            ws.write_string(r, c, str(value))
+
+    @staticmethod
+    def _number(ws, r: int, c: int, value: Any) -> None:
+        ws.write_number(r, c, value)
+
+    @staticmethod
+    def _money(ws, r: int, c: int, value: Any) -> None:
+        if np.isfinite(value):
+            ws.write_number(r, c, value)
 
 
 def _cell(value: Any) -> Any:
@@ -204,7 +412,7 @@ def _cell(value: Any) -> Any:
         if not np.isfinite(value):
             return None
         if float(f"{value:.16g}") != value:
-            # openpyxl writes 16 significant digits; keep e.g. 1/6 exact as text
+            # Excel keeps 16 significant digits; keep e.g. 1/6 exact as text
             return repr(value)
     return value
 
@@ -279,13 +487,59 @@ def _scenario_dict(sc: Scenario) -> dict:
     return data
 
 
-def _write_scenario_sheets(book: Workbook, sc: Scenario, prefix: str = "") -> None:
+# A sheet without items still gets these headers, so that a user sees what to fill in.
+EMPTY_HEADERS: dict[str, list[str]] = {
+    "sources": ["title", "url", "date", "note"],
+    "assumptions": ["path", "note"],
+    "jurisdictions": ["id", "name", "name_en", "province"],
+    "parks": ["id", "name", "name_en", "partners"],
+    "firms": ["id", "name", "name_en", "origin", "destination", "move_year", "growth",
+              "pre_move.vat", "pre_move.eit", "illustrative"],
+    "streams": ["id", "host", "tax", "base", "base_year", "growth", "start", "end"],
+    "costs": ["id", "name", "name_en", "park", "parties", "paid_by", "illustrative"],
+    "agreements": ["id", "name", "name_en", "covers.park", "base", "compliance", "reference"],
+    "sites": ["park", "site", "host", "illustrative"],
+    "statistics": ["agreement", "index", "indicator", "base", "base_year", "growth"],
+}
+INPUT_SHEET_NAMES: dict[str, str] = {
+    "scenario": "情景", "sources": "来源", "assumptions": "假设", "jurisdictions": "辖区",
+    "parks": "园区", "firms": "企业", "streams": "税源", "costs": "成本", "agreements": "协议",
+    "sites": "片区", "rules": "规则", "statistics": "统计分算", "contributions": "投入要素",
+    "standalone": "不合作", "retention": "留成",
+}
+_YEAR_KEY = re.compile(r"^(.*)\.(\d{4})$")
+
+
+def _columns(rows: list[dict]) -> list[str]:
+    """Columns in order of first appearance, with year keys (``by_year.2024``) in year order
+    inside their group."""
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    groups: dict[str, list[str]] = {}
+    for c in columns:
+        match = _YEAR_KEY.match(c)
+        groups.setdefault(match[1] + ".<year>" if match else c, []).append(c)
+    return [c for cs in groups.values()
+            for c in sorted(cs, key=lambda c: int(_YEAR_KEY.match(c)[2])
+                            if _YEAR_KEY.match(c) else 0)]
+
+
+def _write_scenario_sheets(book: _Book, sc: Scenario, lang: str = "en",
+                           prefix: bool = False) -> None:
     data = _scenario_dict(sc)
+
+    def sheet(section: str, rows: list[dict], header: list[str] | None = None) -> None:
+        columns = header or _columns(rows) or EMPTY_HEADERS[section]
+        name = section
+        if prefix:
+            name = f"输入_{INPUT_SHEET_NAMES[section]}" if lang == "zh" else f"input_{section}"
+        book.records(name, columns, ([r.get(c) for c in columns] for r in rows))
+
     top = {k: v for k, v in data.items() if k not in LIST_SHEETS
            and k not in ("retention", "contributions", "standalone")}
     if data["retention"].get("reference"):
         top["retention.reference"] = data["retention"]["reference"]
-    _write_sheet(book, f"{prefix}scenario", ["key", "value"], _flatten(top).items())
+    sheet("scenario", [{"key": k, "value": v} for k, v in _flatten(top).items()],
+          ["key", "value"])
     rules, sites, statistics = [], [], []
     for section in LIST_SHEETS:
         rows = []
@@ -301,15 +555,15 @@ def _write_scenario_sheets(book: Workbook, sc: Scenario, prefix: str = "") -> No
                 for k, stat in enumerate(item.pop("statistics", [])):
                     statistics.append({"agreement": item["id"], "index": k, **_flatten(stat)})
             rows.append(_flatten(item))
-        _write_records(book, f"{prefix}{section}", rows)
-    _write_records(book, f"{prefix}sites", sites)
-    _write_records(book, f"{prefix}rules", rules, ["owner", "path", "value"])
-    _write_records(book, f"{prefix}statistics", statistics)
-    _write_records(book, f"{prefix}contributions", [
+        sheet(section, rows)
+    sheet("sites", sites)
+    sheet("rules", rules, ["owner", "path", "value"])
+    sheet("statistics", statistics)
+    sheet("contributions", [
         {"owner": o, "factor": f, "jurisdiction": j, "value": v}
         for o, factors in data["contributions"].items() for f, values in factors.items()
         for j, v in values.items()], ["owner", "factor", "jurisdiction", "value"])
-    _write_records(book, f"{prefix}standalone", [
+    sheet("standalone", [
         {"park": p, "jurisdiction": j, "share": v}
         for p, shares in data["standalone"].items() for j, v in shares.items()],
         ["park", "jurisdiction", "share"])
@@ -317,27 +571,19 @@ def _write_scenario_sheets(book: Workbook, sc: Scenario, prefix: str = "") -> No
     levels = [("default", "", ret["default"])] + [
         (level, k, taxes) for level in ("provinces", "jurisdictions")
         for k, taxes in ret[level].items()]
-    _write_records(book, f"{prefix}retention", [
+    sheet("retention", [
         {"level": level, "key": key, "tax": t, "year": year, "share": share}
         for level, key, taxes in levels for t, v in taxes.items()
-        for year, share in (v.items() if isinstance(v, dict) else [(None, v)])],
+        for year, share in (sorted(v.items()) if isinstance(v, dict) else [(None, v)])],
         ["level", "key", "tax", "year", "share"])
 
 
-def _write_records(book: Workbook, title: str, rows: list[dict],
-                   header: list[str] | None = None) -> None:
-    columns = header or list(dict.fromkeys(k for r in rows for k in r))
-    _write_sheet(book, title, columns, ([r.get(c) for c in columns] for r in rows))
-
-
-def export_scenario_xlsx(sc: Scenario, path: str | Path) -> Path:
-    """Write a scenario as a workbook of plain tables (see the module docstring)."""
-    book = Workbook()
-    book.remove(book.active)
-    _write_scenario_sheets(book, sc)
-    path = Path(path)
-    book.save(path)
-    return path
+def export_scenario_xlsx(sc: Scenario, target: Target) -> Target:
+    """Write a scenario as a workbook of plain tables (see the module docstring) to a path
+    or a binary file; returns ``target``."""
+    with _Book(target) as book:
+        _write_scenario_sheets(book, sc)
+    return target
 
 
 class _Sheets:
@@ -509,8 +755,8 @@ def firms_template() -> str:
 
 
 __all__ = [
-    "compare_table", "export_scenario_xlsx", "export_summary", "export_tables",
-    "firms_template", "import_scenario_xlsx",
-    "neutralise", "round_reconciled", "safe_frame", "scenario_yaml", "write_csv",
-    "write_result_csv", "write_result_xlsx",
+    "compare_table", "csv_bytes", "export_scenario_xlsx", "export_summary", "export_tables",
+    "firms_template", "import_scenario_xlsx", "neutralise", "result_csv_bytes",
+    "round_reconciled", "safe_frame", "scenario_yaml", "text_width", "translate", "write_csv",
+    "write_result_csv", "write_result_xlsx", "write_tables_xlsx",
 ]

@@ -30,6 +30,7 @@ from pydantic import (
     model_validator,
 )
 
+from sharing.channels import Settlement
 from sharing.frozen import Frozen, FrozenDict, FrozenMap
 from sharing.i18n import Lang, Problem, define, did_you_mean, message, raw
 from sharing.rules import (
@@ -311,6 +312,8 @@ class Agreement(Model):
     works on gross tax (thresholds, caps and floors in gross terms) and each stream-year's
     resulting split is applied to the retained money. ``compliance`` is the fraction of the
     agreed transfers actually paid; the rest stays with the host (or payer) as ``unpaid``.
+    ``settlement`` says how the amounts are settled after each year (see
+    :class:`sharing.channels.Settlement` and ``docs/settlement.md``).
     """
 
     id: Ident
@@ -321,6 +324,7 @@ class Agreement(Model):
     rule: Rule
     compliance: Share = 1.0
     statistics: tuple[Statistic, ...] = ()
+    settlement: Settlement | None = None
     reference: str | None = None
 
 

@@ -185,6 +185,9 @@ def test_every_subpackage_is_installed():
                  ["packages"])
     found = {".".join(p.parent.relative_to(ROOT).parts)
              for p in (ROOT / "sharing").rglob("__init__.py")}
+    found |= {".".join(("sharing", *p.relative_to(ROOT).parts))
+              for p in [ROOT / "scenarios", *(ROOT / "scenarios").rglob("*")]
+              if p.is_dir() and p.name != "__pycache__"}
     assert found <= listed, sorted(found - listed)
     assert {"sharing.scenarios", "sharing.scenarios.formulary"} <= listed
 

@@ -277,6 +277,120 @@ def test_cli_run_xlsx_and_zh(tmp_path, capsys):
     assert main(["run", str(GAOZHU), "--format", "xlsx", "-o", str(tmp_path / "r.xlsx"),
                  "--lang", "zh"]) == 0
     book = openpyxl.load_workbook(tmp_path / "r.xlsx")
-    assert [c.value for c in book["summary"][1]][:2] == ["辖区", "名称"]
+    assert [c.value for c in book["汇总"][2]][:2] == ["辖区", "名称"]
     assert main(["template", "firms"]) == 0
     assert capsys.readouterr().out.count("\n") >= 3
+
+
+# --- exports an Excel user is happy with ----------------------------------------------------
+
+
+def test_zh_workbook_is_chinese_formatted_and_frozen(tmp_path):
+    res = sharing.simulate(sharing.load_scenario(GAOZHU))
+    book = openpyxl.load_workbook(io.write_result_xlsx(res, tmp_path / "r.xlsx", "zh"))
+    assert book.sheetnames[:4] == ["汇总", "资金流", "分年", "统计分算"]
+    assert "输入_辖区" in book.sheetnames
+    ws = book["资金流"]
+    assert ws["A1"].value == "川渝高竹新区 — 存量各自、增量五五：资金流，单位：万元"
+    header = [c.value for c in ws[2]]
+    assert header == ["年份", "辖区", "税源", "来源", "税种", "类型", "金额"]
+    rows = list(ws.iter_rows(min_row=3, values_only=True))
+    assert {r[4] for r in rows} >= {"增值税", "企业所得税", "城市维护建设税"}
+    assert {r[5] for r in rows} >= {"征收额", "留成", "分享后收入", "成本分担"}
+    assert ws.freeze_panes == "A3"
+    assert ws.auto_filter.ref.startswith("A2:G")
+    amount = ws.cell(row=3, column=7)
+    assert amount.number_format == "#,##0.00" and amount.value == 9900
+    assert ws.cell(row=3, column=1).number_format == "0"  # years without a separator
+    summary = book["汇总"]
+    width = summary.column_dimensions["B"].width  # 名称: 广安市(邻水县) is 14 columns wide
+    assert int(width) == io.text_width("广安市(邻水县)") + 2 == 16  # xlsxwriter adds padding
+
+
+def test_en_workbook_states_the_unit(tmp_path):
+    res = sharing.simulate(sharing.load_scenario(GAOZHU))
+    book = openpyxl.load_workbook(io.write_result_xlsx(res, tmp_path / "r.xlsx"))
+    ws = book["summary"]
+    assert "万元 (10,000 CNY)" in ws["A1"].value
+    assert [c.value for c in ws[2]][:4] == ["jurisdiction", "name", "name_en", "collected"]
+    assert {r[4] for r in book["flows"].iter_rows(min_row=3, values_only=True)} >= {"vat"}
+
+
+def test_workbook_amounts_match_csv_to_the_cent(tmp_path):
+    res = sharing.simulate(sharing.load_scenario(GAOZHU))
+    book = openpyxl.load_workbook(io.write_result_xlsx(res, tmp_path / "r.xlsx"))
+    csv_rows = list(csv.reader(io.result_csv_bytes(res)["by_year.csv"].decode("utf-8-sig")
+                               .splitlines()))
+    xlsx_rows = list(book["by_year"].iter_rows(min_row=2, values_only=True))
+    assert len(csv_rows) == len(xlsx_rows)
+    for a, b in zip(csv_rows[1:], xlsx_rows[1:], strict=True):
+        assert [float(x) for x in a[2:]] == [float(x) for x in b[2:]]
+
+
+def test_workbook_to_a_buffer_and_csv_bytes(tmp_path):
+    from io import BytesIO
+
+    res = sharing.simulate(sharing.load_scenario(GAOZHU))
+    buffer = io.write_result_xlsx(res, BytesIO(), "zh")
+    buffer.seek(0)
+    assert openpyxl.load_workbook(buffer)["汇总"]["A3"].value == "guangan"
+    files = io.result_csv_bytes(res, "zh")
+    assert list(files) == ["summary.csv", "flows.csv", "by_year.csv", "statistics.csv"]
+    written = io.write_result_csv(res, tmp_path, "zh")
+    assert [p.read_bytes() for p in written] == list(files.values())
+    flows = files["flows.csv"].decode("utf-8-sig")
+    assert flows.startswith("年份,辖区,税源,来源,税种,类型,金额")
+    assert ",增值税,分享后收入," in flows and ",vat," not in flows
+
+
+def test_workbook_keeps_inexact_floats_exact(tmp_path):
+    path = tmp_path / "sixth.yaml"
+    path.write_text(GAOZHU.read_text(encoding="utf-8").replace(
+        "shares: {guangan: 0.5, yubei: 0.5}",
+        "shares: {guangan: 0.16666666666666666, yubei: 0.8333333333333334}"), encoding="utf-8")
+    sc = sharing.load_scenario(path)
+    book = io.export_scenario_xlsx(sc, tmp_path / "book.xlsx")
+    values = [r[2] for r in openpyxl.load_workbook(book)["rules"].iter_rows(values_only=True)]
+    assert "0.16666666666666666" in values  # 16 digits would lose it: kept as exact text
+    assert 0.8333333333333334 in values
+    back = tmp_path / "back.yaml"
+    assert main(["import-xlsx", str(book), "-o", str(back)]) == 0
+    assert sharing.load_scenario(back) == sc
+
+
+def test_too_many_rows_for_excel_is_refused_in_both_languages(tmp_path, monkeypatch):
+    res = sharing.simulate(sharing.load_scenario(GAOZHU))
+    monkeypatch.setattr(io, "EXCEL_MAX_ROWS", 100)
+    with pytest.raises(sharing.ScenarioError) as err:
+        io.write_result_xlsx(res, tmp_path / "r.xlsx")
+    assert not (tmp_path / "r.xlsx").exists()
+    (text,) = err.value.problems
+    assert "超过 Excel 工作表的上限 98 行；请改为导出 CSV" in text
+    assert "more than an Excel sheet holds (98); export CSV instead" in text
+    assert err.value.text("zh")[0].startswith("表 资金流 有 ")
+
+
+def test_scenario_workbook_years_in_order_and_empty_sheets_keep_headers(tmp_path):
+    text = GAOZHU.read_text(encoding="utf-8").replace(
+        "by_year: {2023: 20000, 2024: 20000, 2025: 15000,",
+        "by_year: {2025: 15000, 2023: 20000, 2024: 20000,")
+    path = tmp_path / "g.yaml"
+    path.write_text(text, encoding="utf-8")
+    sc = sharing.load_scenario(path)
+    book = openpyxl.load_workbook(io.export_scenario_xlsx(sc, tmp_path / "book.xlsx"))
+    header = [c.value for c in book["costs"][1]]
+    years = [h for h in header if h.startswith("by_year.")]
+    assert years == [f"by_year.{y}" for y in range(2023, 2036)]
+    assert [c.value for c in book["firms"][1]][:5] == ["id", "name", "name_en", "origin",
+                                                        "destination"]
+    assert book["firms"].max_row == 1 and book["streams"].max_row == 1
+    assert book["jurisdictions"].freeze_panes == "A2"
+    back = tmp_path / "back.yaml"
+    assert main(["import-xlsx", str(tmp_path / "book.xlsx"), "-o", str(back)]) == 0
+    assert sharing.load_scenario(back) == sc
+
+
+def test_text_width_counts_cjk_double():
+    assert io.text_width("abc") == 3
+    assert io.text_width("广安市") == 6
+    assert io.text_width("ＡＢ（x）") == 9
