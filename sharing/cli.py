@@ -12,6 +12,9 @@
     sharing export-xlsx SCENARIO -o book.xlsx / sharing import-xlsx book.xlsx -o FILE.yaml
     sharing game SCENARIO [--players a b ...] [--lang en|zh]
                  [--write-back AGREEMENT --solution nucleolus -o FILE.yaml]
+    sharing explain SCENARIO --jurisdiction ID [--year Y] [--stream ID] [--column C]
+                    [--lang zh|en]
+    sharing agreement-text SCENARIO [--agreement ID] [--lang zh|en] [-o draft.docx|draft.md]
 
 A SCENARIO is a file, or the name of a built-in one (``gaozhu``, ``formulary/eu_ccctb``: see
 ``sharing list``), from any folder. Messages are bilingual (中文 / English). Bad input prints
@@ -28,11 +31,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from sharing import games, io, settlement, statement
+from sharing import explain, games, io, settlement, statement
+from sharing.agreement_text import agreement_text
 from sharing.engine import simulate_file
 from sharing.i18n import Lang, define, message
 from sharing.result import LABELS, baseline_name, compare, compare_long
-from sharing.rules import RuleBase
+from sharing.rules import describe
 from sharing.scenario import (
     ScenarioError,
     builtin_scenarios,
@@ -125,6 +129,25 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--write-back", metavar="AGREEMENT",
                    help="把所选解写回该协议 / write the chosen solution into this agreement")
     g.add_argument("-o", "--out", type=Path, help="写回后的情景 YAML / scenario YAML to write")
+    x = sub.add_parser("explain", help="解释一个数字的来历 / explain how a number comes about")
+    x.add_argument("scenario", metavar="SCENARIO")
+    x.add_argument("--jurisdiction", "-j", required=True, help="辖区 id / jurisdiction id")
+    x.add_argument("--year", "-y", type=int,
+                   help="年份（缺省为各年合计）/ year (default: the total over the years)")
+    x.add_argument("--stream", "-s",
+                   help="税源、来源或协议 id（成本分担：成本 id）/ stream, source or agreement "
+                        "id (cost_share: a cost id)")
+    x.add_argument("--column", "-c", default="allocated",
+                   help="指标 / column: " + ", ".join(explain.COLUMNS))
+    x.add_argument("--lang", choices=("zh", "en"), default="zh")
+    a = sub.add_parser("agreement-text",
+                       help="由规则生成协议草案 / draft the agreement text from the rules")
+    a.add_argument("scenario", metavar="SCENARIO")
+    a.add_argument("--agreement", help="只起草该协议 / draft this agreement only")
+    a.add_argument("--lang", choices=("zh", "en"), default="zh")
+    a.add_argument("-o", "--out", type=Path,
+                   help="写入 .docx 或 .md（缺省时输出 Markdown）/ write .docx or .md (default: "
+                        "Markdown on stdout)")
     return p
 
 
@@ -190,11 +213,6 @@ def _game(args) -> None:
         print(f"写入 wrote {args.out} ({args.solution} → {args.write_back})")
 
 
-def describe(rule: RuleBase) -> str:
-    """A rule tree in one line, e.g. ``stock_increment(host, fixed)``."""
-    inner = ", ".join(describe(child) for child in rule.children())
-    name = f"{rule.type}[{rule.preset}]" if getattr(rule, "preset", None) else rule.type
-    return f"{name}({inner})" if inner else name
 
 
 def _list() -> None:
@@ -292,6 +310,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"写入 wrote {io.export_scenario_xlsx(sc, args.out)}")
         elif args.command == "game":
             _game(args)
+        elif args.command == "agreement-text":
+            draft = agreement_text(load_scenario(find_scenario(args.scenario)), args.lang,
+                                   args.agreement)
+            if args.out:
+                print(f"写入 wrote {draft.write(args.out)}")
+            else:
+                sys.stdout.write(draft.to_markdown())
+        elif args.command == "explain":
+            res = simulate_file(find_scenario(args.scenario))
+            print(res.explain(args.jurisdiction, year=args.year, stream=args.stream,
+                              column=args.column).text(args.lang))
         elif args.command == "import-xlsx":
             data = io.import_scenario_xlsx(args.workbook)
             args.out.write_text(io.scenario_yaml(data), encoding="utf-8")

@@ -616,37 +616,40 @@ def coalition_items(model: Model, alloc: Allocation) -> CoalitionItems:
         a_rows.append(-(shared @ model.discount))
         b_rows.append(np.zeros(n_j))
         req.append(_mask(cc.parties))
-    rows, who, value = _subsidies(alloc, model.discount)
-    if rows.size:
-        parks = np.array([_mask(model.index[j] for j in p.partners) for p in sc.parks] or [0],
-                         dtype=np.int64)
-        one = np.int64(1)
-        required = np.where(s.park[rows] >= 0, parks[np.maximum(s.park[rows], 0)],
-                            np.where(s.firm[rows] >= 0,
-                                     (one << s.origin[rows]) | (one << s.destination[rows]), 0))
-        required |= one << s.host[rows]
-        codes, inverse = np.unique(required, return_inverse=True)
-        a_rows.extend(np.bincount(inverse * n_j + who, weights=value,
-                                  minlength=len(codes) * n_j).reshape(len(codes), n_j))
-        b_rows.extend(np.zeros((len(codes), n_j)))
-        req.extend(codes)
+    required, values = subsidy_items(model, alloc)
+    a_rows.extend(values)
+    b_rows.extend(np.zeros_like(values))
+    req.extend(required)
     return CoalitionItems(np.array(a_rows), np.array(b_rows), np.array(req, dtype=np.int64))
 
 
-def _subsidies(alloc: Allocation, discount: np.ndarray):
-    """Stream row, recipient and present value of every central subsidy payment."""
+def subsidy_items(model: Model, alloc: Allocation) -> tuple[np.ndarray, np.ndarray]:
+    """The central subsidies as coalition items: the jurisdictions each needs (a bitmask: the
+    stream's host and its firm's origin and destination, or its park's partners) and the
+    present value it brings each jurisdiction, ``(items,)`` and ``(items, jurisdictions)``."""
+    s, n_j = model.streams, len(model.jurisdictions)
     rows, who, value = [], [], []
     for _, block_rows, split in alloc.blocks:
         if split.subsidy is None:
             continue
-        pv = split.subsidy.amount @ discount
+        pv = split.subsidy.amount @ model.discount
         slot, k = np.nonzero(pv)
         rows.append(block_rows[k])
         who.append(split.subsidy.who[slot, k])
         value.append(pv[slot, k])
     if not rows:
-        return np.zeros(0, int), np.zeros(0, int), np.zeros(0)
-    return np.concatenate(rows), np.concatenate(who), np.concatenate(value)
+        return np.zeros(0, dtype=np.int64), np.zeros((0, n_j))
+    rows, who, value = np.concatenate(rows), np.concatenate(who), np.concatenate(value)
+    parks = np.array([_mask(model.index[j] for j in p.partners)
+                      for p in model.scenario.parks] or [0], dtype=np.int64)
+    one = np.int64(1)
+    required = np.where(s.park[rows] >= 0, parks[np.maximum(s.park[rows], 0)],
+                        np.where(s.firm[rows] >= 0,
+                                 (one << s.origin[rows]) | (one << s.destination[rows]), 0))
+    required |= one << s.host[rows]
+    codes, inverse = np.unique(required, return_inverse=True)
+    return codes, np.bincount(inverse * n_j + who, weights=value,
+                              minlength=len(codes) * n_j).reshape(len(codes), n_j)
 
 
 def _mask(indices) -> int:

@@ -271,6 +271,15 @@ class Result:
         return pd.DataFrame(rows, columns=["agreement", "path", "compliance", "base",
                                            "pv_base"])
 
+    def explain(self, jurisdiction: str, year: int | None = None, stream: str | None = None,
+                column: str = "allocated"):
+        """Why a number is what it is: a :class:`~sharing.explain.Trace` of ``column`` for
+        ``jurisdiction`` in ``year`` (``stream`` narrows it); see :func:`sharing.explain.explain`.
+        """
+        from sharing.explain import explain
+
+        return explain(self, jurisdiction, year=year, stream=stream, column=column)
+
     def to_csv(self, directory: str | Path, lang: str = "en") -> list[Path]:
         """Write summary.csv, flows.csv, by_year.csv and statistics.csv (UTF-8 with BOM,
         amounts rounded to 0.01 万元 so rows add up to the totals) and return their paths."""

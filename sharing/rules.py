@@ -646,7 +646,7 @@ class Capped(RuleBase):
     def keys(self) -> set[str]:
         return {self.beneficiary, "host"}
 
-    def _starts(self, pool: Pool) -> np.ndarray:
+    def starts(self, pool: Pool) -> np.ndarray:
         """The first sharing year of each group (firm)."""
         if self.start is not None:
             return np.full(pool.n_groups, self.start)
@@ -665,7 +665,7 @@ class Capped(RuleBase):
         if self.taxes is not None:
             covered = np.isin(pool.tax, [TAXES.index(t) for t in self.taxes])
         # Firm-level facts, one value per group.
-        start = self._starts(pool)
+        start = self.starts(pool)
         first_end = end = start + self.max_years - 1
         if self.extension is not None:
             last = np.clip(np.searchsorted(years, end), 0, len(years) - 1)
@@ -961,3 +961,10 @@ def walk(rule: RuleBase):
     yield rule
     for child in rule.children():
         yield from walk(child)
+
+
+def describe(rule: RuleBase) -> str:
+    """A rule tree in one line, e.g. ``stock_increment(host, fixed)``."""
+    inner = ", ".join(describe(child) for child in rule.children())
+    name = f"{rule.type}[{rule.preset}]" if getattr(rule, "preset", None) else rule.type
+    return f"{name}({inner})" if inner else name

@@ -9,7 +9,7 @@ side enters, and the key amounts in figures (元, to the fen) and in 大写.
 from __future__ import annotations
 
 import re
-from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
 
 import numpy as np
@@ -22,67 +22,10 @@ from docx.shared import RGBColor
 
 from sharing import io
 from sharing.i18n import Lang, define, message
+from sharing.numerals import rmb_capital
 from sharing.settlement import LABELS, WAN, Ledger, Statement, translate, yuan
 
-DIGITS = "零壹贰叁肆伍陆柒捌玖"
-SMALL_UNITS = ("", "拾", "佰", "仟")
 CJK_FONT = "SimSun"
-
-
-def capitals(yuan: float | Decimal | str) -> str:
-    """An amount in 元 as Chinese capital numerals (大写金额), e.g. 1200000 → 壹佰贰拾万元整.
-
-    Rules (中国人民银行《支付结算办法》附件一《正确填写票据和结算凭证的基本规定》): digits
-    零壹贰叁肆伍陆柒捌玖 with units 拾佰仟 inside groups of four, the groups marked 万 and 亿,
-    then 元角分; a leading ten is 壹拾 (¥15 → 壹拾伍元整); one 零 for any run of zeros between
-    non-zero digits (¥1,409.50 → 壹仟肆佰零玖元伍角; ¥6,007.14 → 陆仟零柒元壹角肆分;
-    ¥100,500 → 壹拾万零伍佰元整), none for zeros that end a group or the amount; 零 after 元
-    when the 角 is zero and the 分 is not (¥325.04 → 叁佰贰拾伍元零肆分); 整 after 元 when there
-    is no 角 or 分, nothing after 角 or 分. Where the rules allow "只写一个零字，也可以不写",
-    one 零 right after 元 when the 元 digit is zero (¥1,680.32 → 壹仟陆佰捌拾元零叁角贰分;
-    ¥107,000.53 → 壹拾万柒仟元零伍角叁分), none at the 万 digit. Rounded half up to the 分
-    from the amount's shortest decimal form; a negative amount starts with 负. Below 一万亿元.
-    """
-    value = Decimal(repr(yuan)) if isinstance(yuan, float) else Decimal(str(yuan))
-    cents = int((value * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
-    sign = "负" if cents < 0 else ""
-    whole, rest = divmod(abs(cents), 100)
-    jiao, fen = divmod(rest, 10)
-    if whole >= 10**12:
-        raise ValueError(f"{yuan} 元 is 一万亿元 or more")
-    out, gap = "", False
-    for group, unit in ((whole // 10**8, "亿"), (whole // 10**4 % 10**4, "万"),
-                        (whole % 10**4, "")):
-        if not group:
-            gap = bool(out)
-            continue
-        if out and (gap or group < 1000):
-            out += "零"
-        out += _group(group) + unit
-        gap = False
-    out += "元" if whole else ""
-    if not rest:
-        return sign + (out or "零元") + "整"
-    if whole and (jiao == 0 or whole % 10 == 0):
-        out += "零"
-    if jiao:
-        out += DIGITS[jiao] + "角"
-    if fen:
-        out += DIGITS[fen] + "分"
-    return sign + out
-
-
-def _group(n: int) -> str:
-    """1..9999 in capitals: one 零 for zeros between non-zero digits, none at either end."""
-    out, zero = "", False
-    for power in (3, 2, 1, 0):
-        digit = n // 10**power % 10
-        if not digit:
-            zero = bool(out)
-            continue
-        out += ("零" if zero else "") + DIGITS[digit] + SMALL_UNITS[power]
-        zero = False
-    return out
 
 
 def _figures(wan: float) -> str:
@@ -202,14 +145,14 @@ def write_statement_docx(statement: Statement, payer: str, payee: str, path: str
         cells[1].paragraphs[0].alignment = WD_ALIGN_PARAGRAPH.RIGHT
     doc.add_paragraph("")
     doc.add_paragraph(_t("amount_due", lang, figures=_figures(pair["due"]),
-                         capitals=capitals(yuan(pair["due"]))))
+                         capitals=rmb_capital(yuan(pair["due"]), prefix="")))
     if pair["due"] < 0:
         doc.add_paragraph(_t("refund", lang))
     doc.add_paragraph(_t("balance", lang, figures=_figures(pair["arrears_end"]),
-                         capitals=capitals(yuan(pair["arrears_end"]))))
+                         capitals=rmb_capital(yuan(pair["arrears_end"]), prefix="")))
     if pair["credit_end"] > 0:
         doc.add_paragraph(_t("credit", lang, figures=_figures(pair["credit_end"]),
-                             capitals=capitals(yuan(pair["credit_end"]))))
+                             capitals=rmb_capital(yuan(pair["credit_end"]), prefix="")))
     if pair["advance_expected"]:
         doc.add_paragraph(_t("advance", lang, figures=_figures(pair["advance_expected"])))
 
@@ -303,5 +246,5 @@ def write_ledger(ledger: Ledger, year: int, directory: str | Path,
     return written
 
 
-__all__ = ["capitals", "ledger_tables", "statement_docx_files", "write_ledger",
+__all__ = ["ledger_tables", "statement_docx_files", "write_ledger",
            "write_statement_docx"]

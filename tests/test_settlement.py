@@ -19,7 +19,8 @@ import sharing
 from sharing import settlement
 from sharing.cli import main
 from sharing.engine import compile_scenario
-from sharing.statement import capitals, ledger_tables, statement_docx_files, write_ledger
+from sharing.numerals import rmb_capital
+from sharing.statement import ledger_tables, statement_docx_files, write_ledger
 
 ROOT = Path(__file__).resolve().parents[1]
 GAOZHU = ROOT / "scenarios" / "gaozhu.yaml"
@@ -380,7 +381,7 @@ def test_retained_actuals_convert_exactly(tmp_path, two_sites):
     ("0.005", "壹分"),  # half up to the fen
 ], ids=str)
 def test_capitals_hand_worked(amount, words):
-    assert capitals(amount) == words
+    assert rmb_capital(amount, prefix="") == words
 
 
 DIGIT = {c: i for i, c in enumerate("零壹贰叁肆伍陆柒捌玖")}
@@ -417,7 +418,7 @@ def _parse(words: str) -> int:
 @settings(max_examples=500, deadline=None)
 @given(st.integers(-(10**13), 10**14 - 1))
 def test_capitals_read_back_and_follow_the_zero_rules(cents):
-    words = capitals(f"{cents / 100:.2f}")
+    words = rmb_capital(f"{cents / 100:.2f}", prefix="")
     assert _parse(words) == cents
     assert "零零" not in words
     assert cents == 0 or not re.search(r"零[元万亿角]", words)
