@@ -5,6 +5,9 @@ Public API::
     sc = sharing.load_scenario("scenarios/gaozhu.yaml")
     res = sharing.simulate(sc)          # -> Result: res.summary, res.flows, res.by_year
     sharing.compare({"a": sc, "b": sc2})
+    sc2 = sc.replace({"agreements.gaozhu_revenue.rule.increment.shares": {"guangan": 0.6,
+                                                                         "yubei": 0.4}})
+    sharing.sweep(sc, "discount_rate", [0.0, 0.03, 0.05])   # one summary row per value
     opt = sharing.optimize(sc, objective="maximin_gain")   # -> OptimizationResult
     res.explain("yubei", year=2030)      # -> Trace: why a number is what it is
     sharing.agreement_text(sc, lang="zh").to_docx("draft.docx")   # the draft agreement
@@ -13,7 +16,8 @@ Public API::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import pandas as pd
 
@@ -30,6 +34,7 @@ __all__ = [
     "AgreementText", "Ledger", "Model", "OptimizationResult", "OptimizationSpec", "Result",
     "Scenario", "ScenarioError", "Trace", "agreement_text", "compare", "compile_scenario",
     "load_scenario", "optimize", "parse_scenario", "settle", "simulate", "simulate_file",
+    "sweep",
 ]
 
 
@@ -39,7 +44,27 @@ def simulate(scenario: Scenario | Model) -> Result:
     return model.run()
 
 
-def compare(scenarios: Mapping[str, Scenario | Model | Result]) -> pd.DataFrame:
-    """Scenarios side by side, with differences against the first (see result.compare)."""
+def compare(scenarios: Mapping[str, Scenario | Model | Result],
+            baseline: str | None = None) -> pd.DataFrame:
+    """Scenarios side by side, with differences against ``baseline`` (a key of
+    ``scenarios``; default the first; see result.compare)."""
     return _compare_results({
-        name: s if isinstance(s, Result) else simulate(s) for name, s in scenarios.items()})
+        name: s if isinstance(s, Result) else simulate(s) for name, s in scenarios.items()},
+        baseline)
+
+
+def sweep(scenario: Scenario, path: str, values: Iterable[Any]) -> pd.DataFrame:
+    """Run ``scenario`` once per value at the key ``path`` (see :meth:`Scenario.replace`).
+
+    Returns one row per value and jurisdiction: a ``value`` column, then the columns of
+    :attr:`Result.summary`. Every edited scenario is validated; the first bad value raises
+    ScenarioError naming the path.
+    """
+    frames = []
+    for value in values:
+        summary = simulate(scenario.replace({path: value})).summary
+        summary.insert(0, "value", [value] * len(summary))
+        frames.append(summary)
+    if not frames:
+        raise ValueError("sweep needs at least one value")
+    return pd.concat(frames, ignore_index=True)

@@ -180,6 +180,8 @@ define({
                          "(inclusive): {share} of {taxes_en} goes to {who}, the rest stays with "
                          "the collecting party"),
     "agreement.capped_move": ("企业迁入当年", "the year the firm moves"),
+    "agreement.capped_production": ("企业迁入后达产当年", "the year the moved firm reaches "
+                                    "production"),
     "agreement.capped_year": ("{year} 年", "{year}"),
     "agreement.capped_all_taxes": ("各税种", "each tax"),
     "agreement.floor": ("{inner}；自 {start} 年起，{who}每年分得金额不低于 {minimum}，"
@@ -230,6 +232,18 @@ define({
                                  "{years} 年。", "If the firm's taxes (gross) in the last year "
                                  "of the term are below {below}, the term is extended by {years} "
                                  "year(s)."),
+    "agreement.term_extension_cap": ("分享期满仍未达到分享上限的，分享期再延长 {years} 年。",
+                                     "If the cap is not reached by the end of the term, the "
+                                     "term is extended by {years} year(s)."),
+    "agreement.term_subsidy_cap": ("最初 {n} 年内未达到分享上限的，分享期（含延长期）结束后，"
+                                   "{who}不再分享，由中央财政一次性给予{who}补助 {amount}。",
+                                   "If the cap is not reached within the first {n} year(s), "
+                                   "then after the term (with any extension) {who} shares no "
+                                   "more and the central government pays {who} a one-off "
+                                   "subsidy of {amount}."),
+    "agreement.term_subsidy": ("分享期结束后，由中央财政一次性给予{who}补助 {amount}。",
+                               "After the term the central government pays {who} a one-off "
+                               "subsidy of {amount}."),
     "agreement.term_cap_pre_move": ("{who}累计分享额以企业迁移前 {n} 年缴纳的上述税收（{base}）"
                                     "总额为上限，达到上限后不再分享。",
                                     "{who}'s cumulative share is capped at the firm's total of "
@@ -781,8 +795,8 @@ def _optimized(rule: Optimized, ctx: Ctx) -> Rendered:
 def _capped(rule: Capped, ctx: Ctx) -> Rendered:
     names, path = ctx.agreement_names(), ctx.path
     if rule.start is None:
-        start = message("agreement.capped_move", "zh")
-        start_en = message("agreement.capped_move", "en")
+        key = f"agreement.capped_{rule.start_from}"
+        start, start_en = message(key, "zh"), message(key, "en")
     else:
         start = message("agreement.capped_year", "zh", year=rule.start)
         start_en = message("agreement.capped_year", "en", year=rule.start)
@@ -797,9 +811,12 @@ def _capped(rule: Capped, ctx: Ctx) -> Rendered:
                    taxes=taxes_zh, taxes_en=taxes_en, share=percent(rule.share), who=who)
     term = [(ctx.t("agreement.term_capped", years=rule.max_years, start=start,
                    start_en=start_en, **names), f"{path}.max_years")]
-    if rule.extension is not None:
+    if rule.extension is not None and rule.extension.below is not None:
         term.append((ctx.t("agreement.term_extension", below=ctx.money(rule.extension.below),
                            years=rule.extension.years), f"{path}.extension"))
+    elif rule.extension is not None:
+        term.append((ctx.t("agreement.term_extension_cap", years=rule.extension.years),
+                     f"{path}.extension"))
     base_key = "agreement.pre_move_gross" if ctx.sc.agreements[ctx.agreement].base == "gross" \
         else "agreement.pre_move_retained"
     if isinstance(rule.cap, PreMoveCap):
@@ -809,6 +826,10 @@ def _capped(rule: Capped, ctx: Ctx) -> Rendered:
     elif rule.cap is not None:
         term.append((ctx.t("agreement.term_cap_amount", who=who, cap=ctx.money(rule.cap)),
                      f"{path}.cap"))
+    if rule.end_subsidy is not None:
+        key = "agreement.term_subsidy" if rule.cap is None else "agreement.term_subsidy_cap"
+        term.append((ctx.t(key, who=who, n=rule.max_years,
+                           amount=ctx.money(rule.end_subsidy.amount)), f"{path}.end_subsidy"))
     base = [(ctx.t("agreement.base_capped", **names), f"{path}.cap")]
     if rule.eligibility is not None:
         base.append((ctx.t("agreement.base_eligibility",

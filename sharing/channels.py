@@ -22,8 +22,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from sharing.frozen import Frozen
 from sharing.i18n import define, message
 from sharing.rules import PathError, Share
 
@@ -67,7 +68,7 @@ define({
 })
 
 
-class Settlement(BaseModel):
+class Settlement(Frozen):
     """How one agreement is settled. Every key is optional; the default is a direct annual
     payment without interest.
 
@@ -80,8 +81,6 @@ class Settlement(BaseModel):
     - ``central_clearing``: P pays x into the clearing account (上解支出); Q receives x as
       结算补助收入 (1100208); the clearing account shows x in and x out.
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     channel: Channel = "direct"
     superior: str | None = Field(None, min_length=1, max_length=80)

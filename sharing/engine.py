@@ -33,6 +33,7 @@ from sharing.scenario import (
     ByBenefit,
     Scenario,
     ScenarioError,
+    checked,
     load_scenario,
     located,
     project,
@@ -80,9 +81,11 @@ class Streams:
     origin: np.ndarray
     destination: np.ndarray
     move_year: np.ndarray
+    production_year: np.ndarray
     pre_move_gross: np.ndarray
     gross: np.ndarray
     retention: np.ndarray
+    pre_move_retention: np.ndarray
 
     def __len__(self) -> int:
         return len(self.kind)
@@ -164,15 +167,24 @@ def simulate_file(path: str | Path) -> Result:
 
 
 def compile_scenario(sc: Scenario) -> Model:
-    """Build the stream table and agreement rows. Raises ScenarioError on bad coverage."""
+    """Build the stream table and agreement rows.
+
+    A scenario that did not come out of validation (``model_construct``) is validated first.
+    Raises ScenarioError, with key paths, on bad input and bad coverage.
+    """
+    sc = checked(sc)
     years = np.arange(sc.years.start, sc.years.end + 1)
     jur = tuple(sc.jurisdiction_ids)
     index = {j: i for i, j in enumerate(jur)}
-    table = retention_table([(j.id, j.province) for j in sc.jurisdictions], years,
-                            sc.retention.default, sc.retention.provinces,
-                            sc.retention.jurisdictions)
+
+    def retention_in(when: np.ndarray) -> np.ndarray:
+        return retention_table([(j.id, j.province) for j in sc.jurisdictions], when,
+                               sc.retention.default, sc.retention.provinces,
+                               sc.retention.jurisdictions)
+
+    table = retention_in(years)
     parts, suffixes, stay = _streams(sc, years, index)
-    streams = _assemble(parts, suffixes, table)
+    streams = _assemble(parts, suffixes, table, years, retention_in)
     stay_ret = table[stay["origin"], stay["tax"]] if len(stay["origin"]) else \
         np.zeros((0, len(years)))
     model_stay = Stay(stay["firm"], stay["origin"], stay["destination"], stay["gross"], stay_ret)
@@ -188,7 +200,7 @@ def _streams(sc: Scenario, years: np.ndarray, index: dict[str, int]):
     n_years = len(years)
 
     def add(suffix, kind, source, gross, tax, host, park=-1, firm=-1, spec=-1,
-            origin=-1, destination=-1, move_year=-1, pre_move_gross=0.0):
+            origin=-1, destination=-1, move_year=-1, production_year=-1, pre_move_gross=0.0):
         n = len(gross)
         full = lambda v, dt=int: np.broadcast_to(np.asarray(v, dtype=dt), (n,))  # noqa: E731
         parts.append(dict(
@@ -197,7 +209,8 @@ def _streams(sc: Scenario, years: np.ndarray, index: dict[str, int]):
             else np.full(n, source, dtype=object),
             park=full(park), firm=full(firm), spec=full(spec), tax=full(tax), host=full(host),
             origin=full(origin), destination=full(destination), move_year=full(move_year),
-            pre_move_gross=full(pre_move_gross, float), gross=gross.reshape(n, n_years)))
+            production_year=full(production_year), pre_move_gross=full(pre_move_gross, float),
+            gross=gross.reshape(n, n_years)))
 
     for p, park in enumerate(sc.parks):
         for s, site in enumerate(park.sites):
@@ -224,6 +237,7 @@ def _firm_streams(sc: Scenario, years: np.ndarray, index: dict[str, int], add) -
         origin = np.array([index[firm.origin] for firm in migrated])
         dest = np.array([index[firm.destination] for firm in migrated])
         move = np.array([firm.move_year for firm in migrated])
+        production = np.array([firm.producing_from for firm in migrated])
         growth = np.array([firm.growth for firm in migrated])
         pre_move = [firm.pre_move for firm in migrated]
         present = set().union(*pre_move)
@@ -238,17 +252,18 @@ def _firm_streams(sc: Scenario, years: np.ndarray, index: dict[str, int], add) -
                 continue
             level = pre[has, t][:, None] * level_index[has]
             before = years[None, :] < move[has, None]
-            o, d, mv, fp = origin[has], dest[has], move[has], pos[has]
+            o, d, mv, fp, pr = origin[has], dest[has], move[has], pos[has], production[has]
             early = mv > years[0]
             late = mv <= years[-1]
             if early.any():
                 add(f"/{tax}@origin", "firm", ids[has][early],
                     (level * before)[early], t, o[early], firm=fp[early], origin=o[early],
-                    destination=d[early], move_year=mv[early])
+                    destination=d[early], move_year=mv[early], production_year=pr[early])
             if late.any():
                 add(f"/{tax}@destination", "firm", ids[has][late],
                     (level * ~before)[late], t, d[late], firm=fp[late], origin=o[late],
-                    destination=d[late], move_year=mv[late], pre_move_gross=pre[has, t][late])
+                    destination=d[late], move_year=mv[late], production_year=pr[late],
+                    pre_move_gross=pre[has, t][late])
             stay["firm"].append(fp)
             stay["origin"].append(o)
             stay["destination"].append(d)
@@ -274,12 +289,34 @@ def _firm_streams(sc: Scenario, years: np.ndarray, index: dict[str, int], add) -
     return {k: np.concatenate(v) for k, v in stay.items()}
 
 
-def _assemble(parts: list[dict], suffixes: tuple[str, ...], table: np.ndarray) -> Streams:
+def _assemble(parts: list[dict], suffixes: tuple[str, ...], table: np.ndarray,
+              years: np.ndarray, retention_in) -> Streams:
     if not parts:
         raise ScenarioError(["scenario has no tax streams: add parks, firms or streams"])
     cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     cols["retention"] = table[cols["host"], cols["tax"]]
+    cols["pre_move_retention"] = _retention_before_move(cols, years, table, retention_in)
     return Streams(suffixes=suffixes, **cols)
+
+
+def _retention_before_move(cols: dict, years: np.ndarray, table: np.ndarray,
+                           retention_in) -> np.ndarray:
+    """Each stream's retention in the year before its firm's move (the pre-move base of a
+    capped rule's cap), looked up for that very year even when it lies before the horizon;
+    0 for streams that carry no pre-move taxes."""
+    out = np.zeros(len(cols["host"]))
+    rows = np.flatnonzero(cols["pre_move_gross"] > 0)
+    if not rows.size:
+        return out
+    before = cols["move_year"][rows] - 1
+    extra = np.unique(before[(before < years[0]) | (before > years[-1])])
+    if extra.size:
+        years = np.concatenate([years, extra])
+        table = np.concatenate([table, retention_in(extra)], axis=2)
+    order = np.argsort(years)
+    col = order[np.searchsorted(years, before, sorter=order)]
+    out[rows] = table[cols["host"][rows], cols["tax"][rows], col]
+    return out
 
 
 def _lookups(sc: Scenario, streams: Streams, index: dict[str, int]) -> dict:
@@ -361,11 +398,17 @@ def _cost(sc: Scenario, c: int, years: np.ndarray, index: dict[str, int]) -> Com
 
 @dataclass
 class Allocation:
-    """Raw output of one run, turned into a Result by sharing.result."""
+    """Raw output of one run, turned into a Result by sharing.result.
+
+    ``subsidy`` (jurisdictions × years) is money from outside the jurisdictions (a capped
+    rule's central subsidy): not part of ``allocated``, which still sums to ``retained``;
+    each block's ``split.subsidy`` says which stream (firm) it belongs to.
+    """
 
     gross: np.ndarray
     retained: np.ndarray
     allocated: np.ndarray
+    subsidy: np.ndarray
     blocks: list[tuple[int, np.ndarray, Split]]
     unpaid: np.ndarray
     unpaid_rows: list[tuple[np.ndarray, np.ndarray]]
@@ -398,16 +441,16 @@ def _template(sc: Scenario, s: Streams, years: np.ndarray, index: dict[str, int]
     """Everything a rule needs about the agreement's streams except the amounts."""
     take = _rows(rows)
     pre_gross = s.pre_move_gross[take]
-    col = np.clip(np.searchsorted(years, s.move_year[take] - 1), 0, len(years) - 1)
-    at_move = s.retention[rows, col]
-    pre = pre_gross if sc.agreements[position].base == "gross" else pre_gross * at_move
+    pre = pre_gross if sc.agreements[position].base == "gross" else \
+        pre_gross * s.pre_move_retention[take]
     empty = np.zeros((0, len(years)))
     return Pool(
         amounts=empty, gross=empty, years=years,
         roles={"host": s.host[take], "origin": s.origin[take],
                "destination": s.destination[take]},
         tax=s.tax[take], group=group, n_groups=int(group.max()) + 1,
-        move_year=s.move_year[take], pre_move=pre, pre_move_gross=pre_gross,
+        move_year=s.move_year[take], production_year=s.production_year[take],
+        pre_move=pre, pre_move_gross=pre_gross,
         stream_id=lambda i: s.id_of(rows[i]), index=index, contributions=contributions)
 
 
@@ -426,6 +469,7 @@ def _allocate(model: Model, gross: np.ndarray | None, compliance: dict[str, floa
     retained = gross * s.retention
     blocks: list[tuple[int, np.ndarray, Split]] = []
     unpaid = np.zeros((n_j, n_years))
+    subsidy = np.zeros((n_j, n_years))
     unpaid_rows = []
     unpaid_transfers: list[tuple[int, np.ndarray]] = []
     by_agreement: dict[int, np.ndarray] = {}
@@ -459,7 +503,9 @@ def _allocate(model: Model, gross: np.ndarray | None, compliance: dict[str, floa
             split = Split(
                 np.concatenate([split.who, host[None, :]], axis=0),
                 np.concatenate([split.amount * c, (1.0 - c) * money[None]], axis=0),
-                transfers, split.pools)
+                transfers, split.pools, split.subsidy)
+        if split.subsidy is not None:  # paid by the centre: compliance does not touch it
+            subsidy += to_jurisdictions(split.subsidy.who, split.subsidy.amount, n_j)
         blocks.append((ca.position, ca.rows, split))
         alloc = to_jurisdictions(split.who, split.amount, n_j)
         if split.transfers is not None:
@@ -472,7 +518,7 @@ def _allocate(model: Model, gross: np.ndarray | None, compliance: dict[str, floa
         blocks.append((-1, rest, kept))
         allocated += to_jurisdictions(kept.who, kept.amount, n_j)
     cost_share, cost_booked, cost_rows = _costs(model, by_agreement)
-    return Allocation(gross, retained, allocated, blocks, unpaid, unpaid_rows,
+    return Allocation(gross, retained, allocated, subsidy, blocks, unpaid, unpaid_rows,
                       unpaid_transfers, cost_share,
                       cost_booked, cost_rows, by_agreement)
 
@@ -534,6 +580,12 @@ class CoalitionItems:
     retained revenue), each origin→destination pair of firms (move only if both are in S;
     otherwise the origin keeps them), each cost (incurred only if its park is built or all
     its parties are in S). Transfers inside S cancel, so agreements do not enter v(S).
+
+    A central subsidy (``end_subsidy`` of a capped rule) is money from outside the players:
+    it adds to v(S) when its agreement can hold inside S, i.e. when the stream's host and the
+    item its stream belongs to (the firm's origin and destination, the park's partners) are
+    all in S, and is 0 otherwise (no cooperation, no agreement, no subsidy). So v(N) is still
+    the sum of everyone's ``pv_net_benefit``, which includes the subsidy.
     """
 
     with_coalition: np.ndarray
@@ -582,7 +634,40 @@ def coalition_items(model: Model, alloc: Allocation) -> CoalitionItems:
         a_rows.append(-(shared @ model.discount))
         b_rows.append(np.zeros(n_j))
         req.append(_mask(cc.parties))
+    required, values = subsidy_items(model, alloc)
+    a_rows.extend(values)
+    b_rows.extend(np.zeros_like(values))
+    req.extend(required)
     return CoalitionItems(np.array(a_rows), np.array(b_rows), np.array(req, dtype=np.int64))
+
+
+def subsidy_items(model: Model, alloc: Allocation) -> tuple[np.ndarray, np.ndarray]:
+    """The central subsidies as coalition items: the jurisdictions each needs (a bitmask: the
+    stream's host and its firm's origin and destination, or its park's partners) and the
+    present value it brings each jurisdiction, ``(items,)`` and ``(items, jurisdictions)``."""
+    s, n_j = model.streams, len(model.jurisdictions)
+    rows, who, value = [], [], []
+    for _, block_rows, split in alloc.blocks:
+        if split.subsidy is None:
+            continue
+        pv = split.subsidy.amount @ model.discount
+        slot, k = np.nonzero(pv)
+        rows.append(block_rows[k])
+        who.append(split.subsidy.who[slot, k])
+        value.append(pv[slot, k])
+    if not rows:
+        return np.zeros(0, dtype=np.int64), np.zeros((0, n_j))
+    rows, who, value = np.concatenate(rows), np.concatenate(who), np.concatenate(value)
+    parks = np.array([_mask(model.index[j] for j in p.partners)
+                      for p in model.scenario.parks] or [0], dtype=np.int64)
+    one = np.int64(1)
+    required = np.where(s.park[rows] >= 0, parks[np.maximum(s.park[rows], 0)],
+                        np.where(s.firm[rows] >= 0,
+                                 (one << s.origin[rows]) | (one << s.destination[rows]), 0))
+    required |= one << s.host[rows]
+    codes, inverse = np.unique(required, return_inverse=True)
+    return codes, np.bincount(inverse * n_j + who, weights=value,
+                              minlength=len(codes) * n_j).reshape(len(codes), n_j)
 
 
 def _mask(indices) -> int:
@@ -700,8 +785,9 @@ def affine_map(model: Model, splits: list[DecidedSplit] | tuple[DecidedSplit, ..
     ``(1 − c)`` of the money whatever the shares). Costs shared ``by_benefit`` move with the
     shares: ``cost_j = amount × benefit_j / Σ benefit``, linear as long as every party's
     benefit keeps its sign and the total is fixed. Everything that does not move (other
-    agreements, the host's stock, fixed returns, fixed cost shares, subsidies) is the
-    constant, taken from the run itself: ``const = run − Σ current shares × unit moves``.
+    agreements, the host's stock, fixed returns, fixed cost shares, a capped rule's central
+    subsidy) is the constant, taken from the run itself: ``const = run − Σ current shares ×
+    unit moves``.
 
     The map is valid while no floor above a split binds; the caller adds that constraint.
 
@@ -779,7 +865,7 @@ def affine_map(model: Model, splits: list[DecidedSplit] | tuple[DecidedSplit, ..
         column_split=cols[:, 0], column_stage=cols[:, 1], column_party=cols[:, 2],
         current=np.concatenate(current_cols) if columns else np.zeros(0),
         payoff=np.vstack(payoff_cols).T if columns else np.zeros((n_j, 0)),
-        payoff_const=(allocated_const - cost_const) @ d,
+        payoff_const=(allocated_const + alloc.subsidy - cost_const) @ d,
         allocated=(sparse.vstack(alloc_cols).T.tocsr() if columns
                    else sparse.csr_matrix((n_j * n_t, 0))),
         allocated_const=allocated_const,

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from sharing.claims import divide
-from sharing.engine import KINDS, coalition_items
+from sharing.engine import KINDS, coalition_items, subsidy_items
 from sharing.i18n import Lang, Problem, define, did_you_mean, message
 from sharing.result import LABELS
 from sharing.rules import (
@@ -63,8 +63,8 @@ if TYPE_CHECKING:
     from sharing.engine import CompiledAgreement, Model
     from sharing.result import Result
 
-YEARLY = ("allocated", "collected", "retained", "net_transfer", "unpaid", "cost_share",
-          "net_benefit")
+YEARLY = ("allocated", "collected", "retained", "net_transfer", "unpaid", "subsidy",
+          "cost_share", "net_benefit")
 PRESENT_VALUE = ("pv_net_benefit", "standalone_pv", "no_agreement_pv", "gain")
 COLUMNS = YEARLY + PRESENT_VALUE
 
@@ -191,6 +191,23 @@ define({
     "explain.extension_yes": ("低于 {below}：分享期延长 {years} 年", "below {below}: the "
                               "window is extended by {years} year(s)"),
     "explain.extension_no": ("不低于 {below}：不延长", "not below {below}: no extension"),
+    "explain.capped_first": ("前 {n} 年（至 {year} 年）累计应分",
+                             "the firm's receipts due in the first {n} years (to {year})"),
+    "explain.extension_cap_yes": ("低于上限 {c}：分享期延长 {years} 年",
+                                  "below the cap {c}: the window is extended by {years} "
+                                  "year(s)"),
+    "explain.extension_cap_no": ("已达上限 {c}：不延长", "the cap {c} is reached: no extension"),
+    "explain.subsidy_paid": ("中央一次性补助：{source}（协议 {agreement}）的分享期于 {end} 年结束",
+                             "central one-off subsidy: the sharing of {source} (agreement "
+                             "{agreement}) ended in {end}"),
+    "explain.no_subsidy": ("当年没有中央补助", "no central subsidy this year"),
+    "explain.subsidy": ("中央补助", "central subsidy"),
+    "explain.item_subsidy": ("中央补助（{members} 合作时）",
+                             "central subsidy (when {members} cooperate)"),
+    "explain.case_no_subsidy": ("不合作就没有协议，也没有中央补助",
+                                "without cooperation there is no agreement and no subsidy"),
+    "explain.net_benefit": ("净收益 = 分享后收入 + 中央补助 − 成本分担",
+                            "net benefit = allocated + central subsidy − cost share"),
     "explain.capped_pre": ("迁移前年税额（所涉税种）", "pre-move annual tax (shared taxes)"),
     "explain.cap": ("分享上限", "cap"),
     "explain.cap_pre_move": ("分享上限 = {n} × 迁移前年税额", "cap = {n} × pre-move annual "
@@ -1034,29 +1051,44 @@ class _Capped(RuleExplainer):
         return out
 
     def _firm(self, b, rule, node, plan, g, covered) -> dict[str, int]:
-        """Per-firm steps: the extension test, the cap and the cumulative receipts."""
+        """Per-firm steps: the cap, the extension test and the cumulative receipts."""
         steps: dict[str, int] = {}
         pool, where = node.pool, node.where
         members = np.flatnonzero(pool.group == g)
+        if rule.cap is not None:
+            if isinstance(rule.cap, PreMoveCap):
+                pre = b.add("P", "explain.capped_pre", "sum(v)",
+                            {"v": Val(list(pool.pre_move[members] * covered[members]))},
+                            path=where)
+                steps["C"] = b.add("C", "explain.cap_pre_move", "n * P",
+                                   {"n": Val(rule.cap.pre_move_years, "number"), "P": Ref(pre)},
+                                   path=where, n=rule.cap.pre_move_years)
+            else:
+                steps["C"] = b.add("C", "explain.cap", "C", {"C": Val(float(rule.cap))},
+                                   path=where)
         if rule.extension is not None and plan.in_range[g]:
             last = int(plan.last[g])
-            gross = pool.gross[members, last] * covered[members]
-            verdict = "explain.extension_yes" if gross.sum() < rule.extension.below else \
-                "explain.extension_no"
-            steps["G"] = b.add("G", "explain.capped_group_gross", "sum(v)", {"v": Val(list(gross))},
-                               path=where, year=int(pool.years[last]),
-                               note=(verdict, {"below": f"{rule.extension.below:,.2f}",
-                                               "years": rule.extension.years}))
+            if rule.extension.below is not None:
+                gross = pool.gross[members, last] * covered[members]
+                verdict = "explain.extension_yes" if gross.sum() < rule.extension.below else \
+                    "explain.extension_no"
+                steps["G"] = b.add("G", "explain.capped_group_gross", "sum(v)",
+                                   {"v": Val(list(gross))}, path=where,
+                                   year=int(pool.years[last]),
+                                   note=(verdict, {"below": f"{rule.extension.below:,.2f}",
+                                                   "years": rule.extension.years}))
+            else:  # cap_not_reached: the receipts due up to the window's last year
+                first = plan.per_firm[g, :last + 1]
+                cap = b.items[steps["C"] - 1].value
+                verdict = "explain.extension_cap_no" if plan.reached[g, last] else \
+                    "explain.extension_cap_yes"
+                steps["S"] = b.add("S", "explain.capped_first", "sum(v)",
+                                   {"v": Val(list(first))}, path=where, n=rule.max_years,
+                                   year=int(pool.years[last]),
+                                   note=(verdict, {"c": f"{cap:,.2f}",
+                                                   "years": rule.extension.years}))
         if rule.cap is None:
             return steps
-        if isinstance(rule.cap, PreMoveCap):
-            pre = b.add("P", "explain.capped_pre", "sum(v)",
-                        {"v": Val(list(pool.pre_move[members] * covered[members]))}, path=where)
-            steps["C"] = b.add("C", "explain.cap_pre_move", "n * P",
-                               {"n": Val(rule.cap.pre_move_years, "number"), "P": Ref(pre)},
-                               path=where, n=rule.cap.pre_move_years)
-        else:
-            steps["C"] = b.add("C", "explain.cap", "C", {"C": Val(float(rule.cap))}, path=where)
         col = node.col
         steps["D"] = b.add("D", "explain.cap_due", "sum(v)",
                            {"v": Val(list(plan.desired[members, col]))}, path=where)
@@ -1106,23 +1138,22 @@ def _capped_plan(rule: Capped, pool: Pool) -> tuple[np.ndarray, _CappedPlan]:
     covered = np.ones(len(pool.amounts), dtype=bool)
     if rule.taxes is not None:
         covered = np.isin(pool.tax, [TAXES.index(t) for t in rule.taxes])
-    if rule.start is not None:
-        start = np.full(pool.n_groups, rule.start)
-    else:
-        start = np.zeros(pool.n_groups, dtype=int)
-        start[pool.group] = pool.move_year
+    start = rule.starts(pool)
     end = start + rule.max_years - 1
-    gross = pool.group_sum(pool.gross, covered.astype(float))
     last = np.clip(np.searchsorted(pool.years, end), 0, len(pool.years) - 1)
     in_range = pool.years[last] == end
     if rule.extension is not None:
-        below = gross[np.arange(pool.n_groups), last] < rule.extension.below
-        end = end + np.where(in_range & below, rule.extension.years, 0)
+        trigger = in_range.copy()
+        if rule.extension.below is not None:
+            gross = pool.group_sum(pool.gross, covered.astype(float))
+            trigger &= gross[np.arange(pool.n_groups), last] < rule.extension.below
+        # cap_not_reached: receipts stop at the cap anyway, so the longer window is exact
+        end = end + np.where(trigger, rule.extension.years, 0)
     pre_gross = np.bincount(pool.group, weights=pool.pre_move_gross * covered,
                             minlength=pool.n_groups)
-    eligible = np.ones(pool.n_groups, dtype=bool)
+    eligible = np.bincount(pool.group, weights=covered, minlength=pool.n_groups) > 0
     if rule.eligibility is not None:
-        eligible = pre_gross >= rule.eligibility.min_pre_move
+        eligible &= pre_gross >= rule.eligibility.min_pre_move
     window = ((pool.years[None, :] >= start[:, None]) & (pool.years[None, :] <= end[:, None])
               & eligible[:, None])
     desired = pool.amounts * (window[pool.group] & covered[:, None]) * rule.share
@@ -1520,6 +1551,30 @@ def cost_share(b: Builder, j: int, col: int, costs: set[int] | None) -> int:
     return b.total(parts)
 
 
+def subsidy(b: Builder, j: int, col: int) -> int:
+    """The central one-off subsidies jurisdiction ``j`` receives in year ``col``: one step per
+    firm whose capped sharing ended the year before (see :class:`~sharing.rules.Capped`)."""
+    m, parts = b.model, []
+    year = int(m.years[col])
+    for position, rows, split in b.res.alloc.blocks:
+        if split.subsidy is None:
+            continue
+        agreement = m.scenario.agreements[position].id
+        for slot, k in zip(*np.nonzero(split.subsidy.amount[:, :, col]), strict=True):
+            if int(split.subsidy.who[slot, k]) != j:
+                continue
+            source = str(m.streams.source[rows[k]])
+            parts.append(b.add("Z", "explain.subsidy", "z",
+                               {"z": Val(float(split.subsidy.amount[slot, k, col]))},
+                               path=agreement,
+                               note=("explain.subsidy_paid", {"source": source,
+                                                              "agreement": agreement,
+                                                              "end": year - 1})))
+    if not parts:
+        return b.add("Z", "explain.subsidy", "0", note=("explain.no_subsidy", {}))
+    return b.total(parts)
+
+
 def _present_value(b: Builder, per_year: Mapping[str, np.ndarray], formula: str,
                    what: str, what_en: str) -> int:
     """Σ over years of yearly amounts × discount factor; the yearly amounts are the engine's
@@ -1552,7 +1607,8 @@ def standalone(b: Builder, j: int) -> int:
             case = ("explain.case_not_built", {"f": f"{f:g}"})
         else:
             formula, inputs = "v", {"v": Val(without)}
-            case = ("explain.case_stay" if kind[0] == "firms" else "explain.case_no_cost", {})
+            case = ({"firms": "explain.case_stay", "subsidy": "explain.case_no_subsidy"}
+                    .get(kind[0], "explain.case_no_cost"), {})
         key, params = label
         parts.append(b.add("v", "explain.standalone_item", formula, inputs,
                            item=message(key, "zh", **params), item_en=message(key, "en", **params),
@@ -1578,6 +1634,9 @@ def _item_labels(b: Builder) -> list[tuple[tuple[str, dict], tuple]]:
                            ("firms",)))
     labels += [(("explain.item_cost", {"cost": sc.costs[cc.position].id}), ("cost",))
                for cc in m.costs]
+    for code in subsidy_items(m, b.res.alloc)[0]:
+        members = ", ".join(jid for k, jid in enumerate(m.jurisdictions) if int(code) >> k & 1)
+        labels.append((("explain.item_subsidy", {"members": members}), ("subsidy",)))
     return labels
 
 
@@ -1633,10 +1692,17 @@ def explain(res: Result, jurisdiction: str, year: int | None = None, stream: str
         last = unpaid(b, j, col, wanted, agreements)
     elif column == "cost_share":
         last = cost_share(b, j, col, costs)
+    elif column == "subsidy":
+        last = subsidy(b, j, col)
     elif column == "net_benefit":
         alloc, _ = allocated(b, j, col, None, None)
         cost = cost_share(b, j, col, None)
-        last = b.add("NB", "explain.difference", "A - K", {"A": Ref(alloc), "K": Ref(cost)})
+        if res.subsidy[j, col] != 0:
+            z = subsidy(b, j, col)
+            last = b.add("NB", "explain.net_benefit", "A + Z - K",
+                         {"A": Ref(alloc), "Z": Ref(z), "K": Ref(cost)})
+        else:
+            last = b.add("NB", "explain.difference", "A - K", {"A": Ref(alloc), "K": Ref(cost)})
     elif column in ("pv_net_benefit", "gain"):
         last = _present_value(b, {"NB": res.net_benefit[j]}, "sum(NB * (1 + ρ) ** -(t - t0))",
                               "净收益", "net benefit")
@@ -1672,6 +1738,8 @@ def _engine_value(res: Result, j: int, col: int | None, column: str,
                          for c in range(len(res.years))))
     if column == "net_benefit":
         return float(res.net_benefit[j, col])
+    if column == "subsidy":
+        return float(res.subsidy[j, col])
     if column == "cost_share":
         if costs is None:
             return float(a.cost_share[j, col])

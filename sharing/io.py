@@ -108,7 +108,7 @@ def round_reconciled(values: np.ndarray, groups: np.ndarray | None = None,
     rank = np.arange(len(values)) - starts[g[order]]
     bump = np.zeros(len(values))
     bump[order] = rank < short[g[order]]
-    return (floor + bump) / 10**decimals
+    return (floor + bump) / 10**decimals + 0.0  # + 0.0: never "-0.00"
 
 
 def _with_total(df: pd.DataFrame, label_col: str, numeric: list[str],
@@ -174,6 +174,13 @@ def translate(df: pd.DataFrame, lang: str) -> pd.DataFrame:
     return out.rename(columns={k: zh for k, (zh, _) in LABELS.items()})
 
 
+def export_summary(result: Result) -> pd.DataFrame:
+    """The summary with a total row, rounded to 0.01 万元 so that the rows add up to the
+    total: what summary.csv holds and what ``sharing run`` prints."""
+    money = [c for c in result.summary.columns if c not in NAME_COLUMNS]
+    return _with_total(result.summary, "jurisdiction", money)
+
+
 def export_tables(result: Result, lang: str = "en") -> dict[str, pd.DataFrame]:
     """The tables a user exports (summary, flows, by_year, statistics), rounded to 0.01 万元
     and reconciled. ``lang="en"`` keeps the column names and codes (``vat``, ``allocated``)
@@ -181,8 +188,7 @@ def export_tables(result: Result, lang: str = "en") -> dict[str, pd.DataFrame]:
     Every export (CSV, workbook, the app's downloads) is built from these tables."""
     if lang not in ("en", "zh"):
         raise ValueError(f"unknown language {lang!r}; use en or zh")
-    money = [c for c in result.summary.columns if c not in NAME_COLUMNS]
-    summary = _with_total(result.summary, "jurisdiction", money)
+    summary = export_summary(result)
     by_year = _with_total(result.by_year, "jurisdiction",
                           [c for c in result.by_year.columns if c not in ("year", "jurisdiction")],
                           by="year")
@@ -193,6 +199,20 @@ def export_tables(result: Result, lang: str = "en") -> dict[str, pd.DataFrame]:
     statistics["amount"] = np.round(statistics["amount"].astype(float), DECIMALS)
     tables = {"summary": summary, "flows": flows, "by_year": by_year, "statistics": statistics}
     return {k: translate(v, lang) for k, v in tables.items()}
+
+
+def compare_table(table: pd.DataFrame, lang: str = "en") -> pd.DataFrame:
+    """A :func:`sharing.result.compare` table flattened for a CSV file: ``jurisdiction``,
+    ``name``, then one column per metric and scenario headed ``PV net benefit [gaozhu]``
+    (``净收益现值 [gaozhu]`` with ``lang="zh"``), differences headed
+    ``PV net benefit [b − a]``."""
+    if lang not in ("en", "zh"):
+        raise ValueError(f"unknown language {lang!r}; use en or zh")
+    pick = 0 if lang == "zh" else 1
+    flat = table.reset_index()
+    flat.columns = [LABELS[m][pick] if not s else f"{LABELS[m][pick]} [{s}]"
+                    for m, s in flat.columns]
+    return flat
 
 
 def csv_bytes(df: pd.DataFrame, float_format: str = "%.2f") -> bytes:
@@ -725,17 +745,18 @@ def scenario_yaml(data: dict) -> str:
 def firms_template() -> str:
     """A CSV template for ``firms_csv`` with its columns and two example rows."""
     example = {"id": "f1", "name": "示例企业", "name_en": "Example firm", "origin": "yubei",
-               "destination": "guangan", "move_year": 2025, "growth": 0.05,
-               "pre_move_vat": 800, "pre_move_eit": 300, "illustrative": "true"}
+               "destination": "guangan", "move_year": 2025, "production_year": 2026,
+               "growth": 0.05, "pre_move_vat": 800, "pre_move_eit": 300, "illustrative": "true"}
     df = pd.DataFrame([example, {**example, "id": "f2", "name": "示例企业二",
-                                 "name_en": "Second example", "move_year": 2026}],
+                                 "name_en": "Second example", "move_year": 2026,
+                                 "production_year": ""}],
                       columns=FIRM_COLUMNS)
     return df.to_csv(index=False)
 
 
 __all__ = [
-    "csv_bytes", "export_scenario_xlsx", "export_tables", "firms_template",
-    "import_scenario_xlsx", "neutralise", "result_csv_bytes", "round_reconciled", "safe_frame",
-    "scenario_yaml", "text_width", "translate", "write_csv", "write_result_csv",
-    "write_result_xlsx", "write_tables_xlsx",
+    "compare_table", "csv_bytes", "export_scenario_xlsx", "export_summary", "export_tables",
+    "firms_template", "import_scenario_xlsx", "neutralise", "result_csv_bytes",
+    "round_reconciled", "safe_frame", "scenario_yaml", "text_width", "translate", "write_csv",
+    "write_result_csv", "write_result_xlsx", "write_tables_xlsx",
 ]

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from sharing.scenario import Projection, Scenario, project
+from sharing.i18n import Problem, define, did_you_mean
+from sharing.scenario import Projection, Scenario, ScenarioError, project
 from sharing.taxes import TAXES
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 
 SUMMARY_COLUMNS = [
     "jurisdiction", "name", "name_en", "collected", "retained", "allocated", "net_transfer",
-    "unpaid", "cost_share", "net_benefit", "pv_net_benefit", "standalone_pv", "gain",
+    "unpaid", "subsidy", "cost_share", "net_benefit", "pv_net_benefit", "standalone_pv", "gain",
     "no_agreement_pv",
 ]
 FLOW_COLUMNS = ["year", "jurisdiction", "stream", "source", "tax", "kind", "amount"]
@@ -37,6 +38,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "allocated": ("分享后收入", "allocated"),
     "net_transfer": ("净转移", "net transfer"),
     "unpaid": ("未兑现", "unpaid"),
+    "subsidy": ("中央补助", "central subsidy"),
     "cost_share": ("成本分担", "cost share"),
     "net_benefit": ("净收益", "net benefit"),
     "pv_net_benefit": ("净收益现值", "PV net benefit"),
@@ -62,6 +64,11 @@ LABELS: dict[str, tuple[str, str]] = {
     "requested": ("要求值", "requested"),
     "feasible_at": ("可行值", "feasible at"),
     "change": ("变动", "change"),
+    "metric": ("指标", "metric"),
+    "scenario": ("情景", "scenario"),
+    "value": ("数值", "value"),
+    "difference": ("与基准之差", "vs baseline"),
+    "coalition": ("联盟", "coalition"),
 }
 
 
@@ -96,8 +103,14 @@ class Result:
         return self.alloc.cost_share
 
     @property
+    def subsidy(self) -> np.ndarray:
+        """Central one-off subsidies received (capped rules' ``end_subsidy``)."""
+        return self.alloc.subsidy
+
+    @property
     def net_benefit(self) -> np.ndarray:
-        return self.allocated - self.alloc.cost_share
+        """``allocated + subsidy − cost_share``."""
+        return self.allocated + self.alloc.subsidy - self.alloc.cost_share
 
     @property
     def pv_net_benefit(self) -> np.ndarray:
@@ -119,6 +132,7 @@ class Result:
             "allocated": self.allocated.sum(axis=1),
             "net_transfer": (self.allocated - self.retained).sum(axis=1),
             "unpaid": self.alloc.unpaid.sum(axis=1),
+            "subsidy": self.subsidy.sum(axis=1),
             "cost_share": self.cost_share.sum(axis=1),
             "net_benefit": self.net_benefit.sum(axis=1),
             "pv_net_benefit": pv,
@@ -149,6 +163,7 @@ class Result:
             "allocated": col(self.allocated),
             "net_transfer": col(self.allocated - self.retained),
             "unpaid": col(self.alloc.unpaid),
+            "subsidy": col(self.subsidy),
             "cost_share": col(self.cost_share),
             "net_benefit": col(self.net_benefit),
         })
@@ -159,8 +174,9 @@ class Result:
 
         Kinds: ``collected`` and ``retained`` (at the host), ``allocated`` (to each
         jurisdiction after the agreements and compliance), ``unpaid`` (agreed transfers the
-        host kept), ``transfer`` (fixed-return payments, stream = agreement id) and
-        ``cost_share`` (stream = cost id). Rows with a zero amount are left out.
+        host kept), ``transfer`` (fixed-return payments, stream = agreement id), ``subsidy``
+        (central subsidies, stream = agreement id, source = the firm) and ``cost_share``
+        (stream = cost id). Rows with a zero amount are left out.
         """
         m = self.model
         s, ids = m.streams, np.array(m.jurisdictions, dtype=object)
@@ -185,6 +201,14 @@ class Result:
                                     np.full(n_j, agreement, dtype=object),
                                     np.full(n_j, "", dtype=object), "transfer",
                                     split.transfers))
+            if split.subsidy is not None:
+                slot, k = np.nonzero(split.subsidy.amount.any(axis=2))
+                n = len(k)
+                agreement = m.scenario.agreements[position].id
+                frames.append(_long(m.years, ids[split.subsidy.who[slot, k]],
+                                    np.full(n, agreement, dtype=object), s.source[rows[k]],
+                                    np.full(n, "", dtype=object), "subsidy",
+                                    split.subsidy.amount[slot, k]))
         for rows, short in self.alloc.unpaid_rows:
             frames.append(_long(m.years, ids[s.host[rows]], s.ids[rows], s.source[rows],
                                 tax_names[s.tax[rows]], "unpaid", short))
@@ -271,24 +295,45 @@ def _long(years, who, stream, source, tax, kind, amounts) -> pd.DataFrame:
     })
 
 
-COMPARE_METRICS = ["collected", "retained", "allocated", "net_transfer", "cost_share",
-                   "net_benefit", "pv_net_benefit", "gain"]
+COMPARE_METRICS = ["collected", "retained", "allocated", "net_transfer", "subsidy",
+                   "cost_share", "net_benefit", "pv_net_benefit", "gain"]
 
 
-def compare(results: Mapping[str, Result]) -> pd.DataFrame:
+define({
+    "result.unknown_baseline": ("基准情景 {name!r} 不在对比之列（可选：{valid}）",
+                                "baseline {name!r} is not one of the scenarios compared "
+                                "(valid: {valid})"),
+})
+
+
+def baseline_name(names: list[str], baseline: str | None) -> str:
+    """The baseline of a comparison of ``names``: ``baseline``, or the first name; raises
+    ScenarioError (with the closest names) when it is not one of them."""
+    if baseline is None:
+        return names[0]
+    if baseline not in names:
+        raise ScenarioError([Problem("result.unknown_baseline",
+                                     {"name": baseline, "valid": ", ".join(names)},
+                                     close=tuple(did_you_mean(baseline, names)))])
+    return baseline
+
+
+def compare(results: Mapping[str, Result], baseline: str | None = None) -> pd.DataFrame:
     """Scenarios side by side: rows are jurisdictions, columns ``(metric, scenario)``, plus
-    ``(metric, "<name> − <first>")`` differences against the first scenario."""
+    ``(metric, "<name> − <baseline>")`` differences against the baseline scenario (default:
+    the first)."""
     if not results:
         raise ValueError("compare needs at least one scenario")
     names = list(results)
+    base = baseline_name(names, baseline)
     frames = {n: r.summary.set_index("jurisdiction")[COMPARE_METRICS] for n, r in results.items()}
     side = pd.concat(frames, axis=1).swaplevel(axis=1)
-    first = names[0]
     blocks = {}
     for metric in COMPARE_METRICS:
         block = side[metric].copy()
-        for n in names[1:]:
-            block[f"{n} − {first}"] = block[n] - block[first]
+        for n in names:
+            if n != base:
+                block[f"{n} − {base}"] = block[n] - block[base]
         blocks[metric] = block
     out = pd.concat(blocks, axis=1)
     name_map: dict[str, str] = {}
@@ -296,3 +341,29 @@ def compare(results: Mapping[str, Result]) -> pd.DataFrame:
         name_map.update(zip(r.summary["jurisdiction"], r.summary["name"], strict=True))
     out.insert(0, ("name", ""), out.index.map(name_map))
     return out
+
+
+def compare_long(results: Mapping[str, Result], baseline: str | None = None) -> pd.DataFrame:
+    """The same comparison as a long table, narrow enough for a terminal with many scenarios:
+    one row per metric, jurisdiction and scenario, with ``value`` and ``difference`` (value −
+    the baseline scenario's value for that metric and jurisdiction)."""
+    if not results:
+        raise ValueError("compare needs at least one scenario")
+    base = baseline_name(list(results), baseline)
+    rows = []
+    for metric in COMPARE_METRICS:
+        reference = results[base].summary.set_index("jurisdiction")[metric]
+        for name, r in results.items():
+            summary = r.summary
+            rows.append(pd.DataFrame({
+                "metric": metric, "jurisdiction": summary["jurisdiction"],
+                "name": summary["name"], "name_en": summary["name_en"], "scenario": name,
+                "value": summary[metric].to_numpy(),
+                "difference": (summary[metric] - summary["jurisdiction"].map(reference))
+                .to_numpy()}))
+    out = pd.concat(rows, ignore_index=True)
+    order = {j: i for i, j in enumerate(dict.fromkeys(out["jurisdiction"]))}
+    out["_j"] = out["jurisdiction"].map(order)
+    out["_m"] = out["metric"].map({m: i for i, m in enumerate(COMPARE_METRICS)})
+    return out.sort_values(["_m", "_j"], kind="stable").drop(columns=["_j", "_m"]) \
+        .reset_index(drop=True)

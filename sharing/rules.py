@@ -23,10 +23,12 @@ from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 from scipy import sparse
 
 from sharing.claims import divide
+from sharing.frozen import Frozen, FrozenMap, freeze
+from sharing.i18n import define, message
 from sharing.taxes import TAXES, Tax
 
 ROLES = ("host", "origin", "destination")
@@ -62,7 +64,8 @@ class Pool:
     ``amounts`` is the base being shared (retained revenue by default), ``gross`` the gross
     tax. Role arrays hold jurisdiction indices, -1 where a stream has no such role. Firm-level
     facts (``pre_move``, ``pre_move_gross``) sit on the destination stream of each firm and
-    tax only, so that group sums count each firm once.
+    tax only, so that group sums count each firm once. ``move_year`` and ``production_year``
+    (达产, the move year unless the firm says otherwise) are -1 for streams without a move.
     """
 
     amounts: np.ndarray
@@ -73,6 +76,7 @@ class Pool:
     group: np.ndarray
     n_groups: int
     move_year: np.ndarray
+    production_year: np.ndarray
     pre_move: np.ndarray
     pre_move_gross: np.ndarray
     stream_id: Callable[[int], str]
@@ -136,12 +140,16 @@ class Split:
     ratio split inside the rule, its path and the base it divided, per stream and year
     ``(streams, years)``: each jurisdiction's payoff is linear in those ratios, which is what
     the optimizer's affine map (``sharing.engine.affine_map``) is built from.
+    ``subsidy`` holds money paid from outside the jurisdictions (the central government's
+    one-off subsidy of a capped rule), as slots of its own on the stream it belongs to; it is
+    not part of the pool, so the slots above still sum to the pool.
     """
 
     who: np.ndarray
     amount: np.ndarray
     transfers: np.ndarray | None = None
     pools: list[tuple[str, np.ndarray]] = field(default_factory=list)
+    subsidy: Split | None = None
 
     def embed(self, cols: np.ndarray, n_years: int) -> Split:
         """Place a split computed on the year columns ``cols`` into the full horizon."""
@@ -156,17 +164,20 @@ class Split:
             full = np.zeros((base.shape[0], n_years))
             full[:, cols] = base
             pools.append((path, full))
-        return Split(self.who, amount, transfers, pools)
+        subsidy = None if self.subsidy is None else self.subsidy.embed(cols, n_years)
+        return Split(self.who, amount, transfers, pools, subsidy)
 
 
 def concat(splits: list[Split]) -> Split:
     """Join splits of the same streams side by side (their slots add up)."""
     transfers = [s.transfers for s in splits if s.transfers is not None]
+    subsidies = [s.subsidy for s in splits if s.subsidy is not None]
     return Split(
         who=np.concatenate([s.who for s in splits], axis=0),
         amount=np.concatenate([s.amount for s in splits], axis=0),
         transfers=sum(transfers[1:], transfers[0]) if transfers else None,
         pools=[p for s in splits for p in s.pools],
+        subsidy=concat(subsidies) if subsidies else None,
     )
 
 
@@ -225,7 +236,8 @@ def _check_stages(spans: list[YearRange], name: str = "stages") -> None:
 
 @dataclass(frozen=True)
 class Preset:
-    """A named, dated parameter set for a rule type, with where the numbers come from."""
+    """A named, dated parameter set for a rule type, with where the numbers come from.
+    ``params`` are read-only (a preset is law, not a setting)."""
 
     rule: str
     name: str
@@ -233,7 +245,9 @@ class Preset:
     params: dict[str, Any]
     reference: str
     year: int
-    unconfirmed: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "params", freeze(self.params))
 
 
 PRESETS: dict[str, Preset] = {
@@ -272,14 +286,18 @@ PRESETS: dict[str, Preset] = {
     "jjj_2015": Preset(
         "capped", "京津冀产业转移企业税收分享", "Beijing-Tianjin-Hebei relocated-firm sharing",
         {"beneficiary": "origin", "share": 0.5, "max_years": 3, "taxes": ["vat", "eit"],
-         "extension": {"years": 2, "below": 2000.0},
+         "start_from": "production",
+         "extension": {"years": 2, "when": "cap_not_reached"},
          "eligibility": {"min_pre_move": 2000.0},
          "cap": {"pre_move_years": 3}},
-        "财预〔2015〕92号 京津冀协同发展产业转移对接企业税收收入分享办法 (2015-06): "
-        "VAT+CIT (business tax obsolete since 2016) local share 50:50 origin:destination for 3 "
-        "years, +2 years if annual tax stays under 2000万; eligibility pre-move 3-year average "
-        "≥ 2000万. Cap = pre-move 3-year total is recalled, not confirmed (POLICY.md §3.1).",
-        2015, unconfirmed=("cap",)),
+        "财预〔2015〕92号 京津冀协同发展产业转移对接企业税收收入分享办法 (财政部、国家税务总局, "
+        "2015-06-03): 迁出地区、迁入地区按 50%:50% 比例分享企业\"完成工商和税务登记变更并"
+        "达产后三年内\"缴纳的增值税、企业所得税、营业税地方分享部分 (business tax obsolete "
+        "since 2016); \"以迁出地区分享'三税'达到企业迁移前三年缴纳的'三税'总和为上限\"; "
+        "\"若三年仍未达到分享上限，分享期限再延长两年，此后迁出地区不再分享，由中央财政一次性给予"
+        "迁出地区适当补助\" (amount not fixed: see end_subsidy). Eligibility: pre-move 3-year "
+        "average 三税 ≥ 2000万 (新华社 2015-09-29). POLICY.md §3.1.",
+        2015),
 }
 
 
@@ -300,9 +318,7 @@ def _apply_preset(rule_type: str, data: Any) -> Any:
 # The rules
 
 
-class RuleBase(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
+class RuleBase(Frozen):
     reference: str | None = None
 
     def keys(self) -> set[str]:
@@ -338,7 +354,7 @@ class Fixed(RuleBase):
     """
 
     type: Literal["fixed"] = "fixed"
-    shares: dict[str, Share]
+    shares: FrozenMap[str, Share]
 
     @model_validator(mode="after")
     def _sum_to_one(self) -> Fixed:
@@ -368,7 +384,7 @@ class Factors(RuleBase):
 
     type: Literal["factors"] = "factors"
     preset: str | None = None
-    weights: dict[str, Share]
+    weights: FrozenMap[str, Share]
 
     @model_validator(mode="before")
     @classmethod
@@ -423,7 +439,7 @@ class StockIncrement(RuleBase):
 
     type: Literal["stock_increment"] = "stock_increment"
     base_year: int
-    baseline: dict[str, Amount] | None = None
+    baseline: FrozenMap[str, Amount] | None = None
     indexation: float = Field(0.0, ge=-0.5, le=1.0)
     stock: Rule = Field(default_factory=Host)
     increment: Rule
@@ -473,9 +489,7 @@ class StockIncrement(RuleBase):
         ])
 
 
-class Stage(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class Stage(Frozen):
     years: YearRange
     rule: Rule
 
@@ -490,7 +504,7 @@ class Schedule(RuleBase):
     """
 
     type: Literal["schedule"] = "schedule"
-    stages: list[Stage] = Field(min_length=1)
+    stages: tuple[Stage, ...] = Field(min_length=1)
     otherwise: Rule = Field(default_factory=Host)
 
     @model_validator(mode="after")
@@ -526,44 +540,87 @@ def _staged(pool: Pool, path: str, stages: list[tuple[YearRange, RuleBase]],
     return concat(parts)
 
 
-class Extension(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+define({
+    "rules.extension_trigger": (
+        "延长期需要且只需要一个触发条件：when: cap_not_reached（未达上限时延长，财预〔2015〕92号）"
+        "或 below: 金额（当年税收低于该金额时延长）",
+        "an extension needs exactly one trigger: `when: cap_not_reached` (extend while the cap "
+        "is not reached, as in 财预〔2015〕92号) or `below: amount` (extend when the year's tax "
+        "is below it)"),
+    "rules.extension_needs_cap": (
+        "when: cap_not_reached 需要设定上限 `cap`",
+        "`when: cap_not_reached` needs a `cap`"),
+})
+
+
+class Extension(Frozen):
+    """``years`` more when the trigger holds in the window's last year: ``when:
+    cap_not_reached`` (the cumulative receipts are still below the cap, 财预〔2015〕92号) or
+    ``below`` (the firm's gross covered tax that year is below this amount, 万元, as some
+    agreements write it). Exactly one trigger."""
 
     years: int = Field(gt=0)
-    below: Amount
+    when: Literal["cap_not_reached"] | None = None
+    below: Amount | None = None
+
+    @model_validator(mode="after")
+    def _one_trigger(self) -> Extension:
+        if (self.when is None) == (self.below is None):
+            raise PathError("", message("rules.extension_trigger"))
+        return self
 
 
-class PreMoveCap(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class PreMoveCap(Frozen):
     pre_move_years: int = Field(gt=0)
 
 
-class Eligibility(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
+class Eligibility(Frozen):
     min_pre_move: Amount
+
+
+class EndSubsidy(Frozen):
+    """A one-off payment from the central government when sharing ends (万元)."""
+
+    amount: Amount
 
 
 class Capped(RuleBase):
     """Time-limited, capped sharing of a relocated firm's taxes (迁移企业税收分享).
 
-    For each firm with move year ``m`` (or a fixed ``start``), the beneficiary (default the
+    Per firm, the clock starts in ``s`` = its production year (``start_from: production``,
+    达产; the move year unless the firm gives ``production_year``), its move year
+    (``start_from: move``, the default) or a fixed ``start``. The beneficiary (default the
     origin, 迁出地) receives ``d[s, t] = share · a[s, t]`` of each covered tax for
-    ``t ∈ [m, m + max_years − 1]``. The window is extended by ``extension.years`` if the
-    firm's gross covered tax in its last year is below ``extension.below`` (万元). The
-    beneficiary's cumulative receipts per firm stop at the cap
-    ``C = cap`` or ``C = pre_move_years × Σ_tax pre-move annual amount`` (same base as the
-    pool): with ``D_t = Σ_firm d`` and ``S_t = Σ_{u≤t} D_u``, once ``S_t ≥ C`` the receipt
-    that year is ``C − S_{t−1}`` and nothing after. A firm whose pre-move annual gross of the
-    covered taxes is below ``eligibility.min_pre_move`` does not share. Taxes outside
-    ``taxes`` stay with the host. Negative amounts in the window are shared in the same ratio
-    and count against the cap.
+    ``t ∈ [s, e]``, ``e = s + max_years − 1``. An ``extension`` adds ``years`` to ``e`` when
+    its trigger holds in year ``e``: ``when: cap_not_reached`` (``S_e < C``, below) or
+    ``below`` (the firm's gross covered tax in ``e`` is below that amount). The beneficiary's
+    cumulative receipts per firm stop at the cap ``C = cap`` or
+    ``C = pre_move_years × Σ_tax pre-move annual amount`` (same base as the pool, at the
+    retention of the year before the move): with ``D_t = Σ_firm d`` and
+    ``S_t = Σ_{u≤t} D_u``, once ``S_t ≥ C`` the receipt that year is ``C − S_{t−1}`` and
+    nothing after. Because receipts stop at the cap anyway, ``cap_not_reached`` gives the same
+    receipts as a window of ``max_years + years`` cut by the cap. A firm whose pre-move annual
+    gross of the covered taxes is below ``eligibility.min_pre_move`` does not share. Taxes
+    outside ``taxes`` stay with the host. Negative amounts in the window are shared in the
+    same ratio and count against the cap.
 
-    Source: 财预〔2015〕92号 (京津冀, preset ``jjj_2015``): VAT + CIT local share 50:50
-    origin:destination, 3 years, +2 if the firm's annual tax is still under 2000万,
-    eligibility pre-move 3-year average ≥ 2000万 (新华社 2015-09-29; China Daily 2015-06-25).
-    The cap's definition (pre-move 3-year total) is recalled, not confirmed (POLICY.md §3.1).
+    ``end_subsidy``: if the cap was not reached in the first ``max_years`` years (``S_e < C``,
+    or there is no cap), the central government pays the beneficiary ``amount`` once, in the
+    year after the window with its extension ends. This is the text's branch: "若三年仍未达到
+    分享上限,分享期限再延长两年,此后迁出地区不再分享,由中央财政一次性给予迁出地区适当补助" (a firm
+    that reaches the cap during the extension years still ends that branch). It comes from
+    outside the pool (``Split.subsidy``), so the pool's slots still sum to the pool. The rule
+    sees only its own years: no extension or subsidy is decided unless year ``e`` is among
+    them, and the subsidy is paid only if its year is too.
+    Receipts before the first year the rule sees are not known to it and do not count
+    against the cap.
+
+    Source: 财预〔2015〕92号 京津冀协同发展产业转移对接企业税收收入分享办法 (preset ``jjj_2015``;
+    primary text, POLICY.md §3.1): 50%:50% of the local share of the 三税 paid "完成工商和税务
+    登记变更并达产后三年内"; "以迁出地区分享'三税'达到企业迁移前三年缴纳的'三税'总和为上限";
+    "若三年仍未达到分享上限,分享期限再延长两年,此后迁出地区不再分享,由中央财政一次性给予迁出地区
+    适当补助" (the amount is not fixed, so the preset has no ``end_subsidy``). Eligibility:
+    pre-move 3-year average 三税 ≥ 2000万 (新华社 2015-09-29).
     """
 
     type: Literal["capped"] = "capped"
@@ -571,48 +628,62 @@ class Capped(RuleBase):
     beneficiary: str = "origin"
     share: Share
     start: int | None = None
+    start_from: Literal["production", "move"] = "move"
     max_years: int = Field(gt=0)
     extension: Extension | None = None
     cap: Amount | PreMoveCap | None = None
     eligibility: Eligibility | None = None
-    taxes: list[Tax] | None = None
+    end_subsidy: EndSubsidy | None = None
+    taxes: tuple[Tax, ...] | None = None
 
     @model_validator(mode="before")
     @classmethod
     def _preset(cls, data: Any) -> Any:
         return _apply_preset("capped", data)
 
+    @model_validator(mode="after")
+    def _cap_for_extension(self) -> Capped:
+        if self.extension is not None and self.extension.when is not None and self.cap is None:
+            raise PathError("extension.when", message("rules.extension_needs_cap"))
+        return self
+
     def keys(self) -> set[str]:
         return {self.beneficiary, "host"}
 
+    def starts(self, pool: Pool) -> np.ndarray:
+        """The first sharing year of each group (firm)."""
+        if self.start is not None:
+            return np.full(pool.n_groups, self.start)
+        if np.any(pool.move_year < 0):
+            bad = pool.stream_id(np.flatnonzero(pool.move_year < 0)[0])
+            raise RuleError(f"capped rule needs a start year: stream {bad!r} has no move "
+                            "year (set `start`, or cover migrated firms only)")
+        start = np.zeros(pool.n_groups, dtype=int)
+        start[pool.group] = pool.production_year if self.start_from == "production" \
+            else pool.move_year
+        return start
+
     def split(self, pool: Pool, path: str = "rule") -> Split:
-        a = pool.amounts
+        a, years, n_groups = pool.amounts, pool.years, pool.n_groups
         covered = np.ones(len(a), dtype=bool)
         if self.taxes is not None:
             covered = np.isin(pool.tax, [TAXES.index(t) for t in self.taxes])
         # Firm-level facts, one value per group.
-        if self.start is not None:
-            start = np.full(pool.n_groups, self.start)
-        else:
-            if np.any(pool.move_year < 0):
-                bad = pool.stream_id(np.flatnonzero(pool.move_year < 0)[0])
-                raise RuleError(f"capped rule needs a start year: stream {bad!r} has no move "
-                                "year (set `start`, or cover migrated firms only)")
-            start = np.zeros(pool.n_groups, dtype=int)
-            start[pool.group] = pool.move_year
-        end = start + self.max_years - 1
-        gross = pool.group_sum(pool.gross, covered.astype(float))
+        start = self.starts(pool)
+        first_end = end = start + self.max_years - 1
         if self.extension is not None:
-            last = np.clip(np.searchsorted(pool.years, end), 0, len(pool.years) - 1)
-            in_range = pool.years[last] == end
-            below = gross[np.arange(pool.n_groups), last] < self.extension.below
-            end = end + np.where(in_range & below, self.extension.years, 0)
-        eligible = np.ones(pool.n_groups, dtype=bool)
+            last = np.clip(np.searchsorted(years, end), 0, len(years) - 1)
+            trigger = years[last] == end
+            if self.extension.below is not None:
+                gross = pool.group_sum(pool.gross, covered.astype(float))
+                trigger &= gross[np.arange(n_groups), last] < self.extension.below
+            end = end + np.where(trigger, self.extension.years, 0)
+        eligible = np.bincount(pool.group, weights=covered, minlength=n_groups) > 0
         if self.eligibility is not None:
             pre_gross = np.bincount(pool.group, weights=pool.pre_move_gross * covered,
-                                    minlength=pool.n_groups)
-            eligible = pre_gross >= self.eligibility.min_pre_move
-        window = ((pool.years[None, :] >= start[:, None]) & (pool.years[None, :] <= end[:, None])
+                                    minlength=n_groups)
+            eligible &= pre_gross >= self.eligibility.min_pre_move
+        window = ((years[None, :] >= start[:, None]) & (years[None, :] <= end[:, None])
                   & eligible[:, None])
         sharing = window[pool.group]
         sharing &= covered[:, None]
@@ -620,12 +691,13 @@ class Capped(RuleBase):
         desired = amount[0]
         np.multiply(a, sharing, out=desired)
         desired *= self.share
+        reached = None
         if self.cap is not None:
             if isinstance(self.cap, PreMoveCap):
                 cap = self.cap.pre_move_years * np.bincount(
-                    pool.group, weights=pool.pre_move * covered, minlength=pool.n_groups)
+                    pool.group, weights=pool.pre_move * covered, minlength=n_groups)
             else:
-                cap = np.full(pool.n_groups, float(self.cap))
+                cap = np.full(n_groups, float(self.cap))
             per_firm = pool.group_sum(desired)
             cum = np.cumsum(per_firm, axis=1)
             reached = np.maximum.accumulate(cum >= cap[:, None], axis=1)
@@ -633,8 +705,30 @@ class Capped(RuleBase):
             ratio = np.divide(paid, per_firm, out=np.zeros_like(paid), where=per_firm != 0)
             desired *= ratio[pool.group]
         np.subtract(a, desired, out=amount[1])
-        who = np.stack([pool.who(self.beneficiary), pool.who("host")], axis=0)
-        return Split(who, amount)
+        beneficiary = pool.who(self.beneficiary)
+        who = np.stack([beneficiary, pool.who("host")], axis=0)
+        subsidy = None
+        if self.end_subsidy is not None:
+            subsidy = Split(beneficiary[None, :],
+                            self._subsidy(pool, covered, first_end, end, eligible, reached)[None])
+        return Split(who, amount, subsidy=subsidy)
+
+    def _subsidy(self, pool: Pool, covered: np.ndarray, first_end: np.ndarray,
+                 end: np.ndarray, eligible: np.ndarray,
+                 reached: np.ndarray | None) -> np.ndarray:
+        """``(streams, years)``: each paying firm's subsidy on its first covered stream."""
+        years, n_groups = pool.years, pool.n_groups
+        decided = np.clip(np.searchsorted(years, first_end), 0, len(years) - 1)
+        paid_in = np.clip(np.searchsorted(years, end + 1), 0, len(years) - 1)
+        pays = eligible & (years[decided] == first_end) & (years[paid_in] == end + 1)
+        if reached is not None:
+            pays &= ~reached[np.arange(n_groups), decided]
+        rows = np.flatnonzero(covered)[::-1]
+        first = np.zeros(n_groups, dtype=int)
+        first[pool.group[rows]] = rows  # the last write wins: the group's first covered row
+        out = np.zeros(pool.amounts.shape)
+        out[first[pays], paid_in[pays]] = self.end_subsidy.amount
+        return out
 
 
 class Floor(RuleBase):
@@ -677,15 +771,13 @@ class Floor(RuleBase):
         return Split(
             who=np.concatenate([inner.who, ben[None, :]], axis=0),
             amount=np.concatenate([inner.amount - taken, taken.sum(axis=0)[None]], axis=0),
-            transfers=inner.transfers, pools=inner.pools,
+            transfers=inner.transfers, pools=inner.pools, subsidy=inner.subsidy,
         )
 
 
-class Band(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
+class Band(Frozen):
     upto: Amount | None = None
-    shares: dict[str, Share]
+    shares: FrozenMap[str, Share]
 
     @model_validator(mode="after")
     def _sum_to_one(self) -> Band:
@@ -704,7 +796,7 @@ class Tiered(RuleBase):
     """
 
     type: Literal["tiered"] = "tiered"
-    bands: list[Band] = Field(min_length=1)
+    bands: tuple[Band, ...] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _ascending(self) -> Tiered:
@@ -753,7 +845,7 @@ class FixedReturn(RuleBase):
     payer: str
     beneficiary: str
     rate: Share
-    capital: Amount | dict[int, Amount]
+    capital: Amount | FrozenMap[int, Amount]
     from_year: int | None = None
     to_year: int | None = None
     rule: Rule = Field(default_factory=Host)
@@ -805,7 +897,7 @@ class Claims(RuleBase):
 
     type: Literal["claims"] = "claims"
     method: Literal["proportional", "cea", "cel", "talmud"]
-    claims: dict[str, Amount] = Field(min_length=1)
+    claims: FrozenMap[str, Amount] = Field(min_length=1)
     remainder: str = "host"
 
     def keys(self) -> set[str]:
@@ -823,11 +915,9 @@ class Claims(RuleBase):
         return Split(who, split_by_shares(pool.amounts, shares))
 
 
-class OptimizedStage(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
+class OptimizedStage(Frozen):
     years: YearRange
-    shares: dict[str, Share]
+    shares: FrozenMap[str, Share]
 
     @model_validator(mode="after")
     def _sum_to_one(self) -> OptimizedStage:
@@ -847,7 +937,7 @@ class Optimized(RuleBase):
     """
 
     type: Literal["optimized"] = "optimized"
-    stages: list[OptimizedStage] = Field(min_length=1)
+    stages: tuple[OptimizedStage, ...] = Field(min_length=1)
     method: str
     objective: str | None = None
     constraints: dict[str, Any] | None = None

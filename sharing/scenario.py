@@ -10,10 +10,11 @@ The format is documented key by key in ``docs/scenario-format.md``.
 from __future__ import annotations
 
 import datetime
+import importlib
 import io
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -22,7 +23,6 @@ import pandas as pd
 import yaml
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     ValidationInfo,
@@ -31,7 +31,8 @@ from pydantic import (
 )
 
 from sharing.channels import Settlement
-from sharing.i18n import Lang, Problem, raw
+from sharing.frozen import Frozen, FrozenDict, FrozenMap
+from sharing.i18n import Lang, Problem, define, did_you_mean, message, raw
 from sharing.rules import (
     ROLES,
     Amount,
@@ -45,9 +46,24 @@ from sharing.rules import (
 from sharing.taxes import TAXES, Tax
 
 FORMAT_VERSION = 1
+MAX_PRODUCTION_DELAY = 10  # years from a firm's move to its production (达产): beyond, a typo
 MAX_FILE_BYTES = 20 * 1024 * 1024
 Province = Literal["sichuan", "chongqing", "other"]
 Ident = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_\-.]+$")]
+
+
+define({
+    "scenario.production_before_move": (
+        "达产年份 {production} 早于迁移年份 {move}",
+        "production_year {production} is before move_year {move}"),
+    "scenario.production_too_late": (
+        "达产年份 {production} 比迁移年份 {move} 晚 {gap} 年，超过 {limit} 年：是否笔误？",
+        "production_year {production} is {gap} years after move_year {move}, more than "
+        "{limit}: a typo?"),
+    "scenario.production_of_project": (
+        "只有迁移企业（origin、destination、move_year）才有达产年份 production_year",
+        "only a migrated firm (origin, destination, move_year) has a production_year"),
+})
 
 
 class ScenarioError(ValueError):
@@ -67,8 +83,8 @@ class ScenarioError(ValueError):
         return [p.text(lang) for p in self.items]
 
 
-class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+class Model(Frozen):
+    """A part of a scenario: frozen, closed (unknown keys are errors), finite numbers."""
 
 
 class Source(Model):
@@ -111,7 +127,7 @@ class Jurisdiction(Model):
     province: Province
 
 
-Fraction = Share | dict[int, Share]
+Fraction = Share | FrozenMap[int, Share]
 
 
 class Retention(Model):
@@ -121,13 +137,14 @@ class Retention(Model):
     0.4; local taxes 1.0). ``default`` overrides national law for everyone, ``provinces`` per
     province, ``jurisdictions`` per jurisdiction (most specific wins). A value is a fraction
     for every year, or ``{year: fraction}`` for the years listed (other years fall through to
-    the level below; years outside the horizon are ignored), e.g. 合川's observed 2021/2022
+    the level below; years outside the horizon serve only as the year before a firm's move,
+    for a capped rule's pre-move base), e.g. 合川's observed 2021/2022
     shares.
     """
 
-    default: dict[Tax, Fraction] = Field(default_factory=dict)
-    provinces: dict[Province, dict[Tax, Fraction]] = Field(default_factory=dict)
-    jurisdictions: dict[str, dict[Tax, Fraction]] = Field(default_factory=dict)
+    default: FrozenMap[Tax, Fraction] = Field(default_factory=FrozenDict)
+    provinces: FrozenMap[Province, FrozenMap[Tax, Fraction]] = Field(default_factory=FrozenDict)
+    jurisdictions: FrozenMap[str, FrozenMap[Tax, Fraction]] = Field(default_factory=FrozenDict)
     reference: str | None = None
 
 
@@ -138,7 +155,7 @@ class Projection(Model):
     base: float | None = None
     base_year: int | None = None
     growth: float = Field(0.0, ge=-0.9, le=5.0)
-    by_year: dict[int, float] | None = None
+    by_year: FrozenMap[int, float] | None = None
     start: int | None = None
     end: int | None = None
     illustrative: bool = False
@@ -168,7 +185,7 @@ class Site(Model):
     """One part of a park, its taxes collected by its own jurisdiction (``host``)."""
 
     host: str
-    taxes: dict[Tax, Projection] = Field(min_length=1)
+    taxes: FrozenMap[Tax, Projection] = Field(min_length=1)
     illustrative: bool = False
 
 
@@ -178,8 +195,8 @@ class Park(Model):
     id: Ident
     name: str | None = None
     name_en: str | None = None
-    partners: list[str] = Field(min_length=1)
-    sites: list[Site] = Field(min_length=1)
+    partners: tuple[str, ...] = Field(min_length=1)
+    sites: tuple[Site, ...] = Field(min_length=1)
 
 
 class Firm(Model):
@@ -187,7 +204,10 @@ class Firm(Model):
 
     Migrated: ``origin`` → ``destination`` in ``move_year``; ``pre_move`` gives the annual
     gross taxes in the year before the move, growing at ``growth``. Before the move its taxes
-    are collected at the origin, from the move on at the destination.
+    are collected at the origin, from the move on at the destination. ``production_year``
+    (达产) is when it reaches production at the destination: the move year unless given, at
+    most :data:`MAX_PRODUCTION_DELAY` years later. It starts the clock of a capped rule with
+    ``start_from: production`` (财预〔2015〕92号) and leaves the tax path as it is.
     Project: introduced by ``introduced_by``, located at ``host``, taxes from ``taxes``.
     """
 
@@ -197,11 +217,12 @@ class Firm(Model):
     origin: str | None = None
     destination: str | None = None
     move_year: int | None = None
-    pre_move: dict[Tax, Amount] | None = None
+    production_year: int | None = Field(None, ge=1990, le=2200)
+    pre_move: FrozenMap[Tax, Amount] | None = None
     growth: float = Field(0.0, ge=-0.9, le=5.0)
     introduced_by: str | None = None
     host: str | None = None
-    taxes: dict[Tax, Projection] | None = None
+    taxes: FrozenMap[Tax, Projection] | None = None
     illustrative: bool = False
 
     @model_validator(mode="after")
@@ -211,7 +232,19 @@ class Firm(Model):
         if all(v is not None for v in migrated) and all(v is None for v in project):
             if self.origin == self.destination:
                 raise PathError("destination", "origin and destination are the same")
+            if self.production_year is not None:
+                gap = self.production_year - self.move_year
+                if gap < 0:
+                    raise PathError("production_year", message(
+                        "scenario.production_before_move", production=self.production_year,
+                        move=self.move_year))
+                if gap > MAX_PRODUCTION_DELAY:
+                    raise PathError("production_year", message(
+                        "scenario.production_too_late", production=self.production_year,
+                        move=self.move_year, gap=gap, limit=MAX_PRODUCTION_DELAY))
             return self
+        if self.production_year is not None:
+            raise PathError("production_year", message("scenario.production_of_project"))
         if all(v is not None for v in project) and all(v is None for v in migrated):
             if self.introduced_by == self.host:
                 raise PathError("host", "a transferred project's host must differ from "
@@ -219,6 +252,12 @@ class Firm(Model):
             return self
         raise PathError("", "a firm is either migrated (origin, destination, move_year, "
                         "pre_move) or a transferred project (introduced_by, host, taxes)")
+
+    @property
+    def producing_from(self) -> int | None:
+        """The year the migrated firm reaches production (达产): ``production_year`` or the
+        move year."""
+        return self.production_year if self.production_year is not None else self.move_year
 
     @property
     def from_id(self) -> str:
@@ -240,11 +279,11 @@ class StreamSpec(Projection):
 class Covers(Model):
     """Which streams an agreement takes: all conditions must hold; a list means any of."""
 
-    park: str | list[str] | None = None
-    firm: str | list[str] | None = None
-    stream: str | list[str] | None = None
-    host: str | list[str] | None = None
-    tax: Tax | list[Tax] | None = None
+    park: str | tuple[str, ...] | None = None
+    firm: str | tuple[str, ...] | None = None
+    stream: str | tuple[str, ...] | None = None
+    host: str | tuple[str, ...] | None = None
+    tax: Tax | tuple[Tax, ...] | None = None
     kind: Literal["park", "firm", "stream"] | None = None
 
     @model_validator(mode="after")
@@ -253,9 +292,9 @@ class Covers(Model):
             raise PathError("", "say which streams: park, firm, stream, host, tax or kind")
         return self
 
-    def listed(self, key: str) -> list[str] | None:
+    def listed(self, key: str) -> tuple[str, ...] | None:
         value = getattr(self, key)
-        return [value] if isinstance(value, str) else value
+        return (value,) if isinstance(value, str) else value
 
 
 class Statistic(Model):
@@ -265,8 +304,8 @@ class Statistic(Model):
     base: float | None = None
     base_year: int | None = None
     growth: float = Field(0.0, ge=-0.9, le=5.0)
-    by_year: dict[int, float] | None = None
-    shares: dict[str, Share] | None = None
+    by_year: FrozenMap[int, float] | None = None
+    shares: FrozenMap[str, Share] | None = None
     illustrative: bool = False
 
     @model_validator(mode="after")
@@ -296,7 +335,7 @@ class Agreement(Model):
     base: Literal["retained", "gross"] = "retained"
     rule: Rule
     compliance: Share = 1.0
-    statistics: list[Statistic] = Field(default_factory=list)
+    statistics: tuple[Statistic, ...] = ()
     settlement: Settlement | None = None
     reference: str | None = None
 
@@ -306,7 +345,7 @@ class ByBenefit(Model):
 
     type: Literal["by_benefit"] = "by_benefit"
     agreement: str
-    parties: list[str] | None = None
+    parties: tuple[str, ...] | None = None
 
 
 CostRule = Annotated[Fixed | Factors | ByBenefit, Field(discriminator="type")]
@@ -320,9 +359,9 @@ class Cost(Model):
     name: str | None = None
     name_en: str | None = None
     park: str | None = None
-    parties: list[str] | None = None
-    by_year: dict[int, Amount] = Field(min_length=1)
-    paid_by: str | dict[str, Share]
+    parties: tuple[str, ...] | None = None
+    by_year: FrozenMap[int, Amount] = Field(min_length=1)
+    paid_by: str | FrozenMap[str, Share]
     rule: CostRule | None = None
     illustrative: bool = False
 
@@ -335,7 +374,7 @@ class Cost(Model):
         return self
 
 
-Contributions = dict[str, dict[str, dict[str, Amount]]]
+Contributions = FrozenMap[str, FrozenMap[str, FrozenMap[str, Amount]]]
 
 
 class Scenario(Model):
@@ -345,20 +384,20 @@ class Scenario(Model):
     name: str
     name_en: str
     description: str | None = None
-    sources: list[Source] = Field(default_factory=list)
-    assumptions: list[Assumption] = Field(default_factory=list)
+    sources: tuple[Source, ...] = ()
+    assumptions: tuple[Assumption, ...] = ()
     years: Years
     discount_rate: float = Field(0.0, ge=0, le=1)
-    jurisdictions: list[Jurisdiction] = Field(min_length=1)
+    jurisdictions: tuple[Jurisdiction, ...] = Field(min_length=1)
     retention: Retention = Field(default_factory=Retention)
-    parks: list[Park] = Field(default_factory=list)
-    firms: list[Firm] = Field(default_factory=list)
+    parks: tuple[Park, ...] = ()
+    firms: tuple[Firm, ...] = ()
     firms_csv: str | None = None
-    streams: list[StreamSpec] = Field(default_factory=list)
-    contributions: Contributions = Field(default_factory=dict)
-    costs: list[Cost] = Field(default_factory=list)
-    agreements: list[Agreement] = Field(default_factory=list)
-    standalone: dict[str, dict[str, Share]] = Field(default_factory=dict)
+    streams: tuple[StreamSpec, ...] = ()
+    contributions: Contributions = Field(default_factory=FrozenDict)
+    costs: tuple[Cost, ...] = ()
+    agreements: tuple[Agreement, ...] = ()
+    standalone: FrozenMap[str, FrozenMap[str, Share]] = Field(default_factory=FrozenDict)
 
     @model_validator(mode="after")
     def _references(self, info: ValidationInfo) -> Scenario:
@@ -371,6 +410,188 @@ class Scenario(Model):
     @property
     def jurisdiction_ids(self) -> list[str]:
         return [j.id for j in self.jurisdictions]
+
+    def replace(self, changes: Mapping[str, Any]) -> Scenario:
+        """A new, validated scenario with the values at some key paths replaced.
+
+        ``changes`` maps key paths to new values, e.g.
+        ``{"agreements.gaozhu_revenue.rule.increment.shares": {"guangan": 0.6, "yubei": 0.4},
+        "discount_rate": 0.05}``. A list item is named by its id (``agreements.gaozhu_revenue``)
+        or its index (``agreements[0]``); a year key is written as a number
+        (``costs.infrastructure.by_year.2025``). A value replaces what was there whole (a
+        mapping is not merged). Changes apply in order; this scenario is left as it was.
+
+        Raises
+        ------
+        ScenarioError
+            A key path that does not exist (with the closest valid keys or ids), or a result
+            that does not validate, each problem with its key path.
+        """
+        data = _opened(self)
+        problems = []
+        for path, value in changes.items():
+            try:
+                _assign(self, data, str(path), _thaw(value))
+            except ScenarioError as err:
+                problems.extend(err.items)
+        if problems:
+            raise ScenarioError(problems)
+        return _validated(data)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None,
+                   deep: bool = False) -> Scenario:
+        """A copy; with ``update`` the result is validated like a loaded file (raises
+        ScenarioError), unlike pydantic's default. :meth:`replace` takes key paths."""
+        if not update:
+            return super().model_copy(deep=deep)
+        return _validated({**{k: getattr(self, k) for k in type(self).model_fields}, **update})
+
+
+def _validated(data: Any) -> Scenario:
+    """Validate scenario data whose ``firms_csv`` firms (if any) are already in ``firms``."""
+    try:
+        return Scenario.model_validate(data, context={"firms_loaded": True})
+    except ValidationError as err:
+        raise ScenarioError(validation_problems(err, data, _location(None))) from None
+
+
+def checked(sc: Scenario) -> Scenario:
+    """``sc`` itself if it came out of validation, else ``sc`` validated again.
+
+    Loading, :meth:`Scenario.replace` and :meth:`Scenario.model_copy` validate; pydantic's
+    ``model_construct`` does not. The engine calls this before relying on a scenario's
+    invariants (shares sum to 1, ids known, ...), so a scenario built around validation
+    raises ScenarioError with key paths instead of giving wrong numbers.
+    """
+    if not isinstance(sc, Scenario):
+        raise TypeError(f"expected a sharing.Scenario, not {type(sc).__name__}")
+    return sc if sc.checked else _validated(sc)
+
+
+# ---------------------------------------------------------------------------------------------
+# Key paths into a scenario (Scenario.replace)
+
+define({
+    "scenario.path_syntax": ("无法解读键路径 {path!r}", "cannot read the key path {path!r}"),
+    "scenario.path_unknown_key": ("{at} 下没有键 {key!r}（可选：{valid}）",
+                                  "{at} has no key {key!r} (valid: {valid})"),
+    "scenario.path_unknown_id": ("{at} 中没有 id 为 {key!r} 的项（id：{valid}；也可用序号 "
+                                 "{at}[0]）",
+                                 "{at} has no item with id {key!r} (ids: {valid}; or use an "
+                                 "index, {at}[0])"),
+    "scenario.path_index": ("{at} 有 {n} 项，没有第 [{index}] 项",
+                            "{at} has {n} item(s); there is no [{index}]"),
+    "scenario.path_into_value": ("{at} 是一个值，其中没有 {key!r}",
+                                 "{at} is a value; there is no {key!r} inside it"),
+})
+
+_PATH = re.compile(r"[^.\[\]]+(?:\.[^.\[\]]+|\[-?\d+\])*")
+_PATH_TOKEN = re.compile(r"\[(-?\d+)\]|([^.\[\]]+)")
+
+
+def _thaw(value: Any) -> Any:
+    """Plain, mutable data: dicts and lists all the way down (models dumped)."""
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="python")
+    if isinstance(value, Mapping):
+        return {k: _thaw(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_thaw(v) for v in value]
+    return value
+
+
+def _opened(value: Any) -> Any:
+    """One level of a scenario's objects as plain, mutable data (a model as a dict of its
+    fields, a mapping as a dict, a tuple as a list); the levels below stay as they are, and
+    validated objects pass validation again at no cost."""
+    if isinstance(value, BaseModel):
+        return {k: getattr(value, k) for k in type(value).model_fields}
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, list | tuple):
+        return list(value)
+    return value
+
+
+def _path_tokens(path: str) -> list[str | int]:
+    if not _PATH.fullmatch(path):
+        raise ScenarioError([Problem("scenario.path_syntax", {"path": path}, path=path)])
+    return [int(index) if index else name for index, name in _PATH_TOKEN.findall(path)]
+
+
+def _path_problem(path: str, at: str, message_key: str, close: Iterable[str] = (),
+                  /, **params: Any) -> ScenarioError:
+    return ScenarioError([Problem(message_key, {"at": at or "scenario", **params}, path=path,
+                                  close=tuple(close))])
+
+
+def _assign(sc: Scenario, data: dict, path: str, value: Any) -> None:
+    """Set ``value`` at ``path`` in ``data`` (``sc`` opened, see :func:`_opened`, one level
+    at a time along the path), checking each step against the scenario's own structure:
+    model keys must exist, list items are found by id or index; inside a free mapping
+    (shares, by_year, contributions ...) new keys are allowed."""
+    tokens = _path_tokens(path)
+    model: Any = sc  # the same place in the scenario's objects; None once off the map
+    node: Any = data
+    at = ""
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if isinstance(node, list):
+            if isinstance(token, int):
+                if not -len(node) <= token < len(node):
+                    raise _path_problem(path, at, "scenario.path_index", n=len(node),
+                                        index=token)
+                k = token % len(node)
+            else:
+                ids = [item.get("id") if isinstance(item, dict) else getattr(item, "id", None)
+                       for item in node]
+                # ids may contain dots: take the shortest run of tokens naming an item
+                for j in range(i, len(tokens)):
+                    name = ".".join(str(t) for t in tokens[i:j + 1])
+                    if name in ids:
+                        k, i = ids.index(name), j
+                        break
+                else:
+                    valid = [str(x) for x in ids if x is not None]
+                    raise _path_problem(path, at, "scenario.path_unknown_id",
+                                        did_you_mean(str(token), valid), key=token,
+                                        valid=", ".join(valid) or "-")
+            at += f"[{k}]"
+            key: Any = k
+            model = model[k] if isinstance(model, tuple) and k < len(model) else None
+        elif isinstance(node, dict):
+            if isinstance(token, int):
+                raise _path_problem(path, at, "scenario.path_unknown_key", key=f"[{token}]",
+                                    valid=", ".join(map(str, node)))
+            key = token
+            if key not in node and re.fullmatch(r"-?\d+", key) and (
+                    int(key) in node or any(isinstance(k, int) for k in node)):
+                key = int(key)  # a year
+            if isinstance(model, BaseModel):
+                if key not in type(model).model_fields:
+                    fields = list(type(model).model_fields)
+                    raise _path_problem(path, at, "scenario.path_unknown_key",
+                                        did_you_mean(key, fields), key=key,
+                                        valid=", ".join(fields))
+                model = getattr(model, key)
+            elif isinstance(model, Mapping):
+                model = model.get(key)
+            else:
+                model = None
+            at += f".{key}" if at else str(key)
+        else:
+            raise _path_problem(path, at, "scenario.path_into_value", key=token)
+        if i == len(tokens) - 1:
+            node[key] = value
+            return
+        child = node.get(key) if isinstance(node, dict) else node[key]
+        if child is None:
+            child = {}  # e.g. a rule's `extension` that was not set
+        elif not isinstance(child, BaseModel | Mapping | list | tuple):
+            raise _path_problem(path, at, "scenario.path_into_value", key=tokens[i + 1])
+        node[key] = node = _opened(child)
+        i += 1
 
 
 def _reference_problems(sc: Scenario, firms_loaded: bool = True):
@@ -478,11 +699,14 @@ def format_loc(loc: tuple, data: Any) -> str:
     """Turn a pydantic error location into ``agreements[1].rule.stages[0]``.
 
     Pydantic inserts the tag of a discriminated union (``fixed``) into the location; it is
-    dropped when the input at that point has it as its ``type``.
+    dropped when the input at that point has it as its ``type``. ``data`` may hold models
+    (a scenario validated again, see :func:`checked`).
     """
     out = ""
     node = data
     for part in loc:
+        if isinstance(node, BaseModel):
+            node = {k: getattr(node, k, None) for k in type(node).model_fields}
         if isinstance(node, dict) and part not in node and node.get("type") == part:
             continue
         if isinstance(part, int):
@@ -639,6 +863,54 @@ def located(err: ScenarioError, path: str | Path) -> ScenarioError:
     return ScenarioError(problems)
 
 
+define({
+    "scenario.no_such_scenario": (
+        "{path}：没有这个文件，也不是内置情景（`sharing list` 列出内置情景）",
+        "{path}: no such file, and not a built-in scenario (`sharing list` shows them)"),
+})
+
+
+def scenario_library() -> Path | None:
+    """The folder of the built-in scenarios.
+
+    It is installed as the data package ``sharing.scenarios`` (the repository's
+    ``scenarios/`` folder, mapped in pyproject.toml), so an editable install finds it from
+    any folder, as does a wheel; an editable install made before that mapping falls back to
+    the folder next to the package.
+    """
+    try:
+        folders = [Path(p) for p in importlib.import_module("sharing.scenarios").__path__]
+    except ImportError:
+        folders = []
+    folders.append(Path(__file__).resolve().parent.parent / "scenarios")
+    return next((f for f in folders if f.is_dir()), None)
+
+
+def builtin_scenarios() -> dict[str, Path]:
+    """Built-in scenarios by name: the path under :func:`scenario_library` without
+    ``.yaml`` (``gaozhu``, ``formulary/eu_ccctb``)."""
+    library = scenario_library()
+    if library is None:
+        return {}
+    return {p.relative_to(library).with_suffix("").as_posix(): p
+            for p in sorted(library.rglob("*.yaml"))}
+
+
+def find_scenario(name: str | Path) -> Path:
+    """A scenario file: ``name`` itself when it exists, else the built-in scenario of that
+    name (``gaozhu`` or ``gaozhu.yaml``). Raises ScenarioError, with the closest built-in
+    names, when it is neither."""
+    path = Path(name)
+    if path.exists():
+        return path
+    builtin = builtin_scenarios()
+    key = path.as_posix().removesuffix(".yaml")
+    if key in builtin:
+        return builtin[key]
+    raise ScenarioError([Problem("scenario.no_such_scenario", {"path": str(name)},
+                                 close=tuple(did_you_mean(key, builtin)))])
+
+
 def load_scenario(path: str | Path) -> Scenario:
     """Load and validate a scenario YAML file.
 
@@ -658,8 +930,8 @@ def load_scenario(path: str | Path) -> Scenario:
     return parse_scenario(data, str(path), text, Path(path).parent)
 
 
-FIRM_COLUMNS = ["id", "name", "name_en", "origin", "destination", "move_year", "growth",
-                *(f"pre_move_{t}" for t in TAXES), "illustrative"]
+FIRM_COLUMNS = ["id", "name", "name_en", "origin", "destination", "move_year",
+                "production_year", "growth", *(f"pre_move_{t}" for t in TAXES), "illustrative"]
 REQUIRED_FIRM_COLUMNS = ("id", "origin", "destination", "move_year")
 
 
@@ -667,7 +939,8 @@ def read_firms_csv(path: str | Path, jurisdictions: set[str] | None = None) -> l
     """Read migrated firms from CSV (UTF-8, or GBK/GB18030 as Excel saves it in China).
 
     One row per firm, columns :data:`FIRM_COLUMNS`: ``id, origin, destination, move_year``
-    required; ``pre_move_<tax>`` in 万元 (blank = 0); ``growth`` a fraction. Every problem
+    required; ``production_year`` (达产, blank = the move year); ``pre_move_<tax>`` in 万元
+    (blank = 0); ``growth`` a fraction. Every problem
     names the file, the row (as a spreadsheet shows it, header = row 1) and the column;
     nothing is imported unless every row is valid.
     """
@@ -687,14 +960,17 @@ def read_firms_csv(path: str | Path, jurisdictions: set[str] | None = None) -> l
                              "`sharing template firms` writes a template)"])
     problems = []
     numeric = {}
-    for col in ["move_year", "growth", *(c for c in df.columns if c.startswith("pre_move_"))]:
+    for col in ["move_year", "production_year", "growth",
+                *(c for c in df.columns if c.startswith("pre_move_"))]:
         if col not in df.columns:
             continue
         text_values = df[col].str.strip()
-        if col != "move_year":
+        if col not in ("move_year", "production_year"):
             text_values = text_values.replace("", "0")
         values = pd.to_numeric(text_values, errors="coerce")
         bad = values.isna() | ~np.isfinite(values.fillna(0.0))
+        if col == "production_year":
+            bad &= text_values != ""  # blank: the move year
         for row in np.flatnonzero(bad)[:5]:
             problems.append(f"{path}: row {row + 2}, column {col}: {df[col].iat[row]!r} "
                             "is not a number")
@@ -720,6 +996,8 @@ def read_firms_csv(path: str | Path, jurisdictions: set[str] | None = None) -> l
             if rec.get(k):
                 firm[k] = rec[k]
         firm["move_year"] = int(numeric["move_year"][i])
+        if "production_year" in numeric and not np.isnan(numeric["production_year"][i]):
+            firm["production_year"] = int(numeric["production_year"][i])
         if "growth" in numeric:
             firm["growth"] = float(numeric["growth"][i])
         firm["pre_move"] = {c.removeprefix("pre_move_"): float(numeric[c][i])

@@ -16,7 +16,15 @@ Readings chosen where the documentation leaves room (see also the notes in each 
 * A fixed return's capital ``K_t`` is everything invested up to year ``t``, whichever years
   the rule is applied in (a schedule's ``otherwise`` years need not be contiguous).
 * The pre-move cap of a capped rule uses the destination stream's retention in the year
-  before the move (clipped to the simulated years) when the pool shares retained revenue.
+  before the move (whether or not that year is simulated) when the pool shares retained
+  revenue.
+* A capped rule's extension and end subsidy are decided in the last year of the first
+  ``max_years`` years, which the rule must see (its stage's or the horizon's years); the
+  subsidy is paid the year after the window with its extension ends, if the rule sees that
+  year too. ``when: cap_not_reached`` is applied literally: the receipts up to that year are
+  compared with the cap.
+* The central subsidy is money from outside: in ``net_benefit``, not in ``allocated``, not
+  touched by compliance, absent from the no-agreement counterfactual.
 * A capped rule applied to streams that are not a migrated firm's (``start`` given) treats
   each stream as its own "firm" (its own cap, its own extension test).
 * The baseline of a stream is ``max(level in base_year, 0)``: a refund year is no baseline.
@@ -106,6 +114,7 @@ class Stream:
     origin: str | None = None
     destination: str | None = None
     move_year: int | None = None
+    production_year: int | None = None
     pre_move_gross: float = 0.0
 
     def retained(self, year: int) -> float:
@@ -140,8 +149,9 @@ def build_streams(sc) -> list[Stream]:
             if pre <= 0:
                 continue  # a tax the firm does not pay makes no stream
             level = {y: pre * (1.0 + firm.growth) ** (y - m + 1) for y in years}
+            production = firm.production_year if firm.production_year is not None else m
             common = dict(firm=firm.id, origin=firm.origin, destination=firm.destination,
-                          move_year=m)
+                          move_year=m, production_year=production)
             if m > years[0]:
                 before = {y: (level[y] if y < m else 0.0) for y in years}
                 out.append(stream(f"{firm.id}/{tax}@origin", "firm", firm.origin, tax, before,
@@ -203,20 +213,23 @@ class Ctx:
 
 
 class Out:
-    """Allocations ``x[s][year][jurisdiction]`` and side payments ``transfers[year][j]``."""
+    """Allocations ``x[s][year][jurisdiction]``, side payments ``transfers[year][j]`` and
+    central subsidies ``subsidy[s][year][j]`` (money from outside the pool)."""
 
     def __init__(self, n: int):
         self.x = [defaultdict(lambda: defaultdict(float)) for _ in range(n)]
         self.transfers: dict = defaultdict(lambda: defaultdict(float))
+        self.subsidy = [defaultdict(lambda: defaultdict(float)) for _ in range(n)]
 
     def give(self, s: int, year: int, jid: str, amount: float) -> None:
         self.x[s][year][jid] += amount
 
     def absorb(self, other: Out) -> None:
-        for s, per_year in enumerate(other.x):
-            for year, per_j in per_year.items():
-                for jid, v in per_j.items():
-                    self.x[s][year][jid] += v
+        for mine, theirs in ((self.x, other.x), (self.subsidy, other.subsidy)):
+            for s, per_year in enumerate(theirs):
+                for year, per_j in per_year.items():
+                    for jid, v in per_j.items():
+                        mine[s][year][jid] += v
         for year, per_j in other.transfers.items():
             for jid, v in per_j.items():
                 self.transfers[year][jid] += v
@@ -348,56 +361,82 @@ def rule_optimized(rule, ctx, a, years, out):
 
 
 def rule_capped(rule, ctx, a, years, out):
-    """Per firm: share · a in [start, start + max_years − 1] (+ extension), if eligible, with
-    cumulative receipts stopped at the cap. Only ``years`` are seen."""
+    """Per firm: share · a from its start (a fixed ``start``, else its production or move
+    year) for max_years, +extension years if the trigger holds in the window's last year
+    (gross covered tax below ``below``, or receipts so far below the cap), if eligible, with
+    cumulative receipts stopped at the cap; an end subsidy the year after the (extended)
+    window if the cap was not reached in the first max_years years. Only ``years`` are
+    seen."""
     n = len(ctx.streams)
     covered = [rule.taxes is None or ctx.streams[s].tax in rule.taxes for s in range(n)]
     if rule.start is None and any(st.move_year is None for st in ctx.streams):
         raise Invalid("capped rule needs a start year")
-    desired = [{t: 0.0 for t in years} for _ in range(n)]
-    for g in dict.fromkeys(ctx.group):
-        rows = [s for s in range(n) if ctx.group[s] == g]
-        mine = [s for s in rows if covered[s]]
-        start = rule.start if rule.start is not None else ctx.streams[rows[0]].move_year
-        end = start + rule.max_years - 1
-        if rule.extension is not None and end in years:
-            last_year_gross = sum(ctx.streams[s].gross[end] for s in mine)
-            if last_year_gross < rule.extension.below:
-                end += rule.extension.years
-        eligible = True
-        if rule.eligibility is not None:
-            eligible = sum(ctx.pre_move_gross[s] for s in mine) >= rule.eligibility.min_pre_move
-        if eligible:
-            for s in mine:
-                for t in years:
-                    if start <= t <= end:
-                        desired[s][t] = rule.share * a[s][t]
-        if rule.cap is None:
-            continue
-        if isinstance(rule.cap, int | float):
-            cap = float(rule.cap)
-        else:
-            cap = rule.cap.pre_move_years * sum(ctx.pre_move_base[s] for s in mine)
-        received = 0.0  # S_{t-1}: cumulative receipts so far
-        stopped = False
-        for t in sorted(years):
-            wanted = sum(desired[s][t] for s in rows)
-            if stopped:
+    seen = sorted(years)
+
+    def receipts(rows, end, cap, eligible):
+        """{year: receipt per stream} for the window ending in ``end``, and whether the cap
+        was reached by ``end``."""
+        got = {s: {t: 0.0 for t in seen} for s in rows}
+        received, stopped, reached_by_end = 0.0, False, False
+        for t in seen:
+            inside = eligible and start <= t <= end
+            wanted = {s: rule.share * a[s][t] if inside and covered[s] else 0.0 for s in rows}
+            total = sum(wanted.values())
+            if cap is None:
+                pay = total
+            elif stopped:
                 pay = 0.0
-            elif received + wanted >= cap:
+            elif received + total >= cap:
                 pay = cap - received
                 stopped = True
             else:
-                pay = wanted
-            received += wanted
-            scale = pay / wanted if wanted != 0 else 0.0
+                pay = total
+            received += total
             for s in rows:
-                desired[s][t] *= scale
-    for s in range(n):
-        ben, host = ctx.who(rule.beneficiary, s), ctx.who("host", s)
-        for t in years:
-            out.give(s, t, ben, desired[s][t])
-            out.give(s, t, host, a[s][t] - desired[s][t])
+                got[s][t] = wanted[s] * (pay / total if total != 0 else 0.0)
+            if t == end:
+                reached_by_end = stopped
+        return got, reached_by_end
+
+    for g in dict.fromkeys(ctx.group):
+        rows = [s for s in range(n) if ctx.group[s] == g]
+        mine = [s for s in rows if covered[s]]
+        first = ctx.streams[rows[0]]
+        if rule.start is not None:
+            start = rule.start
+        elif rule.start_from == "production":
+            start = first.production_year
+        else:
+            start = first.move_year
+        end = start + rule.max_years - 1
+        eligible = bool(mine)
+        if rule.eligibility is not None:
+            eligible = eligible and (sum(ctx.pre_move_gross[s] for s in mine)
+                                     >= rule.eligibility.min_pre_move)
+        cap = None
+        if isinstance(rule.cap, int | float):
+            cap = float(rule.cap)
+        elif rule.cap is not None:
+            cap = rule.cap.pre_move_years * sum(ctx.pre_move_base[s] for s in mine)
+        got, reached = receipts(rows, end, cap, eligible)
+        decided = end  # the last of the first max_years years
+        if rule.extension is not None and end in seen:
+            if rule.extension.below is not None:
+                trigger = sum(ctx.streams[s].gross[end] for s in mine) < rule.extension.below
+            else:  # cap_not_reached: the receipts up to the window's last year
+                trigger = not reached
+            if trigger:
+                end += rule.extension.years
+                got, _ = receipts(rows, end, cap, eligible)
+        for s in rows:
+            ben, host = ctx.who(rule.beneficiary, s), ctx.who("host", s)
+            for t in seen:
+                out.give(s, t, ben, got[s][t])
+                out.give(s, t, host, a[s][t] - got[s][t])
+        if (rule.end_subsidy is not None and eligible and decided in seen
+                and end + 1 in seen and not reached):
+            out.subsidy[mine[0]][end + 1][ctx.who(rule.beneficiary, mine[0])] += \
+                rule.end_subsidy.amount
 
 
 def rule_floor(rule, ctx, a, years, out):
@@ -554,17 +593,19 @@ class Reference:
     collected: dict[str, dict[int, float]]
     retained: dict[str, dict[int, float]]
     allocated: dict[str, dict[int, float]]
+    subsidy: dict[str, dict[int, float]]
     unpaid: dict[str, dict[int, float]]
     cost_share: dict[str, dict[int, float]]
     cost_booked: dict[str, dict[int, float]]
     by_agreement: dict[str, dict[str, dict[int, float]]]
     stream_allocated: dict[str, dict[int, dict[str, float]]]
+    subsidy_by_source: dict[tuple[str, int, str], float]
     stream_base: dict[str, dict[int, float]]
     cost_amounts: dict[str, dict[int, float]]
     discount: dict[int, float]
 
     def net_benefit(self, j: str, t: int) -> float:
-        return self.allocated[j][t] - self.cost_share[j][t]
+        return self.allocated[j][t] + self.subsidy[j][t] - self.cost_share[j][t]
 
     def summary(self) -> dict[str, dict[str, float]]:
         out = {}
@@ -576,6 +617,7 @@ class Reference:
                 "allocated": sum(self.allocated[j][t] for t in ys),
                 "net_transfer": sum(self.allocated[j][t] - self.retained[j][t] for t in ys),
                 "unpaid": sum(self.unpaid[j][t] for t in ys),
+                "subsidy": sum(self.subsidy[j][t] for t in ys),
                 "cost_share": sum(self.cost_share[j][t] for t in ys),
                 "net_benefit": sum(self.net_benefit(j, t) for t in ys),
                 "pv_net_benefit": sum(self.net_benefit(j, t) * self.discount[t] for t in ys),
@@ -596,8 +638,8 @@ def _pool_ctx(sc, ag, streams: list[Stream], jids, years) -> Ctx:
         ctx.group.append(f"firm:{st.firm}" if st.firm is not None else f"stream:{st.id}")
         ctx.pre_move_gross.append(st.pre_move_gross)
         if st.move_year is not None and ag.base == "retained":
-            at = min(max(st.move_year - 1, years[0]), years[-1])
-            ctx.pre_move_base.append(st.pre_move_gross * st.retention[at])
+            rate = retention_rate(sc, st.host, st.tax, st.move_year - 1)
+            ctx.pre_move_base.append(st.pre_move_gross * rate)
         else:
             ctx.pre_move_base.append(st.pre_move_gross)
     return ctx
@@ -614,7 +656,8 @@ def simulate(sc) -> Reference:
             collected[st.host][t] += st.gross[t]
             retained[st.host][t] += st.retained(t)
 
-    allocated, unpaid = _table(jids, years), _table(jids, years)
+    allocated, unpaid, subsidy = _table(jids, years), _table(jids, years), _table(jids, years)
+    subsidy_by_source: dict[tuple[str, int, str], float] = defaultdict(float)
     stream_allocated: dict[str, dict[int, dict[str, float]]] = {}
     stream_base: dict[str, dict[int, float]] = {}
     by_agreement: dict[str, dict[str, dict[int, float]]] = {}
@@ -656,6 +699,12 @@ def simulate(sc) -> Reference:
                 mine[j][t] += c * v
                 if v < 0:
                     unpaid[j][t] += (1.0 - c) * -v
+        for s, per_year in enumerate(out.subsidy):  # from the centre: no compliance
+            for t, per_j in per_year.items():
+                for j, v in per_j.items():
+                    subsidy[j][t] += v
+                    source = pool[s].firm or pool[s].park or pool[s].spec
+                    subsidy_by_source[(source, t, j)] += v
         by_agreement[ag.id] = mine
         for j in jids:
             for t in years:
@@ -710,6 +759,6 @@ def simulate(sc) -> Reference:
                 cost_share[j][t] += w * amounts[t]
 
     discount = {t: (1.0 + sc.discount_rate) ** -(t - years[0]) for t in years}
-    return Reference(years, jids, streams, collected, retained, allocated, unpaid,
+    return Reference(years, jids, streams, collected, retained, allocated, subsidy, unpaid,
                      cost_share, cost_booked, by_agreement, stream_allocated,
-                     stream_base, cost_amounts, discount)
+                     dict(subsidy_by_source), stream_base, cost_amounts, discount)

@@ -179,23 +179,34 @@ def spans(draw, lo: int, hi: int) -> list[tuple[int, int]]:
 def capped_rules(draw, ctx: dict, lo: int, hi: int) -> dict:
     """A capped rule (``start`` is required unless every stream is a migrated firm's)."""
     keys = list(ctx["jids"]) + list(ctx["roles"])
+    subsidy = {"amount": draw(positive_amounts)}
     if ctx["migrated"] and draw(st.integers(0, 3)) == 0:
         out: dict = {"type": "capped", "preset": "jjj_2015"}
         if draw(st.booleans()):
             out["extension"] = {"years": 2, "below": draw(positive_amounts)}
             out["eligibility"] = {"min_pre_move": draw(st.sampled_from([0.0, 500.0, 2000.0]))}
+        if draw(st.booleans()):
+            out["end_subsidy"] = subsidy
         return out
     out = {"type": "capped", "share": draw(fractions), "max_years": draw(st.integers(1, 4)),
            "beneficiary": draw(st.sampled_from(keys))}
     if not ctx["migrated"] or draw(st.integers(0, 3)) == 0:
         out["start"] = draw(st.integers(lo - 1, hi))
-    if draw(st.booleans()):
-        out["extension"] = {"years": draw(st.integers(1, 2)), "below": draw(positive_amounts)}
+    elif draw(st.booleans()):
+        out["start_from"] = draw(st.sampled_from(["production", "move"]))
     choice = draw(st.integers(0, 2))
     if choice == 1:
         out["cap"] = draw(positive_amounts)
     elif choice == 2:
         out["cap"] = {"pre_move_years": draw(st.integers(1, 3))}
+    if draw(st.booleans()):
+        years = draw(st.integers(1, 2))
+        if choice and draw(st.booleans()):
+            out["extension"] = {"years": years, "when": "cap_not_reached"}
+        else:
+            out["extension"] = {"years": years, "below": draw(positive_amounts)}
+    if draw(st.integers(0, 2)) == 0:
+        out["end_subsidy"] = subsidy
     if draw(st.integers(0, 2)) == 0:
         out["eligibility"] = {"min_pre_move": draw(st.sampled_from([0.0, 100.0, 1000.0]))}
     if draw(st.booleans()):
@@ -266,10 +277,12 @@ def scenario_dicts(draw, negative: bool = True) -> dict:
         pre_move = {t: draw(positive_amounts) for t in taxes}
         if not any(pre_move.values()):
             pre_move[taxes[0]] = draw(st.integers(1, 500_000).map(lambda v: v / 100))
-        firms.append({"id": f"m{i}", "origin": origin, "destination": destination,
-                      "move_year": draw(st.integers(y0 - 1, y1 + 1)),
-                      "pre_move": pre_move,
-                      "growth": draw(growths)})
+        firm = {"id": f"m{i}", "origin": origin, "destination": destination,
+                "move_year": draw(st.integers(y0 - 1, y1 + 1)), "pre_move": pre_move,
+                "growth": draw(growths)}
+        if draw(st.booleans()):  # reaches production (达产) later than it moves
+            firm["production_year"] = firm["move_year"] + draw(st.integers(0, 3))
+        firms.append(firm)
         migrated_ids.append(f"m{i}")
     for i in range(draw(st.integers(0, 2))):
         introduced_by, host = draw(st.lists(st.sampled_from(jids), min_size=2, max_size=2,
@@ -360,3 +373,49 @@ def scenario_dicts(draw, negative: bool = True) -> dict:
     if draw(st.booleans()):
         data["standalone"] = {"p0": {j: draw(fractions) for j in partners}}
     return data
+
+
+@st.composite
+def capped_scenario_dicts(draw) -> dict:
+    """Migrated firms under one capped rule (alone or inside a schedule stage): the rule's
+    clock (move, production, fixed start), extension triggers, cap and end subsidy, drawn
+    often enough to be checked every run."""
+    jids = list(JIDS[:draw(st.integers(2, 3))])
+    y0 = draw(st.integers(2013, 2022))
+    y1 = y0 + draw(st.integers(1, 9))
+    firms = []
+    for i in range(draw(st.integers(1, 4))):
+        origin, destination = draw(st.lists(st.sampled_from(jids), min_size=2, max_size=2,
+                                            unique=True))
+        taxes = draw(st.lists(st.sampled_from(FIRM_TAXES), min_size=1, max_size=3, unique=True))
+        move = draw(st.integers(y0 - 2, y1))
+        firm = {"id": f"m{i}", "origin": origin, "destination": destination, "move_year": move,
+                "pre_move": {t: draw(st.integers(1, 500_000).map(lambda v: v / 100))
+                             for t in taxes},
+                "growth": draw(growths)}
+        if draw(st.booleans()):
+            firm["production_year"] = move + draw(st.integers(0, 4))
+        firms.append(firm)
+    ctx = {"jids": jids, "roles": ["host", "origin", "destination"], "migrated": True,
+           "y0": y0, "y1": y1}
+    rule = draw(capped_rules(ctx, y0, y1))
+    if "preset" not in rule and draw(st.integers(0, 3)) > 0:
+        rule["beneficiary"] = "origin"  # the usual deal: other beneficiaries share less often
+    if draw(st.booleans()):
+        rule["end_subsidy"] = {"amount": draw(positive_amounts)}
+    if draw(st.integers(0, 3)) == 0:
+        cut = draw(st.integers(y0, y1))
+        rule = {"type": "schedule", "stages": [{"years": [y0 - 1, cut], "rule": rule}]}
+    agreement: dict = {"id": "a0", "covers": {"kind": "firm"}, "rule": rule}
+    if draw(st.integers(0, 3)) == 0:
+        agreement["base"] = "gross"
+    if draw(st.integers(0, 3)) == 0:
+        agreement["compliance"] = 0.8
+    return {
+        "scenario": 1, "name": "随机迁移企业", "name_en": "random relocations",
+        "years": {"start": y0, "end": y1},
+        "discount_rate": draw(st.sampled_from([0.0, 0.05])),
+        "jurisdictions": [{"id": j, "name": f"辖区{j}", "name_en": j.upper(),
+                           "province": draw(st.sampled_from(PROVINCES))} for j in jids],
+        "firms": firms, "agreements": [agreement],
+    }

@@ -55,9 +55,10 @@ def numbers_of(rule: rules.RuleBase, lang: str) -> list[str]:
         out.append(rule.method.strip())
     elif isinstance(rule, rules.Capped):
         out += [percent(rule.share), str(rule.max_years)]
-        if rule.extension is not None:
-            out.append(f"{rule.extension.below * 10_000:,.2f}" if lang == "en"
-                       else rmb_capital_wan(rule.extension.below))
+        amounts = [rule.extension.below if rule.extension else None,
+                   rule.end_subsidy.amount if rule.end_subsidy else None]
+        out += [f"{v * 10_000:,.2f}" if lang == "en" else rmb_capital_wan(v)
+                for v in amounts if v is not None]
     elif isinstance(rule, rules.Floor):
         out.append(rmb_capital_wan(rule.minimum) if lang == "zh"
                    else f"{rule.minimum * 10_000:,.2f}")

@@ -84,7 +84,8 @@ def test_run_writes_csv_and_prints_table(tmp_path):
 def test_compare_same_file(tmp_path):
     out = cli("compare", "scenarios/gaozhu.yaml", "scenarios/gaozhu.yaml")
     assert out.returncode == 0, out.stderr
-    assert "guangan" in out.stdout and "yubei" in out.stdout
+    assert "广安市(邻水县)" in out.stdout and "渝北区" in out.stdout
+    assert "scenarios/gaozhu.yaml #2" in out.stdout
 
 
 def test_compare_identical_scenarios_has_zero_differences(tmp_path):
@@ -92,10 +93,10 @@ def test_compare_identical_scenarios_has_zero_differences(tmp_path):
         (tmp_path / name).write_bytes(GAOZHU.read_bytes())
     out = cli("compare", tmp_path / "a.yaml", tmp_path / "b.yaml", "-o", tmp_path / "c.csv")
     assert out.returncode == 0, out.stderr
-    assert "guangan" in out.stdout and "yubei" in out.stdout
+    assert "广安市(邻水县)" in out.stdout and "渝北区" in out.stdout
     table = pd.read_csv(tmp_path / "c.csv", encoding="utf-8-sig")
     assert set(table["jurisdiction"]) == {"guangan", "yubei"}
-    assert "pv_net_benefit[a]" in table.columns and "pv_net_benefit[b]" in table.columns
+    assert "PV net benefit [a]" in table.columns and "PV net benefit [b]" in table.columns
     diffs = [c for c in table.columns if "−" in c]
     assert diffs, f"no difference columns in {list(table.columns)}"
     assert (table[diffs].abs() < 1e-6).all().all()
@@ -103,16 +104,126 @@ def test_compare_identical_scenarios_has_zero_differences(tmp_path):
 
 def test_compare_two_scenarios_matches_library(tmp_path):
     other = ROOT / "scenarios" / "gaozhu_fixed_5050.yaml"
-    if not other.exists():
-        pytest.skip("scenarios/gaozhu_fixed_5050.yaml not there yet")
     out = cli("compare", GAOZHU, other, "-o", tmp_path / "c.csv")
     assert out.returncode == 0, out.stderr
     table = pd.read_csv(tmp_path / "c.csv", encoding="utf-8-sig").set_index("jurisdiction")
     a = sharing.simulate(sharing.load_scenario(GAOZHU)).summary.set_index("jurisdiction")
     b = sharing.simulate(sharing.load_scenario(other)).summary.set_index("jurisdiction")
-    diff = table["pv_net_benefit[gaozhu_fixed_5050 − gaozhu]"]
+    diff = table["PV net benefit [gaozhu_fixed_5050 − gaozhu]"]
     expected = (b["pv_net_benefit"] - a["pv_net_benefit"]).reindex(diff.index)
     pd.testing.assert_series_equal(diff, expected, check_names=False, rtol=0, atol=0.005)
+
+
+def test_compare_many_files_with_a_baseline_and_a_language(tmp_path):
+    # Three built-in scenarios by name, differences against the second, in Chinese.
+    names = ["gaozhu", "gaozhu_fixed_5050", "suitong"]
+    out = cli("compare", *names, "--baseline", "gaozhu_fixed_5050", "--lang", "zh",
+              "-o", tmp_path / "c.csv")
+    assert out.returncode == 0, out.stderr
+    assert "净收益现值（万元，基准：gaozhu_fixed_5050）" in out.stdout
+    assert "PV net benefit" not in out.stdout  # Chinese only
+    assert max(len(line) for line in out.stdout.splitlines()) < 100  # narrow: long format
+    results = {n: sharing.simulate(sharing.load_scenario(ROOT / "scenarios" / f"{n}.yaml"))
+               for n in names}
+    line = next(ln for ln in out.stdout.split("净收益现值（")[1].splitlines()
+                if ln.split()[:2] == ["广安市(邻水县)", "gaozhu"])
+    value, difference = (float(x.replace(",", "")) for x in line.split()[2:4])
+    pv = {n: r.summary.set_index("jurisdiction").at["guangan", "pv_net_benefit"]
+          for n, r in results.items() if n != "suitong"}
+    assert value == pytest.approx(pv["gaozhu"], abs=0.005)
+    assert difference == pytest.approx(pv["gaozhu"] - pv["gaozhu_fixed_5050"], abs=0.005)
+    table = pd.read_csv(tmp_path / "c.csv", encoding="utf-8-sig")
+    assert list(table.columns[:2]) == ["辖区", "名称"]
+    assert "净收益现值 [gaozhu − gaozhu_fixed_5050]" in table.columns
+    assert "净收益现值 [suitong − gaozhu_fixed_5050]" in table.columns
+    assert not any("[gaozhu_fixed_5050 − " in c for c in table.columns)
+    # English
+    out = cli("compare", *names[:2], "--lang", "en")
+    assert "PV net benefit (10,000 CNY; baseline: gaozhu)" in out.stdout
+    assert "广安" not in out.stdout and "Guang'an (Linshui County)" in out.stdout
+
+
+def test_compare_unknown_baseline_says_so_in_both_languages():
+    out = cli("compare", "gaozhu", "gaozhu_fixed_5050", "--baseline", "gaozu")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert ("基准情景 'gaozu' 不在对比之列（可选：gaozhu, gaozhu_fixed_5050）；您是否指 'gaozhu'？"
+            in out.stderr)
+    assert ("baseline 'gaozu' is not one of the scenarios compared (valid: gaozhu, "
+            "gaozhu_fixed_5050); did you mean 'gaozhu'?" in out.stderr)
+
+
+def test_builtin_scenario_by_name_from_any_folder(tmp_path):
+    for name in ("gaozhu", "gaozhu.yaml", "formulary/eu_ccctb"):
+        out = subprocess.run([sys.executable, "-m", "sharing", "run", name, "-o", "out"],
+                             cwd=tmp_path, capture_output=True, text=True, encoding="utf-8",
+                             timeout=120)
+        assert out.returncode == 0, (name, out.stderr)
+        assert (tmp_path / "out" / "summary.csv").exists()
+    listed = subprocess.run([sys.executable, "-m", "sharing", "list"], cwd=tmp_path,
+                            capture_output=True, text=True, encoding="utf-8", timeout=120)
+    names = [line.split("\t")[0] for line in listed.stdout.splitlines()]
+    assert names == sorted(p.relative_to(ROOT / "scenarios").with_suffix("").as_posix()
+                           for p in SCENARIOS)
+    assert "gaozhu" in names and "formulary/eu_ccctb" in names
+
+
+def test_unknown_builtin_name_suggests_the_closest():
+    out = cli("run", "gaozu")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert ("gaozu：没有这个文件，也不是内置情景（`sharing list` 列出内置情景）；"
+            "您是否指 'gaozhu'？") in out.stderr
+    assert "gaozu: no such file, and not a built-in scenario (`sharing list` shows them); " \
+        "did you mean 'gaozhu'?" in out.stderr
+
+
+def test_every_subpackage_is_installed():
+    # pyproject.toml lists the packages (it maps scenarios/ to sharing.scenarios): a new
+    # subpackage missing from the list would be missing from a wheel.
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+                 ["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts)
+             for p in (ROOT / "sharing").rglob("__init__.py")}
+    found |= {".".join(("sharing", *p.relative_to(ROOT).parts))
+              for p in [ROOT / "scenarios", *(ROOT / "scenarios").rglob("*")]
+              if p.is_dir() and p.name != "__pycache__"}
+    assert found <= listed, sorted(found - listed)
+    assert {"sharing.scenarios", "sharing.scenarios.formulary"} <= listed
+
+
+def test_terminal_and_csv_agree_to_the_cent(tmp_path):
+    # The terminal prints the reconciled summary that summary.csv holds: 广安's allocated is
+    # 219,949.755… 万元, 219,949.76 in both (so that the rows add up to the total row).
+    out = cli("run", "gaozhu", "-o", tmp_path)
+    assert out.returncode == 0, out.stderr
+    written = pd.read_csv(tmp_path / "summary.csv", encoding="utf-8-sig", dtype=str,
+                          keep_default_na=False)
+    lines = out.stdout.splitlines()
+    money = [c for c in SUMMARY_COLUMNS if c not in ("jurisdiction", "name", "name_en")]
+    for _, row in written.iterrows():
+        line = next(ln for ln in lines if ln.strip().startswith(row["jurisdiction"]))
+        printed = [x.replace(",", "") for x in line.split()[-len(money):]]
+        assert printed == [row[c] for c in money], (row["jurisdiction"], printed)
+    assert "219,949.76" in out.stdout and "-0.00" not in out.stdout
+    assert "中央补助 central subsidy" in out.stdout
+
+
+def test_game_prints_names_scrb_and_no_negative_zero():
+    out = cli("game", "gaozhu")
+    assert out.returncode == 0, out.stderr
+    assert "广安市(邻水县) Guang'an (Linshui County) + 渝北区 Yubei District" in out.stdout
+    assert "可分成本剩余收益 SCRB" in out.stdout and "guangan" not in out.stdout
+    assert "联盟价值 v(S)，现值（万元） / coalition values v(S), PV (10,000 CNY)" in out.stdout
+    assert "分配方案，现值（万元） / allocations, PV (10,000 CNY)" in out.stdout
+    assert "-0.00" not in out.stdout
+    english = cli("game", "jjj_2015_relocation", "--lang", "en")
+    assert english.returncode == 0, english.stderr
+    assert "Beijing + Hebei" in english.stdout and "北京" not in english.stdout
+    assert "coalition values v(S), PV (10,000 CNY)" in english.stdout
+    assert "联盟价值" not in english.stdout
+    assert "-0.00" not in english.stdout
+    assert "SCRB" in english.stdout
 
 
 def test_schema_prints_json_schema():
@@ -222,9 +333,9 @@ def test_documented_firms_csv_runs(tmp_path):
 def test_game_prints_solutions_and_writes_back(tmp_path):
     out = tmp_path / "fair.yaml"
     proc = cli("game", str(GAOZHU), "--write-back", "gaozhu_revenue", "--solution",
-               "shapley", "-o", str(out))
+               "scrb", "-o", str(out))
     assert proc.returncode == 0, proc.stderr
-    assert "guangan+yubei" in proc.stdout and "nucleolus" in proc.stdout
+    assert "广安市(邻水县)" in proc.stdout and "nucleolus" in proc.stdout
     fair = sharing.load_scenario(out)
     assert fair.agreements[0].rule.type == "optimized"
     summary = sharing.simulate(fair).summary.set_index("jurisdiction")
@@ -239,3 +350,19 @@ def test_game_bad_agreement_exits_2(tmp_path):
     proc = cli("game", str(GAOZHU), "--write-back", "nope", "-o", str(tmp_path / "x.yaml"))
     assert proc.returncode == 2
     assert "unknown agreement 'nope'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_library_compare_with_a_baseline():
+    a = sharing.load_scenario(GAOZHU)
+    b = sharing.load_scenario(ROOT / "scenarios" / "gaozhu_fixed_5050.yaml")
+    table = sharing.compare({"a": a, "b": b}, baseline="b")
+    diff = table[("gain", "a − b")]
+    gains = {n: sharing.simulate(s).summary.set_index("jurisdiction")["gain"]
+             for n, s in (("a", a), ("b", b))}
+    pd.testing.assert_series_equal(diff, gains["a"] - gains["b"], check_names=False)
+    assert ("gain", "b − a") not in table.columns
+    with pytest.raises(sharing.ScenarioError) as err:
+        sharing.compare({"a": a, "b": b}, baseline="c")
+    [problem] = err.value.problems
+    assert "基准情景 'c' 不在对比之列（可选：a, b）" in problem
+    assert "baseline 'c' is not one of the scenarios compared (valid: a, b)" in problem

@@ -85,7 +85,8 @@ def by_year(res, column: str) -> np.ndarray:
     """The engine's (jurisdictions, years) array of a yearly column."""
     return {"allocated": res.allocated, "collected": res.collected, "retained": res.retained,
             "net_transfer": res.allocated - res.retained, "unpaid": res.alloc.unpaid,
-            "cost_share": res.cost_share, "net_benefit": res.net_benefit}[column]
+            "subsidy": res.subsidy, "cost_share": res.cost_share,
+            "net_benefit": res.net_benefit}[column]
 
 
 def sample_years(years) -> list[int]:
@@ -294,6 +295,18 @@ ZOO = {
         [{"id": "move", "covers": {"kind": "firm"}, "base": "gross", "compliance": 0.8,
           "rule": {"type": "capped", "preset": "jjj_2015", "cap": 1200}}],
         firms=[firm("f", "b", "a", 2021, {"vat": 1500, "eit": 800}, growth=-0.1)]),
+    # 财预〔2015〕92号: start at production, extend while under the cap, then a subsidy; one
+    # firm reaches the cap within its first window, one during the extension, one never.
+    "capped_production_cap_not_reached_subsidy": zoo(
+        [{"id": "move", "covers": {"kind": "firm"},
+          "rule": {"type": "capped", "preset": "jjj_2015", "max_years": 2,
+                   "extension": {"years": 2, "when": "cap_not_reached"},
+                   "eligibility": None, "end_subsidy": {"amount": 150}}}],
+        firms=[{**firm("late", "a", "b", 2020, {"vat": 1000, "eit": 400}),
+                "production_year": 2021},
+               firm("fast", "a", "c", 2020, {"vat": 500}, growth=2.0),
+               firm("ramp", "b", "c", 2020, {"vat": 800, "eit": 200}, growth=0.4)],
+        years=(2019, 2026)),
     "floor_over_stock_increment": zoo(
         [{"id": "fl", "covers": {"kind": "stream"},
           "rule": {"type": "floor", "beneficiary": "c", "minimum": 300, "from_year": 2022,
@@ -371,13 +384,15 @@ def test_zoo_reaches_every_branch():
         res = sharing.simulate(sharing.parse_scenario(data))
         for jid in res.model.jurisdictions:
             for year in res.years:
-                for column in ("allocated", "unpaid"):
+                for column in ("allocated", "unpaid", "subsidy", "net_benefit"):
                     trace = res.explain(jid, year=int(year), column=column)
                     said.update(s.what[0] for s in trace.items)
                     said.update(s.note[0] for s in trace.items if s.note)
                     said.update(s.formula for s in trace.items)
     wanted = {"explain.cap_binds", "explain.cap_reached", "explain.cap_open",
               "explain.extension_yes", "explain.extension_no", "explain.capped_ineligible",
+              "explain.extension_cap_yes", "explain.extension_cap_no", "explain.subsidy_paid",
+              "explain.no_subsidy", "explain.net_benefit",
               "explain.capped_tax", "explain.capped_outside", "explain.floor_inactive",
               "explain.floor_gets", "explain.floor_pays", "explain.tier_refund",
               "explain.stock_before", "explain.stock_refund", "explain.stock_baseline",

@@ -110,3 +110,36 @@ def test_errors_name_the_problem():
     x = nucleolus(Game.from_scenario(sc))
     with pytest.raises(GameError, match="unknown agreement 'nope'"):
         to_agreement(x, sc, "nope")
+
+
+def test_central_subsidy_counts_only_when_the_firm_moves():
+    # Firm F moves from o to d in 2021 (10 a year, all retained), 2021–2023, no discounting.
+    # Capped rule: o gets half for one year (5 in 2021), then the centre pays o 7 once in
+    # 2022 (end_subsidy: the cap, none here, was not reached). The subsidy comes from outside
+    # the players, so it is in v(S) only when the agreement can hold: o and d both in S.
+    data = {
+        "name": "补助", "name_en": "subsidy", "years": {"start": 2021, "end": 2023},
+        "jurisdictions": [{"id": j, "name": j, "name_en": j, "province": "other"}
+                          for j in ("o", "d", "x")],
+        "retention": {"default": {"vat": 1.0}},
+        "firms": [{"id": "F", "origin": "o", "destination": "d", "move_year": 2021,
+                   "pre_move": {"vat": 10}}],
+        "agreements": [{"id": "deal", "covers": {"firm": "F"},
+                        "rule": {"type": "capped", "share": 0.5, "max_years": 1,
+                                 "end_subsidy": {"amount": 7}}}],
+    }
+    sc = sharing.parse_scenario(data)
+    g = Game.from_scenario(sc)
+    expected = {
+        ("o",): 30,             # the firm stays at o: 3 × 10, no agreement, no subsidy
+        ("d",): 0, ("x",): 0, ("d", "x"): 0,
+        ("o", "x"): 30,
+        ("o", "d"): 30 + 7,     # the firm moves: 30 between them, plus the centre's 7
+        ("o", "d", "x"): 37,
+    }
+    for coalition, value in expected.items():
+        assert g[coalition] == pytest.approx(value), coalition
+    summary = sharing.simulate(sc).summary.set_index("jurisdiction")
+    assert summary["pv_net_benefit"].to_dict() == pytest.approx({"o": 5 + 7, "d": 25, "x": 0})
+    assert summary["standalone_pv"].to_dict() == pytest.approx({"o": 30, "d": 0, "x": 0})
+    assert summary["no_agreement_pv"].to_dict() == pytest.approx({"o": 0, "d": 30, "x": 0})

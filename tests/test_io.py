@@ -212,6 +212,16 @@ def test_template_loads(tmp_path):
     assert len(sharing.load_scenario(path).firms) == 2
 
 
+def test_template_production_year(tmp_path):
+    # f1 moves in 2025 and reaches production (达产) in 2026; f2's column is blank: its move
+    # year. Under jjj_2015 f1 shares from 2026, f2 from its move in 2026.
+    template = io.firms_template()
+    assert "production_year" in template.splitlines()[0]
+    firms = sharing.load_scenario(_csv_scenario(tmp_path, template)).firms
+    assert [(f.id, f.move_year, f.production_year, f.producing_from) for f in firms] == [
+        ("f1", 2025, 2026, 2026), ("f2", 2026, None, 2026)]
+
+
 def test_gbk_csv_is_read(tmp_path):
     path = _csv_scenario(tmp_path, io.firms_template(), encoding="gbk")
     firms = sharing.load_scenario(path).firms
@@ -228,8 +238,14 @@ def test_gbk_csv_is_read(tmp_path):
         (lambda t: t.replace(",2026,", ",next year,"), "row 3, column move_year: 'next year' "
                                                        "is not a number"),
         (lambda t: t.replace("pre_move_vat", "vat"), "unknown column(s) vat"),
+        (lambda t: t.replace(",2025,2026,", ",2025,soon,"), "row 2, column production_year: "
+                                                            "'soon' is not a number"),
+        (lambda t: t.replace(",2025,2026,", ",2025,2024,"),
+         "row 2: production_year: 达产年份 2024 早于迁移年份 2025 / production_year 2024 is "
+         "before move_year 2025"),
     ],
-    ids=["duplicate id", "unknown origin", "text in a number column", "wrong column"],
+    ids=["duplicate id", "unknown origin", "text in a number column", "wrong column",
+         "text production year", "production before move"],
 )
 def test_bad_firm_csv(tmp_path, edit, expected):
     path = _csv_scenario(tmp_path, edit(io.firms_template()))

@@ -13,15 +13,15 @@ import numpy as np
 import pytest
 import reference
 from hypothesis import HealthCheck, given, settings
-from strategies import scenario_dicts
+from strategies import capped_scenario_dicts, scenario_dicts
 
 import sharing
 
 ROOT = Path(__file__).resolve().parents[1]
 RTOL = 1e-9
-BY_YEAR = ("collected", "retained", "allocated", "unpaid", "cost_share")
-SUMMARY = ("collected", "retained", "allocated", "net_transfer", "unpaid", "cost_share",
-           "net_benefit", "pv_net_benefit", "no_agreement_pv")
+BY_YEAR = ("collected", "retained", "allocated", "unpaid", "subsidy", "cost_share")
+SUMMARY = ("collected", "retained", "allocated", "net_transfer", "unpaid", "subsidy",
+           "cost_share", "net_benefit", "pv_net_benefit", "no_agreement_pv")
 
 
 def scale_of(ref: reference.Reference) -> float:
@@ -72,6 +72,14 @@ def assert_stream_flows_match(res: sharing.Result, ref: reference.Reference) -> 
     bad = [(key, got.get(key, 0.0), want.get(key, 0.0)) for key in set(got) | set(want)
            if not abs(got.get(key, 0.0) - want.get(key, 0.0)) <= tol]
     assert not bad, sorted(bad)[:5]
+    subsidy = flows[flows["kind"] == "subsidy"]
+    got = {}
+    for key, v in zip(zip(subsidy["source"], subsidy["year"], subsidy["jurisdiction"],
+                          strict=True), subsidy["amount"], strict=True):
+        got[key] = got.get(key, 0.0) + v
+    want = {k: v for k, v in ref.subsidy_by_source.items() if v != 0}
+    assert got.keys() == want.keys(), (sorted(got), sorted(want))
+    assert all(abs(got[k] - want[k]) <= tol for k in got), (got, want)
 
 
 def assert_streams_match(sc: sharing.Scenario, ref_streams: list[reference.Stream]) -> None:
@@ -115,6 +123,15 @@ def test_engine_matches_reference(data):
     res = sharing.simulate(sc)
     assert_matches(res, ref)
     assert_stream_flows_match(res, ref)
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(capped_scenario_dicts())
+def test_capped_rule_matches_reference(data):
+    # Relocated firms under one capped rule: start from the move, production (达产) or a fixed
+    # year, extension while the cap is not reached or below a tax threshold, end subsidy.
+    test_engine_matches_reference.hypothesis.inner_test(data)
 
 
 @settings(max_examples=60, deadline=None,

@@ -54,91 +54,217 @@ def by_jurisdiction(res: sharing.Result, j: str, years, column: str = "allocated
 
 
 # =============================================================================================
-# 京津冀 (财预〔2015〕92号), preset jjj_2015: VAT + EIT local share 50:50 origin:destination for 3
-# years, +2 years if the firm's annual tax is still under 2000万, eligibility: pre-move annual
-# tax ≥ 2000万, cap = 3 × the pre-move annual (retained) amount.
+# 京津冀 (财预〔2015〕92号), preset jjj_2015, from the primary text (POLICY.md §3.1):
+#   "迁出地区、迁入地区按 50%:50% 比例分享 ... 完成工商和税务登记变更并达产后三年内" — VAT + EIT
+#   local share 50:50 origin:destination for 3 years from production (达产);
+#   "以迁出地区分享'三税'达到企业迁移前三年缴纳的'三税'总和为上限" — cap = 3 × the pre-move annual
+#   (retained) amount, at the retention of the year before the move;
+#   "若三年仍未达到分享上限,分享期限再延长两年,此后迁出地区不再分享,由中央财政一次性给予迁出地区
+#   适当补助" — 2 more years while the cap is not reached, then a one-off central subsidy;
+#   eligibility (新华社): pre-move annual 三税 ≥ 2000万.
+#
+# The cases below: firm moves from 北京 to 河北 in 2018, pre-move VAT 2000 + EIT 1000 a year
+# (3000 ≥ 2000: eligible), horizon 2016–2026, national retention (VAT 50% from 2016, EIT 40%):
+#   retained at the destination per year = 2000·50% + 1000·40% = 1000 + 400 = 1400 · level,
+#   the origin's half                    =  700 · level,
+#   cap = 3 × (2000·50% + 1000·40%) in 2017 = 3 × 1400 = 4200.
+# level = (1 + growth)^(year − 2017).
 
 
-def jjj(pre_move: dict, growth: float = 0.0, **rule) -> dict:
+def jjj(pre_move: dict, growth: float = 0.0, years=(2014, 2022), move_year: int = 2016,
+        firm: dict | None = None, **rule) -> dict:
     return scenario(
-        ["beijing", "hebei"], (2014, 2022),
+        ["beijing", "hebei"], years,
         [{"id": "relocation", "covers": {"firm": "f"},
           "rule": {"type": "capped", "preset": "jjj_2015", **rule}}],
-        firms=[{"id": "f", "origin": "beijing", "destination": "hebei", "move_year": 2016,
-                "pre_move": pre_move, "growth": growth}])
+        firms=[{"id": "f", "origin": "beijing", "destination": "hebei", "move_year": move_year,
+                "pre_move": pre_move, "growth": growth, **(firm or {})}])
 
 
-def test_jjj_origin_gets_half_for_three_years():
-    # Pre-move taxes 3000/year gross (VAT 2000 + EIT 1000), no growth, moves in 2016.
-    # 2014-2015 at the origin: retained VAT 2000·25% + EIT 1000·40% = 500 + 400 = 900.
-    # From 2016 at the destination: VAT 2000·50% + EIT 1000·40% = 1000 + 400 = 1400.
-    # Eligible: 3000 ≥ 2000. Window 2016-2018; 2018 gross 3000 ≥ 2000, so no extension.
-    # Cap 3 × (2000·25% + 1000·40%) = 3 × 900 = 2700 (retention of 2015, the year before the
-    # move); receipts 700 + 700 + 700 = 2100 < 2700: the cap does not bind.
-    res = run(jjj({"vat": 2000, "eit": 1000}))
-    assert by_jurisdiction(res, "beijing", range(2014, 2023)) == pytest.approx(
-        [900, 900, 700, 700, 700, 0, 0, 0, 0])
-    assert by_jurisdiction(res, "hebei", range(2014, 2023)) == pytest.approx(
-        [0, 0, 700, 700, 700, 1400, 1400, 1400, 1400])
+def moved_2018(growth: float = 0.0, firm: dict | None = None, **rule) -> dict:
+    return jjj({"vat": 2000, "eit": 1000}, growth, (2016, 2026), 2018, firm, **rule)
+
+
+YEARS_2016_2026 = range(2016, 2027)
+
+
+def test_jjj_cap_not_reached_in_three_years_gives_five():
+    # growth 0: the origin gets 700 a year from 2018.
+    #   S_2020 = 3 × 700 = 2100 < 4200 (cap not reached after three years) → 2 more years;
+    #   2021: S = 2800, 2022: S = 3500 < 4200; from 2023 the destination keeps all 1400.
+    # 2016–2017 the firm is still in 北京: 北京 keeps 1400 (retained VAT 1000 + EIT 400).
+    res = run(moved_2018())
+    assert by_jurisdiction(res, "beijing", YEARS_2016_2026) == pytest.approx(
+        [1400, 1400, 700, 700, 700, 700, 700, 0, 0, 0, 0])
+    assert by_jurisdiction(res, "hebei", YEARS_2016_2026) == pytest.approx(
+        [0, 0, 700, 700, 700, 700, 700, 1400, 1400, 1400, 1400])
     summary = res.summary.set_index("jurisdiction")
-    assert summary.at["beijing", "net_transfer"] == pytest.approx(2100)
-    assert summary.at["hebei", "net_transfer"] == pytest.approx(-2100)
-    assert summary.at["hebei", "collected"] == pytest.approx(7 * 3000)
+    assert summary.at["beijing", "net_transfer"] == pytest.approx(5 * 700)
+    assert summary.at["beijing", "subsidy"] == 0  # the preset has no amount
 
 
-def test_jjj_extension_when_tax_falls_below_2000_after_three_years():
-    # Pre-move VAT 1500 + EIT 700 = 2200 ≥ 2000 (eligible), shrinking 10% a year:
-    # gross in year y = 2200 · 0.9^(y − 2015); 2018: 2200 · 0.729 = 1603.8 < 2000
-    # → 2 more years: window 2016-2020.
+def test_jjj_cap_reached_in_year_two_stops_without_extension():
+    # growth 150% a year after the move (a firm ramping up): level 2.5 in 2018, 6.25 in 2019.
+    #   2018: retained 1400 · 2.5 = 3500, the origin would get 1750; S = 1750 < 4200 → 1750.
+    #   2019: retained 1400 · 6.25 = 8750, would get 4375; S = 6125 ≥ 4200
+    #         → 4200 − 1750 = 2450, the destination keeps 8750 − 2450 = 6300.
+    #   2020 on: nothing; the cap was reached within three years, so no extension and no
+    #   subsidy.
+    res = run(moved_2018(growth=1.5, end_subsidy={"amount": 300}))
+    assert by_jurisdiction(res, "beijing", range(2018, 2024)) == pytest.approx(
+        [1750, 2450, 0, 0, 0, 0])
+    assert by_jurisdiction(res, "hebei", range(2018, 2021)) == pytest.approx(
+        [3500 - 1750, 6300, 1400 * 2.5 ** 3])
+    summary = res.summary.set_index("jurisdiction")
+    assert summary.at["beijing", "net_transfer"] == pytest.approx(4200)
+    assert summary.at["beijing", "subsidy"] == 0
+
+
+def test_jjj_production_two_years_after_the_move_starts_two_years_later():
+    # Moves (re-registers) in 2018, reaches production (达产) in 2020: the window is
+    # 2020–2022, then 2023–2024 (S_2022 = 2100 < 4200). 2018–2019 the destination keeps all
+    # 1400. The cap still counts the three years before the move (4200).
+    res = run(moved_2018(firm={"production_year": 2020}))
+    assert by_jurisdiction(res, "beijing", YEARS_2016_2026) == pytest.approx(
+        [1400, 1400, 0, 0, 700, 700, 700, 700, 700, 0, 0])
+    assert by_jurisdiction(res, "hebei", range(2018, 2021)) == pytest.approx([1400, 1400, 700])
+    # Counting from the move instead (start_from: move) gives the 2018–2022 window again.
+    from_move = run(moved_2018(firm={"production_year": 2020}, start_from="move"))
+    assert by_jurisdiction(from_move, "beijing", range(2018, 2024)) == pytest.approx(
+        [700] * 5 + [0])
+
+
+def test_jjj_end_subsidy_is_paid_once():
+    # The firm of the first case with a central subsidy of 300: sharing ends in 2022 below
+    # the cap (3500 < 4200), so 北京 receives 300 once, in 2023, from outside the two.
+    res = run(moved_2018(end_subsidy={"amount": 300}))
+    assert by_jurisdiction(res, "beijing", YEARS_2016_2026, "subsidy") == pytest.approx(
+        [0] * 7 + [300] + [0] * 3)
+    assert by_jurisdiction(res, "hebei", YEARS_2016_2026, "subsidy") == pytest.approx([0] * 11)
+    summary = res.summary.set_index("jurisdiction")
+    assert summary.at["beijing", "subsidy"] == pytest.approx(300)
+    # allocated is unchanged (Σ allocated = Σ retained); net_benefit includes the subsidy.
+    assert summary.at["beijing", "allocated"] == pytest.approx(2 * 1400 + 5 * 700)
+    assert summary.at["beijing", "net_benefit"] == pytest.approx(2 * 1400 + 5 * 700 + 300)
+    assert summary["allocated"].sum() == pytest.approx(summary["retained"].sum())
+    flows = res.flows[res.flows["kind"] == "subsidy"]
+    assert flows[["year", "jurisdiction", "stream", "source", "amount"]].values.tolist() == [
+        [2023, "beijing", "relocation", "f", 300.0]]
+    # The no-agreement and standalone counterfactuals have no agreement, hence no subsidy.
+    assert summary.at["beijing", "no_agreement_pv"] == pytest.approx(2 * 1400)
+    # A firm that passes the cap during the two extra years still ends the text's branch
+    # ("若三年仍未达到分享上限,分享期限再延长两年,此后 ... 由中央财政一次性给予 ... 补助"):
+    # growth 20%: the origin gets 700·1.2 = 840, 700·1.44 = 1008, 700·1.728 = 1209.6
+    # (S = 3057.6 < 4200 after three years: extended), then 700·2.0736 = 1451.52 would pass the
+    # cap: 4200 − 3057.6 = 1142.4 in 2021, nothing in 2022, and the 300 in 2023.
+    late = run(moved_2018(growth=0.2, end_subsidy={"amount": 300}))
+    assert by_jurisdiction(late, "beijing", range(2018, 2024)) == pytest.approx(
+        [840, 1008, 1209.6, 1142.4, 0, 0])
+    assert by_jurisdiction(late, "beijing", range(2018, 2025), "subsidy") == pytest.approx(
+        [0, 0, 0, 0, 0, 300, 0])
+    # If the horizon ends in 2022, the subsidy year 2023 lies outside it: not shown.
+    short = run(moved_2018(end_subsidy={"amount": 300}) | {"years": {"start": 2016,
+                                                                      "end": 2022}})
+    assert short.summary["subsidy"].sum() == 0
+
+
+def test_jjj_pre_move_base_does_not_depend_on_the_horizon():
+    # Firm moving in 2016 growing 50% a year. The cap uses the retention of 2015, the year
+    # before the move, when VAT was 25% local: 3 × (2000·25% + 1000·40%) = 3 × 900 = 2700 —
+    # whether the horizon starts in 2014 or in 2016 (2015 then lies before it).
+    # The origin would get 700·1.5 = 1050 (2016), 1575 (2017), 2362.5 (2018):
+    #   S_2016 = 1050, S_2017 = 2625 < 2700, S_2018 = 4987.5 ≥ 2700 → 2700 − 2625 = 75.
+    for years in ((2014, 2022), (2016, 2022)):
+        res = run(jjj({"vat": 2000, "eit": 1000}, growth=0.5, years=years))
+        assert by_jurisdiction(res, "beijing", range(2016, 2020)) == pytest.approx(
+            [1050, 1575, 75, 0]), years
+        assert res.summary.set_index("jurisdiction").at["beijing", "net_transfer"] == \
+            pytest.approx(2700)
+
+
+def test_jjj_ineligible_below_2000_pre_move():
+    # Pre-move VAT 1200 + EIT 600 = 1800 < 2000: no sharing and no subsidy; the destination
+    # keeps 1200·50% + 600·40% = 840 a year.
+    res = run(jjj({"vat": 1200, "eit": 600}, end_subsidy={"amount": 300}))
+    assert by_jurisdiction(res, "beijing", range(2016, 2023)) == pytest.approx([0] * 7)
+    assert by_jurisdiction(res, "hebei", range(2016, 2023)) == pytest.approx([840] * 7)
+    summary = res.summary.set_index("jurisdiction")
+    assert summary.at["beijing", "net_transfer"] == 0
+    assert summary.at["beijing", "subsidy"] == 0
+
+
+def test_extension_below_a_tax_threshold():
+    # The other trigger, for agreements that use a tax threshold (`below`, 万元 gross):
+    # pre-move VAT 1500 + EIT 700 = 2200 ≥ 2000 (eligible), moving in 2016, shrinking 10% a
+    # year: gross in y = 2200 · 0.9^(y − 2015); 2018: 2200 · 0.729 = 1603.8 < 2000 → 2 more
+    # years: window 2016–2020.
     # Retained from 2016: (1500·50% + 700·40%) · 0.9^k = 1030 · 0.9^k, origin gets half:
     # 2016 463.5, 2017 417.15, 2018 375.435, 2019 337.8915, 2020 304.10235; 2021 nothing.
     # Cap 3 · (1500·25% + 700·40%) = 3 · 655 = 1965; cumulative 1898.07885 < 1965.
-    res = run(jjj({"vat": 1500, "eit": 700}, growth=-0.1))
+    below = {"years": 2, "below": 2000}
+    res = run(jjj({"vat": 1500, "eit": 700}, growth=-0.1, extension=below))
     assert by_jurisdiction(res, "beijing", range(2016, 2023)) == pytest.approx(
         [463.5, 417.15, 375.435, 337.8915, 304.10235, 0, 0])
-    # The same firm without the fall (growth 0, 2200 ≥ 2000 in 2018): 3 years only.
-    flat = run(jjj({"vat": 1500, "eit": 700}))
+    # The same firm without the fall (2200 ≥ 2000 in 2018): 3 years only, 515 a year
+    # (although the cap, 1965, is not reached: this trigger is the tax, not the cap).
+    flat = run(jjj({"vat": 1500, "eit": 700}, extension=below))
     assert by_jurisdiction(flat, "beijing", range(2016, 2023)) == pytest.approx(
         [515, 515, 515, 0, 0, 0, 0])
 
 
-def test_jjj_ineligible_below_2000_pre_move():
-    # Pre-move VAT 1200 + EIT 600 = 1800 < 2000: no sharing; the destination keeps
-    # 1200·50% + 600·40% = 840 a year.
-    res = run(jjj({"vat": 1200, "eit": 600}))
-    assert by_jurisdiction(res, "beijing", range(2016, 2023)) == pytest.approx([0] * 7)
-    assert by_jurisdiction(res, "hebei", range(2016, 2023)) == pytest.approx([840] * 7)
-    assert res.summary.set_index("jurisdiction").at["beijing", "net_transfer"] == 0
-
-
-def test_jjj_cap_binds_mid_window():
-    # Pre-move 3000 (VAT 2000 + EIT 1000) growing 50% a year from the move:
-    # retained 1400·1.5 = 2100 (2016), 1400·2.25 = 3150 (2017), 1400·3.375 = 4725 (2018).
-    # The origin would get 1050, 1575, 2362.5; cap 2700:
-    #   S_2016 = 1050 < 2700 → 1050
-    #   S_2017 = 2625 < 2700 → 1575
-    #   S_2018 = 4987.5 ≥ 2700 → 2700 − 2625 = 75, and nothing after.
-    res = run(jjj({"vat": 2000, "eit": 1000}, growth=0.5))
-    assert by_jurisdiction(res, "beijing", range(2016, 2020)) == pytest.approx(
-        [1050, 1575, 75, 0])
-    assert by_jurisdiction(res, "hebei", range(2016, 2019)) == pytest.approx(
-        [1050, 1575, 4725 - 75])
-    net = res.summary.set_index("jurisdiction").at["beijing", "net_transfer"]
-    assert net == pytest.approx(2700)
-    # An explicit cap of 1000 万 on the flat firm: 700, then 1000 − 700 = 300, then 0.
+def test_jjj_explicit_cap():
+    # An explicit cap of 1000 万 on a flat firm (700 a year): 700, then 1000 − 700 = 300,
+    # then 0 (reached: no extension).
     capped = run(jjj({"vat": 2000, "eit": 1000}, cap=1000))
-    assert by_jurisdiction(capped, "beijing", range(2016, 2020)) == pytest.approx(
-        [700, 300, 0, 0])
+    assert by_jurisdiction(capped, "beijing", range(2016, 2022)) == pytest.approx(
+        [700, 300, 0, 0, 0, 0])
 
 
 def test_jjj_preset_parameters_and_source():
     rule = sharing.parse_scenario(jjj({"vat": 2000, "eit": 1000})).agreements[0].rule
     assert (rule.beneficiary, rule.share, rule.max_years) == ("origin", 0.5, 3)
-    assert rule.taxes == ["vat", "eit"]
-    assert (rule.extension.years, rule.extension.below) == (2, 2000.0)
+    assert rule.taxes == ("vat", "eit")
+    assert rule.start_from == "production"
+    assert (rule.extension.years, rule.extension.when, rule.extension.below) == (
+        2, "cap_not_reached", None)
     assert rule.eligibility.min_pre_move == 2000.0
     assert rule.cap.pre_move_years == 3
+    assert rule.end_subsidy is None
     assert "财预〔2015〕92号" in rule.reference
+    assert "以迁出地区分享'三税'达到企业迁移前三年缴纳的'三税'总和为上限" in rule.reference
+    assert "recalled" not in rule.reference and "unconfirmed" not in rule.reference
+
+
+@pytest.mark.parametrize(("rule", "firm", "path", "zh", "en"), [
+    ({"extension": {"years": 2}}, {}, "extension",
+     "延长期需要且只需要一个触发条件", "an extension needs exactly one trigger"),
+    ({"extension": {"years": 2, "when": "cap_not_reached", "below": 2000}}, {}, "extension",
+     "延长期需要且只需要一个触发条件", "an extension needs exactly one trigger"),
+    ({"cap": None}, {}, "extension.when",
+     "when: cap_not_reached 需要设定上限 `cap`", "`when: cap_not_reached` needs a `cap`"),
+    ({}, {"production_year": 2015}, "production_year",
+     "达产年份 2015 早于迁移年份 2016", "production_year 2015 is before move_year 2016"),
+    ({}, {"production_year": 2030}, "production_year",
+     "达产年份 2030 比迁移年份 2016 晚 14 年，超过 10 年：是否笔误？",
+     "production_year 2030 is 14 years after move_year 2016, more than 10: a typo?"),
+])
+def test_jjj_bad_parameters_are_refused_in_both_languages(rule, firm, path, zh, en):
+    with pytest.raises(sharing.ScenarioError) as err:
+        sharing.parse_scenario(jjj({"vat": 2000, "eit": 1000}, firm=firm, **rule))
+    [problem] = err.value.problems
+    assert path in problem and zh in problem and en in problem, problem
+
+
+def test_production_year_belongs_to_migrated_firms():
+    data = scenario(["a", "b"], (2021, 2022), [], firms=[
+        {"id": "p", "introduced_by": "a", "host": "b", "production_year": 2022,
+         "taxes": {"vat": {"base": 10}}}])
+    with pytest.raises(sharing.ScenarioError) as err:
+        sharing.parse_scenario(data)
+    [problem] = err.value.problems
+    assert "firms[0].production_year" in problem
+    assert "只有迁移企业（origin、destination、move_year）才有达产年份 production_year" in problem
+    assert "only a migrated firm (origin, destination, move_year) has a production_year" in problem
 
 
 def test_capped_negative_amounts_count_against_the_cap():
