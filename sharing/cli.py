@@ -255,6 +255,9 @@ def _optimize(args) -> int:
                                  + opt.payoffs["current_gain"])
     payoffs = payoffs[["jurisdiction", "current_pv", "pv_net_benefit", "standalone_pv",
                        "current_gain", "gain"]]
+    for column in payoffs.columns[1:]:  # rounded as `sharing run` rounds them: rows add up
+        if payoffs[column].notna().all():
+            payoffs[column] = io.round_reconciled(payoffs[column].to_numpy())
     print("\n收益 payoffs (现值 PV, 万元 / 10,000 CNY): current → optimized")
     print(_show(payoffs.rename(columns={k: _label(k, None) for k in payoffs.columns})))
     if len(opt.relaxation):
