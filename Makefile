@@ -32,5 +32,6 @@ test: $(STAMP) /usr/bin/chromium $(CJK_FONT)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_engine.py
 	$(BIN)/python benchmarks/bench_games.py
+	$(BIN)/python benchmarks/bench_optimize.py
 	$(BIN)/python benchmarks/bench_io.py
 	$(BIN)/python benchmarks/bench_settle.py

@@ -8,6 +8,7 @@ Public API::
     sc2 = sc.replace({"agreements.gaozhu_revenue.rule.increment.shares": {"guangan": 0.6,
                                                                          "yubei": 0.4}})
     sharing.sweep(sc, "discount_rate", [0.0, 0.03, 0.05])   # one summary row per value
+    opt = sharing.optimize(sc, objective="maximin_gain")   # -> OptimizationResult
     res.explain("yubei", year=2030)      # -> Trace: why a number is what it is
     sharing.agreement_text(sc, lang="zh").to_docx("draft.docx")   # the draft agreement
     led = sharing.settle(sc, actuals="actuals.csv", payments="payments.csv", through=2025)
@@ -23,15 +24,17 @@ import pandas as pd
 from sharing.agreement_text import AgreementText, agreement_text
 from sharing.engine import Model, compile_scenario, simulate_file
 from sharing.explain import Trace
+from sharing.optimizer import OptimizationResult, OptimizationSpec, optimize
 from sharing.result import Result
 from sharing.result import compare as _compare_results
 from sharing.scenario import Scenario, ScenarioError, load_scenario, parse_scenario
 from sharing.settlement import Ledger, settle
 
 __all__ = [
-    "AgreementText", "Ledger", "Model", "Result", "Scenario", "ScenarioError", "Trace",
-    "agreement_text", "compare", "compile_scenario", "load_scenario", "parse_scenario",
-    "settle", "simulate", "simulate_file", "sweep",
+    "AgreementText", "Ledger", "Model", "OptimizationResult", "OptimizationSpec", "Result",
+    "Scenario", "ScenarioError", "Trace", "agreement_text", "compare", "compile_scenario",
+    "load_scenario", "optimize", "parse_scenario", "settle", "simulate", "simulate_file",
+    "sweep",
 ]
 
 

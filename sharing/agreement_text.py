@@ -428,6 +428,10 @@ METHODS = (("prenucleolus", ("前核仁分配方案", "the prenucleolus")),
            ("least_core", ("最小核心", "the least core")),
            ("scrb", ("可分离成本剩余收益法", "separable costs remaining benefits")),
            ("lexicographic", ("字典序最大最小收益", "lexicographic maximin gain")),
+           ("lexmaximin", ("字典序最大最小收益", "lexicographic maximin gain")),
+           ("closest_to_current", ("对现行比例改动最小的方案", "the smallest change to the "
+                                   "current shares")),
+           ("proportional", ("按权重分配合作收益的方案", "gains in proportion to the weights")),
            ("maximin", ("最大化最小收益", "maximin gain")),
            ("nash", ("纳什议价解", "the Nash bargaining solution")))
 
@@ -779,7 +783,7 @@ def method_name(method: str) -> tuple[str, str]:
 
 @renders(Optimized)
 def _optimized(rule: Optimized, ctx: Ctx) -> Rendered:
-    zh, en = method_name(rule.method)
+    zh, en = method_name(rule.objective or rule.method)  # the optimizer names its objective
     out = _stages([(s.years, lambda c, sh=s.shares: Rendered(_fixed_phrase(sh, c)))
                    for s in rule.stages], lambda c: render(Host(), c), ctx)
     out.phrase = ctx.t("agreement.optimized", method=zh, method_en=en)

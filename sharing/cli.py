@@ -15,12 +15,14 @@
     sharing explain SCENARIO --jurisdiction ID [--year Y] [--stream ID] [--column C]
                     [--lang zh|en]
     sharing agreement-text SCENARIO [--agreement ID] [--lang zh|en] [-o draft.docx|draft.md]
+    sharing optimize SCENARIO [--objective X] [--spec spec.yaml] [-o optimized.yaml]
 
 A SCENARIO is a file, or the name of a built-in one (``gaozhu``, ``formulary/eu_ccctb``: see
 ``sharing list``), from any folder. Messages are bilingual (中文 / English). Bad input prints
 the file, key path (or sheet, row, column) and problem on stderr and exits with status 2; no
 traceback reaches the user. Amounts print as they are exported: rounded to 0.01 万元 so that
-the rows add up to the total row, never ``-0.00``.
+the rows add up to the total row, never ``-0.00``. ``sharing optimize`` exits with 3 when it
+finds no optimal split (infeasible, after printing the smallest relaxation; or the time limit).
 """
 
 from __future__ import annotations
@@ -31,10 +33,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from sharing import explain, games, io, settlement, statement
+from sharing import explain, games, io, settlement, statement, writeback
 from sharing.agreement_text import agreement_text
 from sharing.engine import simulate_file
 from sharing.i18n import Lang, define, message
+from sharing.optimizer import OBJECTIVES, optimize
+from sharing.optimizer.spec import load_spec, with_lines
 from sharing.result import LABELS, baseline_name, compare, compare_long
 from sharing.rules import describe
 from sharing.scenario import (
@@ -47,6 +51,7 @@ from sharing.scenario import (
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 1
+EXIT_NO_DEAL = 3
 LANGS = ("en", "zh")
 
 define({
@@ -148,6 +153,14 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("-o", "--out", type=Path,
                    help="写入 .docx 或 .md（缺省时输出 Markdown）/ write .docx or .md (default: "
                         "Markdown on stdout)")
+    o = sub.add_parser("optimize", help="公平份额优化 / the fairness optimizer")
+    o.add_argument("scenario")
+    o.add_argument("--objective", metavar="OBJECTIVE",
+                   help="目标 / objective: " + " | ".join(OBJECTIVES) + " (默认 default "
+                        "maximin_gain)")
+    o.add_argument("--spec", type=Path, help="优化设定 YAML / spec YAML (docs/optimize.md)")
+    o.add_argument("-o", "--out", type=Path,
+                   help="写回优化份额后的情景 YAML / scenario YAML with the shares written back")
     return p
 
 
@@ -207,12 +220,59 @@ def _game(args) -> None:
     if args.write_back:
         if not args.out:
             raise ValueError("--write-back needs -o FILE.yaml for the new scenario")
-        fair = games.to_agreement(SOLUTIONS[args.solution](game), sc, args.write_back)
-        data = fair.model_dump(mode="json", exclude_none=True)
-        args.out.write_text(io.scenario_yaml(data), encoding="utf-8")
+        _, writes, made = games.write_back(SOLUTIONS[args.solution](game), sc, args.write_back)
+        writeback.write_file(find_scenario(args.scenario), args.out, sc, writes, made)
         print(f"写入 wrote {args.out} ({args.solution} → {args.write_back})")
 
 
+
+
+def _optimize(args) -> int:
+    """Print the shares, the payoffs before and after and the explanation; exit 0 when
+    optimal, 3 when no optimal split was found (after the relaxation report)."""
+    path = find_scenario(args.scenario)
+    sc = load_scenario(path)
+    spec = load_spec(args.spec) if args.spec else None
+    try:
+        opt = optimize(sc, spec, objective=args.objective, where=str(args.spec or ""))
+    except ScenarioError as err:
+        # Problems with the scenario's own rules (costs[0].rule ...) point into its file.
+        inside = [p.at(where=str(path)) if p.path.startswith(("agreements", "costs"))
+                  and not p.where else p for p in err.items]
+        err = with_lines(ScenarioError(inside), args.spec) if args.spec else \
+            ScenarioError(inside)
+        raise with_lines(err, path) from None
+    print(f"{sc.name} / {sc.name_en}")
+    print(f"目标 objective: {opt.objective}  状态 status: {opt.status}  "
+          f"求解器 solver: {opt.solver or '-'}")
+    if len(opt.shares):
+        shares = opt.shares.assign(share=opt.shares["share"].map("{:.4%}".format),
+                                   current_share=opt.shares["current_share"]
+                                   .map("{:.4%}".format))
+        print("\n份额 shares")
+        print(_show(shares.rename(columns={k: _label(k, None) for k in shares.columns})))
+    payoffs = opt.payoffs.assign(current_pv=opt.payoffs["standalone_pv"]
+                                 + opt.payoffs["current_gain"])
+    payoffs = payoffs[["jurisdiction", "current_pv", "pv_net_benefit", "standalone_pv",
+                       "current_gain", "gain"]]
+    for column in payoffs.columns[1:]:  # rounded as `sharing run` rounds them: rows add up
+        if payoffs[column].notna().all():
+            payoffs[column] = io.round_reconciled(payoffs[column].to_numpy())
+    print("\n收益 payoffs (现值 PV, 万元 / 10,000 CNY): current → optimized")
+    print(_show(payoffs.rename(columns={k: _label(k, None) for k in payoffs.columns})))
+    if len(opt.relaxation):
+        relaxation = opt.relaxation.drop(columns=["explanation_zh", "explanation_en"])
+        print("\n最小放宽 smallest relaxation")
+        print(_show(relaxation.rename(columns={k: _label(k, None) for k in relaxation.columns})))
+    print("\n说明 explanation")
+    print(opt.explain("zh"))
+    print(opt.explain("en"))
+    if opt.status != "optimal":
+        return EXIT_NO_DEAL
+    if args.out:
+        writeback.write_file(path, args.out, sc, opt.writes, opt.provenance)
+        print(f"写入 wrote {args.out}")
+    return 0
 
 
 def _list() -> None:
@@ -229,11 +289,11 @@ def _run(args) -> None:
     shown = io.export_summary(res).drop(columns=["name_en"])
     print(_show(shown.rename(columns={k: _label(k, None) for k in shown.columns})))
     if args.out and args.format == "csv":
-        for written in res.to_csv(args.out, args.lang):
+        for written in io.write_result_csv(res, args.out, args.lang):
             print(f"写入 wrote {written}")
     elif args.out:
         out = args.out if args.out.suffix == ".xlsx" else args.out / "result.xlsx"
-        print(f"写入 wrote {res.to_excel(out, args.lang)}")
+        print(f"写入 wrote {io.write_result_xlsx(res, out, args.lang)}")
 
 
 def _template(args) -> None:
@@ -310,6 +370,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"写入 wrote {io.export_scenario_xlsx(sc, args.out)}")
         elif args.command == "game":
             _game(args)
+        elif args.command == "optimize":
+            return _optimize(args)
         elif args.command == "agreement-text":
             draft = agreement_text(load_scenario(find_scenario(args.scenario)), args.lang,
                                    args.agreement)

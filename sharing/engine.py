@@ -13,41 +13,52 @@ origin and destination both do) are computed from the same arrays by :func:`coal
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import sparse
 
-from sharing.rules import Pool, RuleError, Split, split_by_shares
+from sharing.i18n import Problem, define
+from sharing.result import Result
+from sharing.rules import (
+    Pool,
+    RuleError,
+    Split,
+    current_shares,
+    split_by_shares,
+    walk_paths,
+)
 from sharing.scenario import (
     ByBenefit,
-    Projection,
     Scenario,
     ScenarioError,
     checked,
     load_scenario,
     located,
+    project,
 )
 from sharing.taxes import TAXES, retention_table
 
-if TYPE_CHECKING:
-    from sharing.result import Result
-
 KINDS = ("park", "firm", "stream")
 
-
-def project(spec: Projection, years: np.ndarray) -> np.ndarray:
-    """Gross amounts of a projection over ``years``."""
-    if spec.by_year is not None:
-        out = np.array([spec.by_year.get(int(y), 0.0) for y in years])
-    else:
-        base_year = spec.base_year if spec.base_year is not None else int(years[0])
-        out = spec.base * (1.0 + spec.growth) ** (years - base_year)
-    lo = spec.start if spec.start is not None else years[0]
-    hi = spec.end if spec.end is not None else years[-1]
-    return np.where((years >= lo) & (years <= hi), out, 0.0)
+define({
+    "engine.benefit_sign": (
+        "成本 {cost!r} 按协议 {agreement!r} 的受益分担，但{who}在 {year} 年从该协议所得可正可负"
+        "（退税年份）：分担额不是份额的线性函数；请改用固定比例或要素分担",
+        "cost {cost!r} is shared by benefit from agreement {agreement!r}, but {who}'s "
+        "allocation from it in {year} can be negative or positive (a refund year): the cost "
+        "shares would not be linear in the shares; share the cost by fixed shares or factors "
+        "instead"),
+    "engine.benefit_outside": (
+        "成本 {cost!r} 按协议 {agreement!r} 的受益在其参与方之间分担，但 {split} 的份额也会"
+        "分给参与方以外的 {outside}：分担额不是份额的线性函数；请把他们列入成本的参与方，"
+        "或改用固定比例分担",
+        "cost {cost!r} is shared by benefit from agreement {agreement!r} among its parties, "
+        "but the shares of {split} also go to {outside} outside them: the cost shares would "
+        "not be linear in the shares; add them to the cost's parties or share the cost by "
+        "fixed shares"),
+})
 
 
 @dataclass(frozen=True)
@@ -132,9 +143,14 @@ class Model:
             compliance: dict[str, float] | None = None) -> Result:
         """Simulate. ``gross`` replaces the stream amounts (same shape as
         ``streams.gross``); ``compliance`` overrides agreements' compliance by id."""
-        from sharing.result import Result
-
-        return Result.from_run(self, _allocate(self, gross, compliance or {}))
+        alloc = _allocate(self, gross, compliance or {})
+        n_j = len(self.jurisdictions)
+        host = self.streams.host[None, :]
+        return Result(
+            model=self, alloc=alloc, allocated=alloc.allocated,
+            collected=to_jurisdictions(host, alloc.gross[None], n_j),
+            retained=to_jurisdictions(host, alloc.retained[None], n_j),
+            counterfactual=partial(standalone_pv, self, alloc))
 
 
 def simulate_file(path: str | Path) -> Result:
@@ -406,15 +422,17 @@ class Allocation:
 def to_jurisdictions(who: np.ndarray, amount: np.ndarray, n: int) -> np.ndarray:
     """Sum slot amounts ``(m, k, T)`` into ``(jurisdictions, T)``.
 
-    One sparse (jurisdictions × streams) indicator product per slot: no large index arrays.
+    One sparse (jurisdictions × slots·streams) indicator product for all slots: a rule with
+    many slots (an optimized split of ten parties over three stages has thirty) costs one
+    product, not thirty.
     """
     n_slots, k, n_years = amount.shape
-    out = np.zeros((n, n_years))
-    ones, cols = np.ones(k), np.arange(k)
-    for m in range(n_slots):
-        indicator = sparse.csr_matrix((ones, (who[m], cols)), shape=(n, k))
-        out += indicator @ amount[m]
-    return out
+    if n_slots * k == 0:
+        return np.zeros((n, n_years))
+    indicator = sparse.csr_matrix(
+        (np.ones(n_slots * k), (np.asarray(who).ravel(), np.arange(n_slots * k))),
+        shape=(n, n_slots * k))
+    return indicator @ amount.reshape(n_slots * k, n_years)
 
 
 def _template(sc: Scenario, s: Streams, years: np.ndarray, index: dict[str, int],
@@ -659,6 +677,11 @@ def _mask(indices) -> int:
     return out
 
 
+def standalone_pv(model: Model, alloc: Allocation) -> np.ndarray:
+    """PV net benefit per jurisdiction if nobody cooperated with it (v({i})) in one run."""
+    return standalone_values(coalition_items(model, alloc))
+
+
 def standalone_values(items: CoalitionItems) -> np.ndarray:
     """v({j}) for every jurisdiction j: what it gets if nobody cooperates with it."""
     n_j = items.with_coalition.shape[1]
@@ -681,3 +704,256 @@ def coalition_values(items: CoalitionItems, players: list[int]) -> np.ndarray:
     b = items.without[:, players]
     in_s = members.astype(float)
     return (np.where(cond, in_s @ a.T, in_s @ b.T)).sum(axis=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# The optimizer's affine map: payoffs as functions of decided shares
+
+
+@dataclass(frozen=True)
+class DecidedSplit:
+    """A ratio split whose shares are to be decided: the fixed, factors or optimized rule at
+    ``path`` (``rule.increment``) of agreement ``position``, its ``parties`` (jurisdiction
+    ids or roles) and its ``stages`` (inclusive year ranges, one share vector each)."""
+
+    position: int
+    path: str
+    parties: tuple[str, ...]
+    stages: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
+class AffineMap:
+    """Payoffs and yearly allocations as exact affine functions of decided shares.
+
+    One column per (split, stage, party), in that order: ``w[c]`` is the share of party
+    ``column_party[c]`` of split ``column_split[c]`` in its stage ``column_stage[c]``.
+
+    - ``payoff = payoff_const + payoff @ w``: PV net benefit per jurisdiction (万元);
+    - ``allocated = allocated_const + allocated @ w`` (rows ``j * years + t``): allocated
+      revenue per jurisdiction and year;
+    - ``units[i]`` ``(parties, jurisdictions, years)``: what each party's whole share of split
+      i would move to each jurisdiction, in the rule's own base (before the gross-to-retained
+      conversion and compliance), for floor rules above a split; ``raw_now[i]`` the same
+      under the current shares.
+
+    ``current`` holds the shares of the current deal (weighted by the split's base where an
+    optimized rule's stages do not line up with the new ones), ``standalone`` each
+    jurisdiction's no-cooperation PV, ``items`` the coalition items of v(S), and ``hosts`` per
+    (split, stage) the jurisdictions hosting its streams with the parties that resolve to
+    each of them.
+    """
+
+    splits: tuple[DecidedSplit, ...]
+    years: np.ndarray
+    jurisdictions: tuple[str, ...]
+    column_split: np.ndarray
+    column_stage: np.ndarray
+    column_party: np.ndarray
+    current: np.ndarray
+    payoff: np.ndarray
+    payoff_const: np.ndarray
+    allocated: sparse.csr_matrix
+    allocated_const: np.ndarray
+    retained: np.ndarray
+    discount: np.ndarray
+    units: tuple[np.ndarray, ...]
+    raw_now: tuple[np.ndarray, ...]
+    standalone: np.ndarray
+    items: CoalitionItems
+    hosts: dict[tuple[int, int], dict[int, list[int]]]
+
+    @property
+    def n_columns(self) -> int:
+        return len(self.column_split)
+
+    def predict(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """PV payoffs ``(jurisdictions,)`` and allocations ``(jurisdictions, years)`` at w."""
+        allocated = self.allocated_const + (self.allocated @ w).reshape(
+            self.allocated_const.shape)
+        return self.payoff_const + self.payoff @ w, allocated
+
+
+def affine_map(model: Model, splits: list[DecidedSplit] | tuple[DecidedSplit, ...],
+               compliance: dict[str, float] | None = None) -> AffineMap:
+    """The exact affine map from decided shares to payoffs and yearly allocations.
+
+    From one run at the current shares: each ratio split records, per stream and year, the
+    base it divides (``Split.pools``); a party's whole share moves ``base × conversion`` to
+    the jurisdiction the party resolves to on each stream, where the conversion is the
+    stream's retention under ``base: gross`` and the agreement's compliance c (the host keeps
+    ``(1 − c)`` of the money whatever the shares). Costs shared ``by_benefit`` move with the
+    shares: ``cost_j = amount × benefit_j / Σ benefit``, linear as long as every party's
+    benefit keeps its sign and the total is fixed. Everything that does not move (other
+    agreements, the host's stock, fixed returns, fixed cost shares, a capped rule's central
+    subsidy) is the constant, taken from the run itself: ``const = run − Σ current shares ×
+    unit moves``.
+
+    The map is valid while no floor above a split binds; the caller adds that constraint.
+
+    Raises
+    ------
+    ScenarioError
+        When a split's party cannot be resolved on its streams, or a cost shared by benefit
+        would make payoffs non-linear (a year with a negative benefit, or shares moving
+        revenue to jurisdictions outside the cost's parties).
+    """
+    sc = model.scenario
+    compliance = compliance or {}
+    alloc = _allocate(model, None, compliance)
+    years, n_j, n_t = model.years, len(model.jurisdictions), len(model.years)
+    pools = {position: split.pools for position, _, split in alloc.blocks if position >= 0}
+    units, raw_now, moves, now = [], [], [], []
+    hosts: dict[tuple[int, int], dict[int, list[int]]] = {}
+    for i, d in enumerate(splits):
+        ca = model.agreements[d.position]
+        ag = sc.agreements[d.position]
+        prefix = d.path + ".stages["
+        base = np.zeros((len(ca.rows), n_t))
+        for path, b in pools.get(d.position, []):
+            if path == d.path or path.startswith(prefix):
+                base = base + b
+        current = _current(ag.rule, d.path, years, ca.template.contributions)
+        keys = list(dict.fromkeys([*d.parties, *current]))
+        pool = replace(ca.template, amounts=base)
+        who = {}
+        for key in keys:
+            try:
+                who[key] = pool.who(key)
+            except RuleError as e:
+                raise ScenarioError([f"agreements[{d.position}].{d.path}: {e}"]) from None
+        factor = compliance.get(ag.id, ag.compliance)
+        money = base * model.streams.retention[_rows(ca.rows)] if ag.base == "gross" else base
+        raw = {k: _gather(who[k], base, n_j) for k in keys}
+        units.append(np.stack([raw[k] for k in d.parties]))
+        raw_now.append(sum((raw[k] * current[k] for k in current), np.zeros((n_j, n_t))))
+        moves.append(factor * np.stack([_gather(who[k], money, n_j) for k in keys]))
+        now.append(np.stack([current.get(k, np.zeros(n_t)) for k in keys]))
+        host = ca.template.roles["host"]
+        resolved = np.stack([who[key] for key in d.parties])  # (parties, streams)
+        for s, span in enumerate(d.stages):
+            live = np.abs(base[:, (years >= span[0]) & (years <= span[1])]).sum(axis=1) > 0
+            hosts[(i, s)] = {
+                int(h): np.flatnonzero((resolved[:, live & (host == h)] == h).all(axis=1))
+                .tolist() for h in np.unique(host[live])}
+    cost_moves = _benefit_cost_moves(model, alloc, splits, moves, now)
+    # Constants: the run minus what the current shares move.
+    allocated_const = alloc.allocated.copy()
+    cost_const = alloc.cost_share.copy()
+    for moved, cmoved, w0 in zip(moves, cost_moves, now, strict=True):
+        allocated_const -= np.einsum("kjt,kt->jt", moved, w0)
+        cost_const -= np.einsum("kjt,kt->jt", cmoved, w0)
+    d = model.discount
+    columns, current_cols, payoff_cols, alloc_cols = [], [], [], []
+    for i, dsplit in enumerate(splits):
+        n_p = len(dsplit.parties)
+        stages = np.array([(years >= a) & (years <= b) for a, b in dsplit.stages], dtype=float)
+        unit = moves[i][:n_p][None] * stages[:, None, None, :]  # (stages, parties, j, t)
+        net = (moves[i][:n_p] - cost_moves[i][:n_p])[None] * stages[:, None, None, :]
+        payoff_cols.append((net @ d).reshape(-1, n_j))
+        alloc_cols.append(sparse.csr_matrix(unit.reshape(-1, n_j * n_t)))
+        weight = np.abs(moves[i]).sum(axis=(0, 1))[None, :] * stages  # (stages, t)
+        total = weight.sum(axis=1, keepdims=True)
+        plain = stages / np.maximum(stages.sum(axis=1, keepdims=True), 1)
+        weight = np.where(total > 0, weight / np.where(total > 0, total, 1.0), plain)
+        current_cols.append((weight @ now[i][:n_p].T).ravel())
+        columns.extend((i, s, p) for s in range(len(dsplit.stages)) for p in range(n_p))
+    cols = np.array(columns, dtype=int).reshape(-1, 3)
+    items = coalition_items(model, alloc)
+    return AffineMap(
+        splits=tuple(splits), years=years, jurisdictions=model.jurisdictions,
+        column_split=cols[:, 0], column_stage=cols[:, 1], column_party=cols[:, 2],
+        current=np.concatenate(current_cols) if columns else np.zeros(0),
+        payoff=np.vstack(payoff_cols).T if columns else np.zeros((n_j, 0)),
+        payoff_const=(allocated_const + alloc.subsidy - cost_const) @ d,
+        allocated=(sparse.vstack(alloc_cols).T.tocsr() if columns
+                   else sparse.csr_matrix((n_j * n_t, 0))),
+        allocated_const=allocated_const,
+        retained=to_jurisdictions(model.streams.host[None], alloc.retained[None], n_j),
+        discount=d, units=tuple(units), raw_now=tuple(raw_now),
+        standalone=standalone_values(items), items=items, hosts=hosts)
+
+
+def rule_allocation(model: Model, position: int) -> np.ndarray:
+    """What agreement ``position``'s rule gives each jurisdiction per year
+    ``(jurisdictions, years)``, in the rule's own base (before the gross-to-retained
+    conversion and compliance): what a floor around it compares with its minimum."""
+    ca, ag = model.agreements[position], model.scenario.agreements[position]
+    s = model.streams
+    take = _rows(ca.rows)
+    base = s.gross if ag.base == "gross" else s.gross * s.retention
+    pool = replace(ca.template, amounts=base[take], gross=s.gross[take])
+    split = ag.rule.split(pool, "rule")
+    return to_jurisdictions(split.who, split.amount, len(model.jurisdictions))
+
+
+def _gather(who: np.ndarray, amounts: np.ndarray, n: int) -> np.ndarray:
+    """Sum stream rows ``(k, T)`` into ``(n, T)`` by the jurisdiction of each stream."""
+    out = np.zeros((n, amounts.shape[1]))
+    if who.size and np.all(who == who[0]):
+        out[who[0]] = amounts.sum(axis=0)
+    else:
+        np.add.at(out, who, amounts)
+    return out
+
+
+def _current(rule, path: str, years: np.ndarray, contributions) -> dict[str, np.ndarray]:
+    for p, node, active, _ in walk_paths(rule, years):
+        if p == path:
+            return {k: w * active for k, w in current_shares(node, years, contributions).items()}
+    raise ScenarioError([f"{path}: no such rule"])
+
+
+def _benefit_cost_moves(model: Model, alloc: Allocation, splits, moves, now):
+    """For each split, what each key's whole share moves of the costs shared by benefit
+    ``(keys, jurisdictions, years)``; raises ScenarioError where they would not be linear."""
+    sc = model.scenario
+    n_j, n_t = len(model.jurisdictions), len(model.years)
+    out = [np.zeros_like(m) for m in moves]
+    positions = {a.id: i for i, a in enumerate(sc.agreements)}
+    scale = max(1.0, float(np.abs(alloc.allocated).max(initial=0.0)))
+    tol = 1e-9 * scale
+    for cc in model.costs:
+        cost = sc.costs[cc.position]
+        if not isinstance(cost.rule, ByBenefit):
+            continue
+        a = positions[cost.rule.agreement]
+        mine = [i for i, d in enumerate(splits) if d.position == a]
+        if not mine:
+            continue
+        parties = (np.array([model.index[j] for j in cost.rule.parties])
+                   if cost.rule.parties else cc.parties)
+        level = alloc.by_agreement[a].copy()
+        lo, hi = level.copy(), level.copy()
+        for i in mine:
+            n_p = len(splits[i].parties)
+            fixed = np.einsum("kjt,kt->jt", moves[i], now[i])
+            lo += moves[i][:n_p].min(axis=0) - fixed
+            hi += moves[i][:n_p].max(axis=0) - fixed
+        where = f"costs[{cc.position}].rule"
+        sign_changes = (lo[parties] < -tol) & (hi[parties] > tol)
+        if sign_changes.any():
+            k, t = np.argwhere(sign_changes)[0]
+            raise ScenarioError([Problem(
+                "engine.benefit_sign", {"cost": cost.id, "agreement": cost.rule.agreement,
+                                        "who": model.jurisdictions[parties[k]],
+                                        "year": int(model.years[t])}, path=where)])
+        positive = np.zeros((n_j, n_t), dtype=bool)
+        positive[parties] = lo[parties] >= -tol
+        total = np.where(positive, level, 0.0).sum(axis=0)
+        for i in mine:
+            inside = (moves[i] * positive[None]).sum(axis=1)  # (keys, years)
+            spread = inside.max(axis=0) - inside.min(axis=0)
+            if np.any(spread > tol):
+                t = int(np.argmax(spread))
+                outside = sorted({model.jurisdictions[j] for j in range(n_j)
+                                  if not positive[j, t] and np.abs(moves[i][:, j, t]).max() > tol})
+                raise ScenarioError([Problem(
+                    "engine.benefit_outside", {"cost": cost.id,
+                                               "agreement": cost.rule.agreement,
+                                               "split": splits[i].path,
+                                               "outside": ", ".join(outside) or "-"},
+                    path=where)])
+            rate = np.divide(cc.amounts, total, out=np.zeros(n_t), where=total > tol)
+            out[i] += moves[i] * positive[None] * rate[None, None, :]
+    return out

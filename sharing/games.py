@@ -7,9 +7,9 @@ over coalitions.  A game is a *value* game (``v(S)`` is a benefit to be shared) 
 returned as :class:`Allocation` mappings from jurisdiction id to amount that carry an explanation.
 The nucleolus family is computed with the sequential linear programmes of Maschler, Peleg and
 Shapley (1979), with constraint generation over the ``2**n`` coalitions and a final Kohlberg
-(1971) check.  Those LPs are many and small, so they are solved in-process with
-``scipy.optimize.linprog(method="highs")``, which returns the dual values the method needs without
-the model-building overhead of PuLP (kept for the optimiser model).
+(1971) check (:mod:`sharing.lexmin`).  Those LPs are many and small, so each computation keeps
+one HiGHS instance and re-solves it warm (:class:`sharing.lp.IncrementalLP`); PuLP's model
+building would cost more than the solves (it serves the optimizer).
 """
 
 from __future__ import annotations
@@ -20,15 +20,15 @@ import re
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import linprog
 
 from sharing.claims import RULES as CLAIMS_RULES
 from sharing.claims import divide
+from sharing.coalitions import sizes, subset_sums
+from sharing.lexmin import LexMin, kohlberg
 
 __all__ = [
     "Allocation",
@@ -46,20 +46,13 @@ __all__ = [
     "shapley",
     "tau_value",
     "to_agreement",
+    "write_back",
 ]
 
 KINDS = ("value", "cost")
 # 2**25 coalition values take 256 MiB; beyond that the bitmask representation is impractical.
 MAX_PLAYERS = 25
 
-# Tolerances of the LP machinery, relative to the game's scale max|v(S)| (values are rescaled).
-_TOL_VIOLATED = 1e-9  # a coalition whose excess exceeds the LP level by more is added as a row
-_TOL_TIGHT = 1e-9  # excess within this of the level: candidate for being fixed at the level
-_TOL_FREE = 1e-8  # slack above this on the optimal face: the coalition is not fixed
-_TOL_DUAL = 1e-9  # a dual value above this proves the row is tight on the whole optimal face
-_TOL_SPAN = 1e-9  # residual below this: a coalition vector is in the span of the fixed ones
-_TOL_LEVEL = 1e-8  # excess values closer than this form one level in the Kohlberg check
-_HIGHS = {"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10}
 
 LABELS = {
     "shapley": "Shapley value 沙普利值",
@@ -75,66 +68,6 @@ LABELS = {
 
 class GameError(ValueError):
     """Invalid game, coalition, allocation or claims problem."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Bitmask helpers
-
-
-def _subset_sums(w: np.ndarray) -> np.ndarray:
-    """``out[S] = sum(w[i] for i in S)`` for every bitmask ``S`` (2**n additions in total)."""
-    out = np.zeros(1 << len(w))
-    for i, wi in enumerate(w):
-        half = 1 << i
-        np.add(out[:half], wi, out=out[half : 2 * half])
-    return out
-
-
-@lru_cache(maxsize=4)
-def _sizes(n: int) -> np.ndarray:
-    """``|S|`` for every bitmask ``S``."""
-    sizes = np.zeros(1 << n, dtype=np.int8)
-    for i in range(n):
-        half = 1 << i
-        sizes[half : 2 * half] = sizes[:half] + 1
-    sizes.flags.writeable = False
-    return sizes
-
-
-def _bits(masks: np.ndarray, n: int) -> np.ndarray:
-    """0/1 matrix with one row per coalition bitmask."""
-    return ((np.asarray(masks, dtype=np.int64)[:, None] >> np.arange(n)) & 1).astype(float)
-
-
-def _residual_norms(basis: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Distance of each row from the span of the orthonormal columns of ``basis``."""
-    return np.linalg.norm(rows - (rows @ basis) @ basis.T, axis=1)
-
-
-def _extend_basis(basis: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, list[int]]:
-    """Extend an orthonormal column basis by the rows outside its span (Gram-Schmidt).
-
-    Rows are scanned in chunks so that a long list stops costing anything once the basis
-    spans the whole space.  Returns the new basis and the indices of the rows that enlarged it.
-    """
-    n = basis.shape[0]
-    added: list[int] = []
-    for start in range(0, len(rows), 256):
-        if basis.shape[1] == n:
-            break
-        resid = rows[start : start + 256] - (rows[start : start + 256] @ basis) @ basis.T
-        norms = np.linalg.norm(resid, axis=1)
-        while basis.shape[1] < n:
-            outside = np.flatnonzero(norms > _TOL_SPAN)
-            if not outside.size:
-                break
-            i = int(outside[0])
-            q = resid[i] / norms[i]
-            basis = np.hstack([basis, q[:, None]])
-            added.append(start + i)
-            resid -= np.outer(resid @ q, q)
-            norms = np.linalg.norm(resid, axis=1)
-    return basis, added
 
 
 def _fmt(x: float) -> str:
@@ -443,7 +376,7 @@ class Game:
     def to_frame(self) -> pd.DataFrame:
         """Table of the non-empty coalitions (``"A+B"``) and their values, smallest first."""
         masks = np.arange(1, 1 << self.n)
-        masks = masks[np.argsort(_sizes(self.n)[1:], kind="stable")]
+        masks = masks[np.argsort(sizes(self.n)[1:], kind="stable")]
         names = ["+".join(p for i, p in enumerate(self._players) if m >> i & 1) for m in masks]
         return pd.DataFrame({"coalition": names, "value": self._v[masks]})
 
@@ -456,7 +389,7 @@ class Game:
         """
         if self._kind == "value":
             return self._v
-        return _subset_sums(self._singletons()) - self._v
+        return subset_sums(self._singletons()) - self._v
 
     def _singletons(self) -> np.ndarray:
         return self._v[1 << np.arange(self.n)]
@@ -651,9 +584,9 @@ def shapley(game: Game, samples: int | None = None, seed=None) -> Allocation:
     """
     n, v = game.n, game.values
     if samples is None:
-        sizes = _sizes(n)
+        size = sizes(n)
         # weight of S (i ∉ S) is |S|!(n-|S|-1)!/n! = 1 / (n C(n-1, |S|)); padded for |S| = n
-        weight = np.array([1.0 / (n * math.comb(n - 1, s)) for s in range(n)] + [0.0])[sizes]
+        weight = np.array([1.0 / (n * math.comb(n - 1, s)) for s in range(n)] + [0.0])[size]
         phi = np.empty(n)
         for i in range(n):
             pairs = v.reshape(-1, 2, 1 << i)  # [:, 0, :] lacks player i, [:, 1, :] adds it
@@ -695,248 +628,6 @@ def shapley(game: Game, samples: int | None = None, seed=None) -> Allocation:
 # Nucleolus family: sequential LPs with constraint generation
 
 
-class _LexMin:
-    """Lexicographic minimisation of sorted excesses ``w_S (v(S) - x(S))`` by sequential LPs.
-
-    Each stage solves ``min t`` s.t. ``w_S (v(S) - x(S)) <= t`` for the coalitions still free,
-    ``x(S)`` fixed for the coalitions fixed so far, ``x(N) = v(N)`` and (for the nucleolus)
-    ``x_i >= v({i})`` (Maschler, Peleg and Shapley 1979, "Geometric properties of the kernel,
-    nucleolus and related solution concepts", Math. Oper. Res. 4:303-338).  Rows are generated
-    lazily: the LP holds an active set of coalitions, and the most violated of all ``2**n``
-    coalitions (found with a vectorised bitmask subset sum) are added until none is violated.
-
-    A coalition is fixed at the optimal level only if its excess cannot be lowered anywhere on
-    the optimal face.  A positive dual value proves that; the other tight coalitions are tested
-    with an auxiliary LP maximising their slacks over the face (Guajardo and Jörnsten 2015,
-    "Common mistakes in computing the nucleolus", Eur. J. Oper. Res. 241:931-935, show that
-    fixing every coalition tight at one optimum is wrong).  Coalitions whose vector lies in the
-    span of the fixed ones have a constant excess from then on and are dropped.
-    """
-
-    def __init__(self, v: np.ndarray, n: int, per_capita: bool, lower: np.ndarray | None):
-        self.n, self.full = n, (1 << n) - 1
-        self.scale = max(float(np.max(np.abs(v))), 1e-300)
-        self.v = v / self.scale
-        self.per_capita = per_capita
-        self.w = 1.0 / np.maximum(_sizes(n), 1) if per_capita else np.ones(1 << n)
-        self.lower = None if lower is None else lower / self.scale
-        self.free = np.ones(1 << n, dtype=bool)
-        self.free[[0, self.full]] = False
-        self.eq_masks = [self.full]
-        self.eq_rhs = [self.v[self.full]]
-        self.basis = np.full((n, 1), 1 / math.sqrt(n))  # orthonormal basis of fixed vectors
-        initial = {1 << i for i in range(n)} | {self.full ^ (1 << i) for i in range(n)}
-        self.active = {m for m in initial if self.free[m]}
-        self.lps = 0
-        self.rows = len(self.active)
-        self.levels: list[tuple[float, list[int]]] = []
-
-    def excess(self, x: np.ndarray) -> np.ndarray:
-        e = self.v - _subset_sums(x)
-        if self.per_capita:
-            e *= self.w
-        return e
-
-    def _linprog(self, c, a_ub, b_ub, bounds):
-        a_eq = np.zeros((len(self.eq_masks), len(c)))
-        a_eq[:, : self.n] = _bits(self.eq_masks, self.n)
-        self.lps += 1
-        res = linprog(
-            c,
-            A_ub=a_ub,
-            b_ub=b_ub,
-            A_eq=a_eq,
-            b_eq=np.array(self.eq_rhs),
-            bounds=bounds,
-            method="highs",
-            options=_HIGHS,
-        )
-        if res.status != 0:
-            raise RuntimeError(f"nucleolus LP failed: {res.message}")
-        return res
-
-    def _x_bounds(self) -> list:
-        if self.lower is None:
-            return [(None, None)] * self.n
-        return [(lo, None) for lo in self.lower]
-
-    def stage(self) -> tuple[np.ndarray, float, np.ndarray, dict]:
-        """Solve one stage to optimality over all coalitions; return x, level, excess, duals."""
-        n = self.n
-        while True:
-            act = np.array(sorted(self.active), dtype=np.int64)
-            a_ub = np.hstack([-self.w[act, None] * _bits(act, n), -np.ones((act.size, 1))])
-            res = self._linprog(
-                np.r_[np.zeros(n), 1.0],
-                a_ub,
-                -self.w[act] * self.v[act],
-                [*self._x_bounds(), (None, None)],
-            )
-            x, t = res.x[:n], res.x[n]
-            e = self.excess(x)
-            while True:
-                e[~self.free] = -np.inf
-                violated = np.flatnonzero(e > t + _TOL_VIOLATED)
-                if violated.size == 0:
-                    duals = (-res.ineqlin.marginals).tolist()
-                    return x, t, e, dict(zip(act.tolist(), duals, strict=True))
-                k = 2 * n
-                if violated.size > k:
-                    violated = violated[np.argpartition(-e[violated], k)[:k]]
-                # a coalition whose x(S) is implied by the fixed ones has a constant excess
-                # from now on: it leaves the problem instead of becoming a row
-                implied = _residual_norms(self.basis, _bits(violated, n)) <= _TOL_SPAN
-                self.free[violated[implied]] = False
-                if not implied.all():
-                    self.active.update(violated[~implied].tolist())
-                    self.rows += int((~implied).sum())
-                    break
-
-    def fix(self, t: float, e: np.ndarray, duals: dict) -> None:
-        """Fix the coalitions whose excess is ``t`` on the whole optimal face."""
-        candidates = np.flatnonzero(e >= t - _TOL_TIGHT)
-        proven = np.array([duals.get(m, 0.0) > _TOL_DUAL for m in candidates.tolist()], bool)
-        # x(S) is constant on the face for proven rows, hence for every vector in their span
-        span, _ = _extend_basis(self.basis, _bits(candidates[proven], self.n))
-        rest = candidates[~proven]
-        implied = _residual_norms(span, _bits(rest, self.n)) <= _TOL_SPAN
-        fixed = np.concatenate([candidates[proven], rest[implied]])
-        rest = rest[~implied]
-        while rest.size:
-            lowered = self._max_slacks(t, rest) > _TOL_FREE
-            if not lowered.any():
-                fixed = np.concatenate([fixed, rest])
-                break
-            rest = rest[~lowered]
-        if not fixed.size:
-            raise RuntimeError("nucleolus stage fixed no coalition (numerical trouble)")
-        fixed = np.sort(fixed)
-        self.levels.append((t, fixed.tolist()))
-        self.free[fixed] = False
-        self.basis, added = _extend_basis(self.basis, _bits(fixed, self.n))
-        for i in added:
-            self.eq_masks.append(int(fixed[i]))
-            self.eq_rhs.append(self.v[fixed[i]] - t / self.w[fixed[i]])
-        act = np.array(sorted(m for m in self.active if self.free[m]), dtype=np.int64)
-        implied = _residual_norms(self.basis, _bits(act, self.n)) <= _TOL_SPAN
-        self.free[act[implied]] = False
-        self.active = set(act[~implied].tolist())
-
-    def _max_slacks(self, t: float, candidates: np.ndarray) -> np.ndarray:
-        """Slacks ``t - e(S, x)`` of the candidates at a face point maximising their sum.
-
-        The sum of slacks is linear in ``x`` (``sum_S w_S x(S)`` up to a constant), so this LP
-        has only ``n`` variables; a candidate with positive slack can be lowered on the face.
-        Candidate rows enter the LP lazily, when violated.
-        """
-        n = self.n
-        cand_bits = _bits(candidates, n)
-        objective = -(self.w[candidates, None] * cand_bits).sum(axis=0)
-        while True:
-            act = np.array(sorted(self.active), dtype=np.int64)
-            a_ub = -self.w[act, None] * _bits(act, n)
-            b_ub = t + _TOL_VIOLATED - self.w[act] * self.v[act]
-            x = self._linprog(objective, a_ub, b_ub, self._x_bounds()).x
-            slack = t - self.w[candidates] * (self.v[candidates] - cand_bits @ x)
-            violated = np.flatnonzero(slack < -2 * _TOL_VIOLATED)
-            if not violated.size:
-                return slack
-            k = 2 * n
-            if violated.size > k:
-                violated = violated[np.argpartition(slack[violated], k)[:k]]
-            self.active.update(candidates[violated].tolist())
-            self.rows += violated.size
-
-    def solve(self) -> np.ndarray:
-        while self.basis.shape[1] < self.n:
-            _, t, e, duals = self.stage()
-            self.fix(t, e, duals)
-        x = np.linalg.solve(_bits(self.eq_masks, self.n), np.array(self.eq_rhs))
-        return x * self.scale
-
-
-def _kohlberg(
-    v: np.ndarray, n: int, x: np.ndarray, per_capita: bool, lower: np.ndarray | None
-) -> tuple[bool, int]:
-    """Kohlberg's (1971) criterion for ``x`` being the (pre)nucleolus.
-
-    Kohlberg, "On the nucleolus of a characteristic function game", SIAM J. Appl. Math.
-    20:62-66: an efficient ``x`` is the prenucleolus iff every collection
-    ``D(a) = {S proper, non-empty : e(S, x) >= a}`` is balanced; an imputation is the nucleolus
-    iff each ``D(a)`` together with the singletons ``{i}`` with ``x_i = v({i})`` is balanced with
-    positive weights on ``D(a)`` (Peleg and Sudhölter 2007, "Introduction to the Theory of
-    Cooperative Games", section 5.1).  Only the sets of coalitions matter, so the same test holds
-    for the per-capita excess.  If ``D(a)`` is balanced and a coalition's vector lies in the span
-    of ``D(a) ∪ {N}``, adding it keeps the collection balanced (perturb the weights along the
-    span), so only the levels where that span grows need an LP: at most ``n - 1`` of them.
-    Returns ``(passed, collections checked)``.
-    """
-    scale = max(float(np.max(np.abs(v))), 1e-300)
-    full = (1 << n) - 1
-    w = 1.0 / np.maximum(_sizes(n), 1) if per_capita else np.ones(1 << n)
-    e = w * (v - _subset_sums(x)) / scale
-    masks = np.arange(1, full)
-    optional: list[int] = []
-    if lower is not None:
-        optional = [1 << i for i in range(n) if abs(x[i] - lower[i]) <= _TOL_LEVEL * scale]
-    # the top levels nearly always reach rank n: sort a chunk first, everything if needed
-    k = min(masks.size, 64 * n)
-    while True:
-        top = masks if k >= masks.size else masks[np.argpartition(-e[masks], k - 1)[:k]]
-        order = top[np.argsort(-e[top], kind="stable")]
-        es = e[order]
-        level_end = np.r_[np.flatnonzero(np.diff(es) < -_TOL_LEVEL), es.size - 1]
-        if top.size < masks.size:
-            level_end = level_end[:-1]  # the chunk's last level may go on beyond it
-        basis = np.full((n, 1), 1 / math.sqrt(n))
-        start, checked = 0, 0
-        for end in level_end:
-            basis, added = _extend_basis(basis, _bits(order[start : end + 1], n))
-            start = end + 1
-            if added:
-                checked += 1
-                required = order[:start]
-                extra = [m for m in optional if m not in set(required.tolist())]
-                if not _balanced(required, extra, n):
-                    return False, checked
-            if basis.shape[1] == n:
-                return True, checked
-        if top.size == masks.size:
-            return True, checked
-        k = masks.size
-
-
-def _balanced(required: np.ndarray, optional: list[int], n: int) -> bool:
-    """Is there ``delta`` with ``sum delta_S 1_S = 1_N``, ``delta > 0`` on ``required`` and
-    ``delta >= 0`` on ``optional``?
-
-    By LP duality this holds iff no direction ``y`` with ``y(N) = 0`` and ``y(S) >= 0`` on all
-    these coalitions has ``y(S) > 0`` for a required one (Kohlberg's improving direction):
-    maximise ``sum_{S required} y(S)`` over ``-1 <= y_i <= 1``.  The LP has ``n`` variables, so
-    the rows ``y(S) >= 0`` are generated lazily even for a collection of 10**5 coalitions.
-    """
-    optional_masks = np.array(optional, dtype=np.int64)
-    masks = np.concatenate([np.asarray(required, dtype=np.int64), optional_masks])
-    objective = -_bits(required, n).sum(axis=0)
-    rows = masks[: 4 * n].tolist() + optional
-    while True:
-        res = linprog(
-            objective,
-            A_ub=-_bits(np.array(rows, dtype=np.int64), n),
-            b_ub=np.zeros(len(rows)),
-            A_eq=np.ones((1, n)),
-            b_eq=[0.0],
-            bounds=[(-1.0, 1.0)] * n,
-            method="highs",
-            options=_HIGHS,
-        )
-        y_sums = _subset_sums(res.x)[masks]
-        violated = np.flatnonzero(y_sums < -_TOL_SPAN)
-        if not violated.size:
-            return bool(y_sums[: len(required)].max() <= 1e-7)
-        rows += masks[violated[np.argsort(y_sums[violated])[: 2 * n]]].tolist()
-
-
 def _nucleolus_like(game: Game, concept: str, imputation: bool, per_capita: bool) -> Allocation:
     v, n = game._as_value_array(), game.n
     lower = None
@@ -948,9 +639,9 @@ def _nucleolus_like(game: Game, concept: str, imputation: bool, per_capita: bool
                 f"{'savings' if game.kind == 'cost' else 'values'} sum to {_fmt(lower.sum())}, "
                 f"more than the grand coalition's {_fmt(v[-1])}; use prenucleolus() instead"
             )
-    engine = _LexMin(v, n, per_capita, lower)
+    engine = LexMin(v, n, per_capita, lower)
     y = engine.solve()
-    passed, checked = _kohlberg(v, n, y, per_capita, lower)
+    passed, checked = kohlberg(v, n, y, per_capita, lower)
     notes = []
     if not passed:
         notes.append("Kohlberg's balancedness check failed: the result may be inaccurate")
@@ -1062,7 +753,7 @@ def least_core(game: Game) -> Allocation:
     -------
     Allocation
     """
-    engine = _LexMin(game._as_value_array(), game.n, per_capita=False, lower=None)
+    engine = LexMin(game._as_value_array(), game.n, per_capita=False, lower=None)
     if game.n == 1:
         y, eps = game._as_value_array()[1:], -math.inf
     else:
@@ -1106,7 +797,7 @@ def tau_value(game: Game) -> Allocation:
     v, n = game._as_value_array(), game.n
     full = (1 << n) - 1
     utopia = v[full] - v[full ^ (1 << np.arange(n))]
-    remainder = v - _subset_sums(utopia)
+    remainder = v - subset_sums(utopia)
     minimal = np.array(
         [utopia[i] + remainder.reshape(-1, 2, 1 << i)[:, 1, :].max() for i in range(n)]
     )
@@ -1246,7 +937,7 @@ def core_violation(game: Game, x: Mapping[str, float]) -> CoreViolation | None:
     full = (1 << n) - 1
     tol = 1e-9 * max(1.0, float(np.abs(v).max()), float(np.abs(xv).max()))
     sign = -1.0 if game.kind == "cost" else 1.0
-    excess = sign * (v - _subset_sums(xv))
+    excess = sign * (v - subset_sums(xv))
     inefficiency = float(-excess[full]) * sign
     proper = excess[1:full]
     worst = int(np.argmax(proper)) + 1 if proper.size else 0
@@ -1349,10 +1040,31 @@ def bankruptcy_game(estate: float, claims: Mapping[str, float]) -> Game:
         raise GameError(
             f"{len(players)} claimants is too many for an explicit game (at most {MAX_PLAYERS})"
         )
-    inside = _subset_sums(c)
+    inside = subset_sums(c)
     v = np.maximum(0.0, e - (inside[-1] - inside))
     v[0] = 0.0
     return Game._from_array(players, v, "value")
+
+
+CONCEPT_NAMES = {
+    "shapley": ("沙普利值", "the Shapley value"),
+    "shapley (sampled)": ("沙普利值（抽样）", "the sampled Shapley value"),
+    "nucleolus": ("核仁", "the nucleolus"),
+    "prenucleolus": ("预核仁", "the prenucleolus"),
+    "per-capita nucleolus": ("人均核仁", "the per-capita nucleolus"),
+    "tau value": ("τ值", "the tau value"),
+    "SCRB": ("可分离费用剩余效益法", "SCRB"),
+    "least core": ("最小核心", "the least core"),
+}
+
+
+def provenance(concept: str):
+    """How a game solution written back into an agreement names itself."""
+    from sharing.writeback import Provenance
+
+    zh, en = CONCEPT_NAMES.get(concept, (concept, concept))
+    return Provenance(method=concept, label_zh=f"份额按{zh}", label_en=f"shares by {en}",
+                      reference=f"sharing game: {en} ({zh}) of Game.from_scenario")
 
 
 def to_agreement(solution: Allocation, scenario, agreement: str):
@@ -1362,8 +1074,9 @@ def to_agreement(solution: Allocation, scenario, agreement: str):
     With one set of shares ``w`` over the whole horizon, each jurisdiction's PV net benefit is
     ``payoff(w) = Σ_j w_j · p_j``, where ``p_j`` is everyone's payoff when j receives the
     agreement's whole pool (costs shared by fixed or factor rules do not depend on ``w``).
-    The shares solve ``payoff(w) = x`` with ``Σ w = 1`` over the solution's players; the result
-    is simulated again and checked against ``x``.
+    The shares solve ``payoff(w) = x`` with ``Σ w = 1`` over the solution's players; they are
+    written back by :func:`sharing.writeback.write_shares` (rounded to 1e-6, the agreement's
+    title and reference naming the solution), simulated again and checked against ``x``.
 
     Parameters
     ----------
@@ -1384,8 +1097,14 @@ def to_agreement(solution: Allocation, scenario, agreement: str):
         If the agreement does not exist, or if re-splitting it alone cannot give the solution
         (shares outside [0, 1], or payoffs that depend on the shares non-linearly).
     """
+    return write_back(solution, scenario, agreement)[0]
+
+
+def write_back(solution: Allocation, scenario, agreement: str):
+    """:func:`to_agreement`, also returning what was written (for editing the YAML file):
+    ``(scenario, writes, provenance)``."""
     from sharing import simulate
-    from sharing.rules import Optimized
+    from sharing.writeback import SharesWrite, round_shares, write_shares
 
     ids = [a.id for a in scenario.agreements]
     if agreement not in ids:
@@ -1393,18 +1112,17 @@ def to_agreement(solution: Allocation, scenario, agreement: str):
     players = list(solution)
     position = ids.index(agreement)
     span = (scenario.years.start, scenario.years.end)
+    made = provenance(solution.concept)
 
-    def with_shares(shares: dict[str, float]):
-        rule = Optimized(stages=[{"years": span, "shares": shares}], method=solution.concept)
-        agreements = list(scenario.agreements)
-        agreements[position] = agreements[position].model_copy(update={"rule": rule})
-        return scenario.model_copy(update={"agreements": agreements})
+    def writes(shares: dict[str, float]):
+        return [SharesWrite(position, "rule", ((span, shares),))]
 
     def payoffs(sc) -> np.ndarray:
         summary = simulate(sc).summary.set_index("jurisdiction")
         return summary.loc[players, "pv_net_benefit"].to_numpy()
 
-    columns = np.column_stack([payoffs(with_shares({p: 1.0})) for p in players])
+    columns = np.column_stack([payoffs(write_shares(scenario, writes({p: 1.0}), made))
+                               for p in players])
     target = np.array([solution[p] for p in players])
     system = np.vstack([columns, np.ones(len(players))])
     w = np.linalg.lstsq(system, np.append(target, 1.0), rcond=None)[0]
@@ -1413,12 +1131,19 @@ def to_agreement(solution: Allocation, scenario, agreement: str):
         shown = ", ".join(f"{p} {v:.4f}" for p, v in zip(players, w, strict=True))
         raise GameError(f"the {solution.concept} cannot be reached by re-splitting agreement "
                         f"{agreement!r} alone: it needs shares outside [0, 1] ({shown})")
-    w = np.clip(w, 0.0, 1.0)
-    w[-1] = 1.0 - w[:-1].sum()
-    result = with_shares(dict(zip(players, w.tolist(), strict=True)))
-    gap = np.abs(payoffs(result) - target).max()
-    if gap > 1e-6 * scale:
+    if np.abs(columns @ w - target).max() > 1e-6 * scale:
+        raise GameError(f"re-splitting agreement {agreement!r} misses the {solution.concept} "
+                        f"by {np.abs(columns @ w - target).max():.4g} 万元: payoffs depend on "
+                        "more than this agreement's shares (a sub-game of the scenario, or costs "
+                        "shared by benefit)")
+    w = round_shares(w)
+    done = writes(dict(zip(players, w.tolist(), strict=True)))
+    result = write_shares(scenario, done, made)
+    # Rounded to 1e-6, the shares move each payoff by at most 1e-6 of the pool; the written
+    # scenario must give exactly what the linear map predicts for them.
+    gap = np.abs(payoffs(result) - columns @ w).max()
+    if gap > 1e-9 * scale:
         raise GameError(f"re-splitting agreement {agreement!r} misses the {solution.concept} "
                         f"by {gap:.4g} 万元: payoffs depend on more than this agreement's shares "
                         "(a sub-game of the scenario, or costs shared by benefit)")
-    return result
+    return result, done, made

@@ -8,25 +8,20 @@ year at the scenario's ``discount_rate``; everything else is a nominal sum over 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from sharing.engine import (
-    Allocation,
-    Model,
-    coalition_items,
-    project,
-    standalone_values,
-    to_jurisdictions,
-)
 from sharing.i18n import Problem, define, did_you_mean
-from sharing.scenario import Projection, Scenario, ScenarioError
+from sharing.scenario import Projection, Scenario, ScenarioError, project
 from sharing.taxes import TAXES
+
+if TYPE_CHECKING:
+    from sharing.engine import Allocation, Model
 
 SUMMARY_COLUMNS = [
     "jurisdiction", "name", "name_en", "collected", "retained", "allocated", "net_transfer",
@@ -58,6 +53,17 @@ LABELS: dict[str, tuple[str, str]] = {
     "amount": ("金额", "amount"),
     "agreement": ("协议", "agreement"),
     "indicator": ("指标", "indicator"),
+    "path": ("规则路径", "rule path"),
+    "stage_start": ("阶段起", "stage from"),
+    "stage_end": ("阶段止", "stage to"),
+    "share": ("优化份额", "optimized share"),
+    "current_share": ("现行份额", "current share"),
+    "current_pv": ("现行净收益现值", "current PV"),
+    "current_gain": ("现行合作收益", "current gain"),
+    "constraint": ("约束", "constraint"),
+    "requested": ("要求值", "requested"),
+    "feasible_at": ("可行值", "feasible at"),
+    "change": ("变动", "change"),
     "metric": ("指标", "metric"),
     "scenario": ("情景", "scenario"),
     "value": ("数值", "value"),
@@ -68,28 +74,21 @@ LABELS: dict[str, tuple[str, str]] = {
 
 @dataclass(frozen=True)
 class Result:
-    """One simulation. Arrays are ``(jurisdictions, years)`` in 万元."""
+    """One simulation, as the engine computed it (``Model.run``). Arrays are
+    ``(jurisdictions, years)`` in 万元; ``counterfactual`` is the engine's no-cooperation
+    computation, called only when a view needs it."""
 
     model: Model
     alloc: Allocation
     allocated: np.ndarray
     collected: np.ndarray
     retained: np.ndarray
-
-    @classmethod
-    def from_run(cls, model: Model, alloc: Allocation) -> Result:
-        n_j = len(model.jurisdictions)
-        host = model.streams.host[None, :]
-        return cls(
-            model=model, alloc=alloc, allocated=alloc.allocated,
-            collected=to_jurisdictions(host, alloc.gross[None], n_j),
-            retained=to_jurisdictions(host, alloc.retained[None], n_j),
-        )
+    counterfactual: Callable[[], np.ndarray]
 
     @cached_property
     def standalone_pv(self) -> np.ndarray:
         """PV net benefit per jurisdiction if nobody cooperated with it (v({i}))."""
-        return standalone_values(coalition_items(self.model, self.alloc))
+        return self.counterfactual()
 
     @property
     def scenario(self) -> Scenario:
@@ -266,8 +265,10 @@ class Result:
                 continue
             ag = m.scenario.agreements[position]
             for path, base in split.pools:
+                per_year = base.sum(axis=0)
                 rows.append({"agreement": ag.id, "path": path, "compliance": ag.compliance,
-                             "base": float(base.sum()), "pv_base": float(base @ m.discount)})
+                             "base": float(per_year.sum()),
+                             "pv_base": float(per_year @ m.discount)})
         return pd.DataFrame(rows, columns=["agreement", "path", "compliance", "base",
                                            "pv_base"])
 
@@ -279,19 +280,6 @@ class Result:
         from sharing.explain import explain
 
         return explain(self, jurisdiction, year=year, stream=stream, column=column)
-
-    def to_csv(self, directory: str | Path, lang: str = "en") -> list[Path]:
-        """Write summary.csv, flows.csv, by_year.csv and statistics.csv (UTF-8 with BOM,
-        amounts rounded to 0.01 万元 so rows add up to the totals) and return their paths."""
-        from sharing.io import write_result_csv
-
-        return write_result_csv(self, directory, lang)
-
-    def to_excel(self, path: str | Path, lang: str = "en") -> Path:
-        """Write one workbook: summary, flows, by_year, statistics and the inputs."""
-        from sharing.io import write_result_xlsx
-
-        return write_result_xlsx(self, path, lang)
 
 
 def _long(years, who, stream, source, tax, kind, amounts) -> pd.DataFrame:

@@ -137,8 +137,9 @@ class Split:
 
     ``transfers`` holds side payments not tied to a stream (a fixed return), shape
     ``(jurisdictions, years)``, summing to zero over jurisdictions. ``pools`` lists, for each
-    ratio split inside the rule, its path and the base it divided per year: each
-    jurisdiction's payoff is linear in those ratios, which is what the optimizer needs.
+    ratio split inside the rule, its path and the base it divided, per stream and year
+    ``(streams, years)``: each jurisdiction's payoff is linear in those ratios, which is what
+    the optimizer's affine map (``sharing.engine.affine_map``) is built from.
     ``subsidy`` holds money paid from outside the jurisdictions (the central government's
     one-off subsidy of a capped rule), as slots of its own on the stream it belongs to; it is
     not part of the pool, so the slots above still sum to the pool.
@@ -160,8 +161,8 @@ class Split:
             transfers[:, cols] = self.transfers
         pools = []
         for path, base in self.pools:
-            full = np.zeros(n_years)
-            full[cols] = base
+            full = np.zeros((base.shape[0], n_years))
+            full[:, cols] = base
             pools.append((path, full))
         subsidy = None if self.subsidy is None else self.subsidy.embed(cols, n_years)
         return Split(self.who, amount, transfers, pools, subsidy)
@@ -367,7 +368,7 @@ class Fixed(RuleBase):
         keys = list(self.shares)
         who = _stack_who(pool, keys)
         parts = split_by_shares(pool.amounts, np.array([self.shares[k] for k in keys]))
-        return Split(who, parts, pools=[(path, pool.amounts.sum(axis=0))])
+        return Split(who, parts, pools=[(path, pool.amounts)])
 
 
 class Factors(RuleBase):
@@ -417,7 +418,7 @@ class Factors(RuleBase):
         keys = list(shares)
         who = _stack_who(pool, keys)
         parts = split_by_shares(pool.amounts, np.array([shares[k] for k in keys]))
-        return Split(who, parts, pools=[(path, pool.amounts.sum(axis=0))])
+        return Split(who, parts, pools=[(path, pool.amounts)])
 
 
 class StockIncrement(RuleBase):
@@ -515,11 +516,14 @@ class Schedule(RuleBase):
         return [s.rule for s in self.stages] + [self.otherwise]
 
     def split(self, pool: Pool, path: str = "rule") -> Split:
-        return _staged(pool, path, [(s.years, s.rule) for s in self.stages], self.otherwise)
+        return _staged(pool, path, [(s.years, s.rule) for s in self.stages], self.otherwise,
+                       ".rule")
 
 
 def _staged(pool: Pool, path: str, stages: list[tuple[YearRange, RuleBase]],
-            otherwise: RuleBase) -> Split:
+            otherwise: RuleBase, suffix: str = "") -> Split:
+    """Each stage's rule on its years; ``suffix`` completes a stage's key path (a schedule's
+    stage holds its rule under ``rule``, an optimized stage is the split itself)."""
     n_years = len(pool.years)
     covered = np.zeros(n_years, dtype=bool)
     parts = []
@@ -527,7 +531,7 @@ def _staged(pool: Pool, path: str, stages: list[tuple[YearRange, RuleBase]],
         cols = np.flatnonzero(_within(pool.years, span))
         covered[cols] = True
         if cols.size:
-            sub = rule.split(pool.take_years(cols), f"{path}.stages[{i}]")
+            sub = rule.split(pool.take_years(cols), f"{path}.stages[{i}]{suffix}")
             parts.append(sub.embed(cols, n_years))
     rest = np.flatnonzero(~covered)
     if rest.size:
@@ -925,13 +929,18 @@ class Optimized(RuleBase):
     """Shares written back by the fairness optimizer or a game solution, per stage.
 
     Behaves as a schedule of fixed ratios: ``x[s, j, t] = w_{k(t), j} · a[s, t]`` in stage k's
-    years, the host keeping years outside every stage. ``method`` records what produced the
-    shares (e.g. ``nucleolus``, ``maximin gain``) so a reader can trace them.
+    years, the host keeping years outside every stage. The provenance stays structured so a
+    reader (and ``sharing.explain``) can trace the shares: ``method`` is what produced them
+    (``optimize``, or a game solution such as ``nucleolus``), ``objective`` the optimizer's
+    objective (``maximin_gain`` ...), ``constraints`` the constraints it met, as written in
+    its spec, and ``reference`` the same in words.
     """
 
     type: Literal["optimized"] = "optimized"
     stages: tuple[OptimizedStage, ...] = Field(min_length=1)
     method: str
+    objective: str | None = None
+    constraints: dict[str, Any] | None = None
 
     @model_validator(mode="after")
     def _no_overlap(self) -> Optimized:
@@ -942,8 +951,24 @@ class Optimized(RuleBase):
         return {k for s in self.stages for k in s.shares}
 
     def split(self, pool: Pool, path: str = "rule") -> Split:
-        stages = [(s.years, Fixed(shares=s.shares)) for s in self.stages]
-        return _staged(pool, path, stages, Host())
+        # One ratio split with shares by year (the host's 1 outside every stage), rather than
+        # a split per stage: ten parties over three stages cost one pass over the streams.
+        keys = list(dict.fromkeys(k for s in self.stages for k in s.shares))
+        if "host" not in keys:
+            keys.append("host")
+        shares = np.zeros((len(keys), len(pool.years)))
+        covered = np.zeros(len(pool.years), dtype=bool)
+        pools = []
+        for i, stage in enumerate(self.stages):
+            cols = _within(pool.years, stage.years)
+            covered |= cols
+            for k, w in stage.shares.items():
+                shares[keys.index(k), cols] = w
+            if cols.any():
+                pools.append((f"{path}.stages[{i}]", pool.amounts * cols))
+        shares[keys.index("host"), ~covered] = 1.0
+        who = _stack_who(pool, keys)
+        return Split(who, split_by_shares(pool.amounts, shares), pools=pools)
 
 
 Rule = Annotated[
@@ -968,3 +993,63 @@ def describe(rule: RuleBase) -> str:
     inner = ", ".join(describe(child) for child in rule.children())
     name = f"{rule.type}[{rule.preset}]" if getattr(rule, "preset", None) else rule.type
     return f"{name}({inner})" if inner else name
+
+
+RATIO_SPLITS = (Fixed, Factors, Optimized)
+
+
+def child_paths(rule: RuleBase) -> list[tuple[str, RuleBase]]:
+    """The rules nested in ``rule`` with the path suffix each is split under
+    (``.increment``, ``.stages[1].rule`` ...), as in the paths of :attr:`Split.pools`."""
+    if isinstance(rule, StockIncrement):
+        return [(".stock", rule.stock), (".increment", rule.increment)]
+    if isinstance(rule, Schedule):
+        return [*((f".stages[{i}].rule", s.rule) for i, s in enumerate(rule.stages)),
+                (".otherwise", rule.otherwise)]
+    if isinstance(rule, Floor | FixedReturn):
+        return [(".rule", rule.rule)]
+    return []
+
+
+def walk_paths(rule: RuleBase, years: np.ndarray, path: str = "rule",
+               above: tuple[RuleBase, ...] = ()):
+    """Yield ``(path, rule, active, above)`` for a rule and every rule nested inside it:
+    ``active`` marks the years of ``years`` in which the rule applies (a schedule's stage
+    sees only its years) and ``above`` lists the rules it is nested in, outermost first."""
+    active = np.ones(len(years), dtype=bool)
+    yield from _walk_paths(rule, years, path, above, active)
+
+
+def _walk_paths(rule, years, path, above, active):
+    yield path, rule, active, above
+    inside = (*above, rule)
+    if isinstance(rule, Schedule):
+        covered = np.zeros(len(years), dtype=bool)
+        for i, stage in enumerate(rule.stages):
+            mask = _within(years, stage.years)
+            covered |= mask
+            yield from _walk_paths(stage.rule, years, f"{path}.stages[{i}].rule", inside,
+                                   active & mask)
+        yield from _walk_paths(rule.otherwise, years, f"{path}.otherwise", inside,
+                               active & ~covered)
+        return
+    for suffix, child in child_paths(rule):
+        yield from _walk_paths(child, years, path + suffix, inside, active)
+
+
+def current_shares(rule: RuleBase, years: np.ndarray,
+                   contributions: dict[str, dict[str, float]]) -> dict[str, np.ndarray]:
+    """The shares a ratio split (fixed, factors or optimized) gives each key in each of
+    ``years`` (0 where an optimized rule has no stage: the host keeps those years)."""
+    if isinstance(rule, Fixed):
+        return {k: np.full(len(years), w) for k, w in rule.shares.items()}
+    if isinstance(rule, Factors):
+        return {k: np.full(len(years), w) for k, w in rule.shares(contributions).items()}
+    if isinstance(rule, Optimized):
+        out: dict[str, np.ndarray] = {}
+        for stage in rule.stages:
+            mask = _within(years, stage.years)
+            for k, w in stage.shares.items():
+                out.setdefault(k, np.zeros(len(years)))[mask] = w
+        return out
+    raise TypeError(f"{rule.type} is not a ratio split")

@@ -169,6 +169,18 @@ class Projection(Model):
         return self
 
 
+def project(spec: Projection, years: np.ndarray) -> np.ndarray:
+    """Gross amounts of a projection over ``years``."""
+    if spec.by_year is not None:
+        out = np.array([spec.by_year.get(int(y), 0.0) for y in years])
+    else:
+        base_year = spec.base_year if spec.base_year is not None else int(years[0])
+        out = spec.base * (1.0 + spec.growth) ** (years - base_year)
+    lo = spec.start if spec.start is not None else years[0]
+    hi = spec.end if spec.end is not None else years[-1]
+    return np.where((years >= lo) & (years <= hi), out, 0.0)
+
+
 class Site(Model):
     """One part of a park, its taxes collected by its own jurisdiction (``host``)."""
 

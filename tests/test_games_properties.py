@@ -9,8 +9,6 @@ from hypothesis import strategies as st
 from sharing.games import (
     Game,
     GameError,
-    _balanced,
-    _kohlberg,
     core_violation,
     least_core,
     nucleolus,
@@ -20,6 +18,8 @@ from sharing.games import (
     shapley,
     tau_value,
 )
+from sharing.lexmin import balanced as _balanced
+from sharing.lexmin import kohlberg as _kohlberg
 
 SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 NUCLEOLI = [nucleolus, prenucleolus, per_capita_nucleolus]

@@ -63,9 +63,17 @@ def test_solution_written_back_is_reproduced(solve):
     fair = to_agreement(x, sc, "gaozhu_revenue")
     rule = fair.agreements[0].rule
     assert rule.type == "optimized" and rule.method == x.concept
+    shares = rule.stages[0].shares
+    assert sum(shares.values()) == pytest.approx(1.0, abs=1e-12)
+    assert all(round(v * 1e6) == pytest.approx(v * 1e6, abs=1e-6) for v in shares.values())
+    # Shares are written rounded to 1e-6: each payoff moves by less than 1e-6 of the pool.
     summary = sharing.simulate(fair).summary.set_index("jurisdiction")
     for p, amount in x.items():
-        assert summary.loc[p, "pv_net_benefit"] == pytest.approx(amount, rel=1e-9)
+        assert summary.loc[p, "pv_net_benefit"] == pytest.approx(amount, rel=1e-6)
+    # The title and reference no longer claim the old rule (存量各自、增量五五).
+    ag = fair.agreements[0]
+    assert ag.name.endswith("）") and "份额按" in ag.name and "shares by" in ag.name_en
+    assert ag.reference.startswith("份额按") and "formerly: " in ag.reference
     by_year = sharing.simulate(fair).by_year
     assert set(by_year["year"]) == set(range(2023, 2036))
 

@@ -51,7 +51,7 @@ def test_round_reconciled_groups_add_up(values, n_groups):
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.name)
 def test_exported_tables_reconcile(path, tmp_path):
     res = sharing.simulate(sharing.load_scenario(path))
-    written = res.to_csv(tmp_path)
+    written = io.write_result_csv(res, tmp_path)
     assert {p.name for p in written} >= {"summary.csv", "flows.csv", "by_year.csv"}
     with open(tmp_path / "summary.csv", encoding="utf-8-sig", newline="") as f:
         rows = list(csv.DictReader(f))
@@ -72,7 +72,7 @@ def test_exported_tables_reconcile(path, tmp_path):
 
 def test_csv_has_bom_and_chinese_headers(tmp_path):
     res = sharing.simulate(sharing.load_scenario(GAOZHU))
-    res.to_csv(tmp_path, lang="zh")
+    io.write_result_csv(res, tmp_path, lang="zh")
     raw = (tmp_path / "summary.csv").read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
     header = raw.decode("utf-8-sig").splitlines()[0].split(",")
@@ -93,7 +93,7 @@ def _evil_scenario():
 
 
 def test_csv_neutralises_formulas(tmp_path):
-    sharing.simulate(_evil_scenario()).to_csv(tmp_path)
+    io.write_result_csv(sharing.simulate(_evil_scenario()), tmp_path)
     text = (tmp_path / "summary.csv").read_text(encoding="utf-8-sig")
     assert "'" + EVIL.replace('"', '""') in text
     for line in text.splitlines():
@@ -105,7 +105,7 @@ def test_csv_neutralises_formulas(tmp_path):
 
 
 def test_xlsx_stores_formula_text_as_text(tmp_path):
-    path = sharing.simulate(_evil_scenario()).to_excel(tmp_path / "r.xlsx")
+    path = io.write_result_xlsx(sharing.simulate(_evil_scenario()), tmp_path / "r.xlsx")
     book = openpyxl.load_workbook(path)
     cells = [c for row in book["summary"].iter_rows() for c in row if c.value == EVIL]
     assert cells and all(c.data_type == "s" for c in cells)
