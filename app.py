@@ -1,7 +1,5 @@
-"""Streamlit entry point: ``make run`` (``streamlit run app.py``). The page is sharing.ui."""
-
-from pathlib import Path
+"""Streamlit entry point: ``make run`` (``streamlit run app.py``). The app is sharing.ui."""
 
 from sharing.ui import main
 
-main(Path(__file__).parent / "scenarios")
+main()
