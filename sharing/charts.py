@@ -1,0 +1,283 @@
+"""Charts of results (plotly), in either language, without Streamlit: the app draws them and
+the HTML report embeds the same figures.
+
+Every chart is two functions: a *data* function giving the tidy DataFrame the chart is drawn
+from (what the app offers as CSV, and what a "reproduce in Python" snippet computes), and a
+*figure* function drawing that DataFrame with titles and axes in ``lang``. Data functions
+only rearrange and discount what :class:`~sharing.Result` holds; the numbers come from the
+engine.
+
+Present values use the scenario's discount factors (``Model.discount``, base year = first
+year), as the summary's ``pv_`` columns do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from sharing.i18n import Lang, define, message
+from sharing.result import COMPARE_METRICS, LABELS, Result, compare_long
+
+# Headers of the chart tables that are not result columns (see sharing.result.LABELS).
+CHART_LABELS: dict[str, tuple[str, str]] = {
+    "step": ("步骤", "step"),
+    "measure": ("类型", "measure"),
+    "from": ("付出方", "from"),
+    "to": ("收入方", "to"),
+    "from_name": ("付出方名称", "from (name)"),
+    "to_name": ("收入方名称", "to (name)"),
+}
+
+define({
+    "charts.unit": ("万元", "10,000 CNY"),
+    "charts.allocated_by_year": ("分享后收入（按年，堆叠）", "Allocated revenue by year (stacked)"),
+    "charts.waterfall": ("{name}：从无协议到净收益（现值）",
+                         "{name}: from no agreement to net benefit (PV)"),
+    "charts.step.no_agreement": ("无协议留成", "no agreement (retained)"),
+    "charts.step.transfers": ("协议转移", "agreement transfers"),
+    "charts.step.agreement": ("协议后收入", "with the agreement"),
+    "charts.step.costs": ("成本分担", "cost share"),
+    "charts.step.net": ("净收益", "net benefit"),
+    "charts.transfers": ("资金流向：{when}", "Who pays whom: {when}"),
+    "charts.transfers_pv": ("现值合计", "present value, all years"),
+    "charts.transfers_year": ("{year} 年", "year {year}"),
+    "charts.collected_in": ("{name}（征收地）", "{name} (collects)"),
+    "charts.received_by": ("{name}（收入方）", "{name} (receives)"),
+    "charts.central": ("中央财政", "central government"),
+    "charts.compare": ("{metric}：情景对比", "{metric}: scenarios compared"),
+    "charts.difference": ("{metric}：与基准 {baseline} 之差",
+                          "{metric}: difference from the baseline {baseline}"),
+    "charts.statistics": ("统计分算：{indicator}（非资金）",
+                          "Statistics split: {indicator} (not money)"),
+})
+
+
+def _label(column: str, lang: Lang) -> str:
+    zh, en = LABELS.get(column) or CHART_LABELS.get(column) or (column, column)
+    return zh if lang == "zh" else en
+
+
+def _names(res: Result, lang: Lang) -> dict[str, str]:
+    return {j.id: (j.name if lang == "zh" else j.name_en) or j.id
+            for j in res.scenario.jurisdictions}
+
+
+def _money_axis(lang: Lang) -> str:
+    return message("charts.unit", lang)
+
+
+def _layout(fig: go.Figure, title: str) -> go.Figure:
+    fig.update_layout(title=title, margin={"l": 10, "r": 10, "t": 50, "b": 10},
+                      legend={"orientation": "h", "y": -0.15}, separators=".,")
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Allocated revenue by year
+
+
+def allocated_by_year(res: Result, lang: Lang = "zh") -> pd.DataFrame:
+    """``year, jurisdiction, name, allocated``: each jurisdiction's revenue after the
+    agreements, per year (万元, nominal)."""
+    data = res.by_year[["year", "jurisdiction", "allocated"]].copy()
+    data.insert(2, "name", data["jurisdiction"].map(_names(res, lang)))
+    return data
+
+
+def allocated_area(data: pd.DataFrame, lang: Lang = "zh") -> go.Figure:
+    """Stacked area of :func:`allocated_by_year`."""
+    fig = go.Figure()
+    for name, part in data.groupby("name", sort=False):
+        fig.add_trace(go.Scatter(x=part["year"], y=part["allocated"], name=name,
+                                 stackgroup="one", mode="lines",
+                                 hovertemplate="%{x}: %{y:,.2f}"))
+    fig.update_xaxes(title=_label("year", lang), dtick=1)
+    fig.update_yaxes(title=_money_axis(lang), tickformat=",.0f")
+    return _layout(fig, message("charts.allocated_by_year", lang))
+
+
+# ---------------------------------------------------------------------------------------------
+# Waterfall: no agreement -> agreement -> net of costs
+
+
+WATERFALL_STEPS = ("no_agreement", "transfers", "agreement", "costs", "net")
+
+
+def waterfall(res: Result, lang: Lang = "zh") -> pd.DataFrame:
+    """``jurisdiction, name, step, measure, amount`` in present value: the retained revenue
+    without an agreement, the transfers the agreement causes (``allocated + subsidy −
+    retained``), the revenue with the agreement, the cost share (negative) and the net
+    benefit (= the summary's ``pv_net_benefit``). ``measure`` is ``absolute``, ``relative``
+    or ``total``, as a plotly waterfall reads it."""
+    d = res.model.discount
+    retained = res.retained @ d
+    transfers = (res.allocated + res.subsidy - res.retained) @ d
+    costs = -(res.cost_share @ d)
+    names = _names(res, lang)
+    rows = []
+    for j, jid in enumerate(res.model.jurisdictions):
+        values = (retained[j], transfers[j], retained[j] + transfers[j], costs[j],
+                  retained[j] + transfers[j] + costs[j])
+        measures = ("absolute", "relative", "total", "relative", "total")
+        for step, measure, value in zip(WATERFALL_STEPS, measures, values, strict=True):
+            rows.append({"jurisdiction": jid, "name": names[jid],
+                         "step": message(f"charts.step.{step}", lang), "measure": measure,
+                         "amount": float(value)})
+    return pd.DataFrame(rows)
+
+
+def waterfall_figure(data: pd.DataFrame, jurisdiction: str, lang: Lang = "zh") -> go.Figure:
+    """The waterfall of one jurisdiction from :func:`waterfall`."""
+    part = data[data["jurisdiction"] == jurisdiction]
+    fig = go.Figure(go.Waterfall(x=part["step"], y=part["amount"], measure=part["measure"],
+                                 texttemplate="%{y:,.0f}", textposition="outside",
+                                 decreasing={"marker": {"color": "#d62728"}},
+                                 increasing={"marker": {"color": "#2ca02c"}},
+                                 totals={"marker": {"color": "#1f77b4"}}))
+    fig.update_yaxes(title=_money_axis(lang), tickformat=",.0f")
+    name = part["name"].iloc[0] if len(part) else jurisdiction
+    return _layout(fig, message("charts.waterfall", lang, name=name))
+
+
+# ---------------------------------------------------------------------------------------------
+# Transfers: who pays whom (Sankey)
+
+
+def transfers(res: Result, year: int | None = None, lang: Lang = "zh") -> pd.DataFrame:
+    """``from, to, from_name, to_name, amount``: revenue collected (and retained) in ``from``
+    that ends with ``to`` after the agreements, in ``year`` or, with ``year=None``, in
+    present value over all years. ``from == to`` is what a host keeps. Fixed-return
+    payments go from the payer to the beneficiary (split in proportion when there are
+    several), central subsidies from ``central``. Negative amounts (refunds) are left out:
+    a Sankey shows what moves, the summary shows the totals."""
+    flows = res.flows
+    weight = pd.Series(res.model.discount, index=res.years)
+    if year is not None:
+        flows = flows[flows["year"] == year]
+        factor = pd.Series(1.0, index=flows.index)
+    else:
+        factor = flows["year"].map(weight)
+    amount = flows["amount"] * factor
+    hosts = res.flows.loc[res.flows["kind"] == "collected"].drop_duplicates("stream") \
+        .set_index("stream")["jurisdiction"]
+    parts = []
+    allocated = flows["kind"] == "allocated"
+    parts.append(pd.DataFrame({"from": flows.loc[allocated, "stream"].map(hosts),
+                               "to": flows.loc[allocated, "jurisdiction"],
+                               "amount": amount[allocated]}))
+    subsidy = flows["kind"] == "subsidy"
+    parts.append(pd.DataFrame({"from": "central", "to": flows.loc[subsidy, "jurisdiction"],
+                               "amount": amount[subsidy]}))
+    paid = flows["kind"] == "transfer"
+    for _, group in pd.DataFrame({"key": flows.loc[paid, "stream"] + "|"
+                                  + flows.loc[paid, "year"].astype(str),
+                                  "who": flows.loc[paid, "jurisdiction"],
+                                  "amount": amount[paid]}).groupby("key"):
+        payers, payees = group[group["amount"] < 0], group[group["amount"] > 0]
+        total = payees["amount"].sum()
+        for _, p in payers.iterrows():
+            for _, b in payees.iterrows():
+                parts.append(pd.DataFrame({"from": [p["who"]], "to": [b["who"]],
+                                           "amount": [-p["amount"] * b["amount"] / total]}))
+    data = pd.concat(parts, ignore_index=True)
+    data = data.groupby(["from", "to"], sort=False, as_index=False)["amount"].sum()
+    data = data[data["amount"] > 0].reset_index(drop=True)
+    names = {**_names(res, lang), "central": message("charts.central", lang)}
+    data.insert(2, "from_name", data["from"].map(names))
+    data.insert(3, "to_name", data["to"].map(names))
+    return data
+
+
+def transfers_sankey(data: pd.DataFrame, year: int | None = None,
+                     lang: Lang = "zh") -> go.Figure:
+    """Sankey of :func:`transfers`: collecting jurisdictions on the left, receivers right."""
+    left = list(dict.fromkeys(data["from"]))
+    right = list(dict.fromkeys(data["to"]))
+    names = {**dict(zip(data["from"], data["from_name"], strict=True)),
+             **dict(zip(data["to"], data["to_name"], strict=True))}
+    labels = [message("charts.collected_in", lang, name=names[k]) if k != "central"
+              else names[k] for k in left]
+    labels += [message("charts.received_by", lang, name=names[k]) for k in right]
+    fig = go.Figure(go.Sankey(
+        valueformat=",.2f",
+        node={"label": labels, "pad": 20},
+        link={"source": [left.index(f) for f in data["from"]],
+              "target": [len(left) + right.index(t) for t in data["to"]],
+              "value": data["amount"].tolist()}))
+    when = (message("charts.transfers_pv", lang) if year is None
+            else message("charts.transfers_year", lang, year=year))
+    return _layout(fig, message("charts.transfers", lang, when=when))
+
+
+def by_tax(res: Result) -> pd.DataFrame:
+    """``year, jurisdiction, tax, collected, retained, allocated``: per year and tax, what
+    each jurisdiction collects and keeps as host, and what it receives after the
+    agreements (万元, nominal)."""
+    flows = res.flows[res.flows["kind"].isin(["collected", "retained", "allocated"])
+                      & (res.flows["tax"] != "")]
+    table = flows.pivot_table(index=["year", "jurisdiction", "tax"], columns="kind",
+                              values="amount", aggfunc="sum", fill_value=0.0)
+    table = table.reindex(columns=["collected", "retained", "allocated"], fill_value=0.0)
+    return table.reset_index().rename_axis(columns=None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Statistics split (统计分算): indicators, not money
+
+
+def statistics_by_year(res: Result, lang: Lang = "zh") -> pd.DataFrame:
+    """``year, jurisdiction, name, agreement, indicator, amount`` from
+    :attr:`Result.statistics` (units of the indicator, not money)."""
+    data = res.statistics.copy()
+    data.insert(2, "name", data["jurisdiction"].map(_names(res, lang)))
+    return data
+
+
+def statistics_bars(data: pd.DataFrame, indicator: str, indicator_name: str,
+                    lang: Lang = "zh") -> go.Figure:
+    part = data[data["indicator"] == indicator]
+    fig = go.Figure([go.Bar(x=g["year"], y=g["amount"], name=name)
+                     for name, g in part.groupby("name", sort=False)])
+    fig.update_layout(barmode="stack")
+    fig.update_xaxes(title=_label("year", lang), dtick=1)
+    fig.update_yaxes(title=indicator_name, tickformat=",.0f")
+    return _layout(fig, message("charts.statistics", lang, indicator=indicator_name))
+
+
+# ---------------------------------------------------------------------------------------------
+# Scenarios compared
+
+
+def comparison(results: Mapping[str, Result], baseline: str | None = None,
+               lang: Lang = "zh") -> pd.DataFrame:
+    """:func:`sharing.result.compare_long` with the jurisdiction's name in ``lang``:
+    ``metric, jurisdiction, name, scenario, value, difference``."""
+    data = compare_long(results, baseline)
+    if lang == "en":
+        data["name"] = data["name_en"].where(data["name_en"] != "", data["name"])
+    return data.drop(columns=["name_en"])
+
+
+def comparison_bars(data: pd.DataFrame, metric: str, lang: Lang = "zh",
+                    difference: str | None = None) -> go.Figure:
+    """Grouped bars of one metric of :func:`comparison`, a bar per scenario and
+    jurisdiction; with ``difference`` (the baseline's name) the differences from it."""
+    if metric not in COMPARE_METRICS:
+        raise ValueError(f"unknown metric {metric!r}; valid: {', '.join(COMPARE_METRICS)}")
+    part = data[data["metric"] == metric]
+    column = "value"
+    if difference is not None:
+        part, column = part[part["scenario"] != difference], "difference"
+    fig = go.Figure([go.Bar(x=g["name"], y=g[column], name=scenario,
+                            texttemplate="%{y:,.0f}", textposition="outside")
+                     for scenario, g in part.groupby("scenario", sort=False)])
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(title=_money_axis(lang), tickformat=",.0f")
+    title = (message("charts.compare", lang, metric=_label(metric, lang)) if difference is None
+             else message("charts.difference", lang, metric=_label(metric, lang),
+                          baseline=difference))
+    return _layout(fig, title)
+
