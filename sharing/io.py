@@ -742,6 +742,21 @@ def scenario_yaml(data: dict) -> str:
     return yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=100)
 
 
+def dump_scenario(sc: Scenario) -> str:
+    """A scenario as YAML text that loads back to an equal scenario (firms read from a
+    ``firms_csv`` are written out in ``firms``)."""
+    return scenario_yaml(_plain(_scenario_dict(sc)))
+
+
+def _plain(value: Any) -> Any:
+    """Plain dicts and lists for yaml.safe_dump (the models' frozen mappings are not)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
 def firms_template() -> str:
     """A CSV template for ``firms_csv`` with its columns and two example rows."""
     example = {"id": "f1", "name": "示例企业", "name_en": "Example firm", "origin": "yubei",
@@ -755,7 +770,8 @@ def firms_template() -> str:
 
 
 __all__ = [
-    "compare_table", "csv_bytes", "export_scenario_xlsx", "export_summary", "export_tables",
+    "compare_table", "csv_bytes", "dump_scenario", "export_scenario_xlsx", "export_summary",
+    "export_tables",
     "firms_template", "import_scenario_xlsx", "neutralise", "result_csv_bytes",
     "round_reconciled", "safe_frame", "scenario_yaml", "text_width", "translate", "write_csv",
     "write_result_csv", "write_result_xlsx", "write_tables_xlsx",

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from sharing.ui import sidebar
+from sharing.ui import sidebar, widgets
 from sharing.ui.pages import agreements, compare, export, fair, flows, overview, risk
 from sharing.ui.text import language_switch, t
 
@@ -63,6 +63,7 @@ def main() -> None:
     """Draw the app: the sidebar, then the page the user picked."""
     st.set_page_config(page_title="跨区域财税利益分享模拟器 · sharing", layout="wide")
     language_switch()
+    widgets.apply_table_edits()
     nav = st.navigation([st.Page(module.render, title=t(title), url_path=path,
                                  default=path == "overview")
                          for module, path, title in PAGES])

@@ -3,32 +3,43 @@ and problems shown in the session's language."""
 
 from __future__ import annotations
 
+import math
 import pprint
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from sharing.i18n import Problem
+from sharing.i18n import Problem, define
 from sharing.io import csv_bytes
+from sharing.ui import workspace
 from sharing.ui.text import lang, t
 from sharing.ui.workspace import Origin, Workspace
 
+TABLES_KEY = "widgets_tables"
+SEEN_KEY = "widgets_tables_seen"
+
+define({
+    "ui.bad_cell": ("{column} 列第 {row} 行：{value!r} 不是数字",
+                    "column {column}, row {row}: {value!r} is not a number"),
+})
+
 
 def file_name(stem: str, suffix: str = "csv") -> str:
-    """A download's file name in the session's language: ``stem`` is a ``ui.file.*`` key
-    or plain text; characters a file system refuses become ``_``."""
+    """A download's file name from ``stem`` (already in the session's language, e.g.
+    ``t("file.summary")``); characters a file system refuses become ``_``."""
     return re.sub(r'[\\/:*?"<>|\s]+', "_", stem) + f".{suffix}"
 
 
 def download_csv(df: pd.DataFrame, name: str, key: str, label: str | None = None) -> None:
     """A CSV download of ``df``: UTF-8 with BOM, formula cells neutralised
-    (:func:`sharing.io.csv_bytes`), named ``name`` (already in the session's language)."""
-    st.download_button(label or t("download_csv"), csv_bytes(df), file_name=file_name(name),
-                       mime="text/csv", key=key)
+    (:func:`sharing.io.csv_bytes`), named ``name`` (already in the session's language).
+    The bytes are made when the user clicks, not on every rerun."""
+    st.download_button(label or t("download_csv"), lambda: csv_bytes(df),
+                       file_name=file_name(name), mime="text/csv", key=key, on_click="ignore")
 
 
 def snippet_code(origin: Origin, edits: Iterable[tuple[str, Any]], expression: str,
@@ -65,9 +76,28 @@ def chart(fig: go.Figure, data: pd.DataFrame, name: str, key: str, ws: Workspace
         snippet(ws, expression, imports)
 
 
+EDIT_PLACE = "<scenario>"  # where Scenario.replace places its problems: the field says it
+
+
+def editor_frame(df: pd.DataFrame, state: dict | None) -> pd.DataFrame:
+    """``df`` as ``st.data_editor`` shows it after the edits in its widget state
+    (``{"edited_rows": {row: {column: value}}, "added_rows": [...], "deleted_rows": [...]}``):
+    what an ``on_change`` callback needs, since it runs before the editor returns."""
+    out = df.reset_index(drop=True).astype(object)
+    state = state or {}
+    for row, cells in state.get("edited_rows", {}).items():
+        for column, value in cells.items():
+            out.loc[int(row), column] = value
+    out = out.drop(index=[int(r) for r in state.get("deleted_rows", [])])
+    added = pd.DataFrame(list(state.get("added_rows", [])), columns=out.columns)
+    return pd.concat([out, added], ignore_index=True) if len(added) else \
+        out.reset_index(drop=True)
+
+
 def problem_lines(problems: Iterable[Problem | str]) -> list[str]:
     """Problems as text in the session's language (plain strings are shown as they are)."""
-    return [p.text(lang()) if isinstance(p, Problem) else str(p) for p in problems]
+    lines = [p.text(lang()) if isinstance(p, Problem) else str(p) for p in problems]
+    return [line.removeprefix(EDIT_PLACE + ": ") for line in lines]
 
 
 def show_problems(problems: Iterable[Problem | str]) -> None:
@@ -80,3 +110,69 @@ def show_problems(problems: Iterable[Problem | str]) -> None:
 def field_problems(ws: Workspace, field: str) -> None:
     """The problems of the last edit of ``field``, shown next to it."""
     show_problems(ws.problems.get(field, []))
+
+
+# ---------------------------------------------------------------------------------------------
+# Tables that edit the scenario
+
+
+class BadCell(ValueError):
+    """A table cell that cannot be what its column needs (a problem of the field)."""
+
+    def __init__(self, problem: Problem):
+        super().__init__(problem.key)
+        self.problem = problem
+
+
+def number(value: Any, column: str, row: int) -> float | None:
+    """A table cell as a number; ``None`` when empty (the schema says whether it may be);
+    raises :class:`BadCell` naming the column and the 1-based row."""
+    if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise BadCell(Problem("ui.bad_cell", {"column": column, "row": row + 1,
+                                              "value": value})) from None
+
+
+def send(changes: Callable[[], dict[str, Any]], field: str) -> bool:
+    """``ws.edit(changes(), field)``; a :class:`BadCell` is kept as the field's problem."""
+    ws = workspace.get()
+    try:
+        return ws.edit(changes(), field)
+    except BadCell as bad:
+        ws.problems[field] = [bad.problem]
+        return False
+
+
+def edit_table(ws: Workspace, name: str, df: pd.DataFrame,
+               to_changes: Callable[[pd.DataFrame], dict[str, Any]], **options: Any) -> None:
+    """A ``st.data_editor`` of ``df`` whose edits become ``to_changes(edited frame)``, with
+    the field's problems under it.
+
+    The edits are applied by :func:`apply_table_edits` at the start of the next run, before
+    anything is drawn (as a callback would, and also when a test sets the editor's state),
+    so that the whole page shows their effect."""
+    key = ws.widget_key(name)
+    st.session_state.setdefault(TABLES_KEY, {})[key] = (df, to_changes, name)
+    st.data_editor(df, key=key, hide_index=True, width="stretch", **options)
+    field_problems(ws, name)
+
+
+def apply_table_edits() -> None:
+    """Send the pending edits of the tables drawn in the last run (see :func:`edit_table`).
+    An edit already refused is not sent again."""
+    tables = st.session_state.get(TABLES_KEY, {})
+    st.session_state[TABLES_KEY] = {}  # the tables register again as they are drawn
+    seen = st.session_state.setdefault(SEEN_KEY, {})
+    for key, (df, to_changes, field) in tables.items():
+        state = st.session_state.get(key)
+        if not isinstance(state, dict) or not any(
+                state.get(k) for k in ("edited_rows", "added_rows", "deleted_rows")):
+            continue
+        if seen.get(key) == repr(state):
+            continue
+        seen[key] = repr(state)
+        send(lambda df=df, state=state, to_changes=to_changes:
+             to_changes(editor_frame(df, state)), field)

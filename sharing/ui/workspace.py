@@ -143,6 +143,7 @@ class Workspace:
     variants: dict[str, Variant] = field(default_factory=dict)
     problems: dict[str, list[Problem | str]] = field(default_factory=dict)
     error: str = ""  # an internal error of the last simulation, in both languages
+    revision: int = 0  # counts changes of the scenario: part of the editor's widget keys
 
     def __post_init__(self) -> None:
         if self.scenario is None:
@@ -188,12 +189,15 @@ class Workspace:
             self.problems[field] = self.problems.pop("scenario", []) or [self.error]
             self.edits, self.scenario, self.result = previous
             return False
-        self.problems.pop(field, None)
+        # every editor widget now shows the new scenario: earlier refusals are moot
+        self.problems = {k: v for k, v in self.problems.items() if k == "upload"}
+        self.revision += 1
         return True
 
     def reset(self) -> None:
         """Back to the scenario as loaded."""
         self.edits, self.scenario, self.problems = {}, self.base, {}
+        self.revision += 1
         self._run()
 
     def load(self, origin: Origin, base: Scenario) -> None:
@@ -207,6 +211,12 @@ class Workspace:
     def variant_result(self, name: str) -> Result:
         v = self.variants[name]
         return simulate(v.key, v.scenario)
+
+    def widget_key(self, name: str) -> str:
+        """A key for an editor widget showing the scenario's value: it changes with every
+        change of the scenario, so that every widget shows the new values (a refused edit
+        leaves the key, and the user's input, where they are)."""
+        return f"{name}@{self.revision}"
 
     def current_variant(self) -> Variant:
         return Variant(self.origin, tuple(self.edits.items()), self.scenario)

@@ -8,7 +8,7 @@ import streamlit as st
 
 from sharing import charts
 from sharing.i18n import define
-from sharing.io import TOTAL, export_tables
+from sharing.io import TOTAL, export_summary, translate
 from sharing.result import Result
 from sharing.scenario import Scenario
 from sharing.ui import workspace
@@ -59,7 +59,7 @@ def cards(res: Result) -> None:
 def summary_table(res: Result) -> pd.DataFrame:
     """The summary as exported (rounded so that the rows add up to the total row), with
     the names in the session's language and the total row labelled in it."""
-    table = export_tables(res, "en")["summary"]
+    table = export_summary(res)
     table["jurisdiction"] = table["jurisdiction"].replace(TOTAL, t("total"))
     names = table["name"] if lang() == "zh" else table["name_en"]
     table["name"] = names.fillna(t("total"))
@@ -78,7 +78,7 @@ def summary(ws: workspace.Workspace, res: Result) -> None:
                  column_config={label("name"): st.column_config.TextColumn(width="medium")})
     left, right = st.columns([1, 3])
     with left:
-        download_csv(export_tables(res, lang())["summary"], t("file.summary"),
+        download_csv(translate(export_summary(res), lang()), t("file.summary"),
                      key="overview_summary_csv")
     with right:
         snippet(ws, f'sharing.io.export_tables(res, "{lang()}")["summary"]',
