@@ -56,24 +56,46 @@ def snippet_code(origin: Origin, edits: Iterable[tuple[str, Any]], expression: s
     return "\n".join(lines) + "\n"
 
 
-def snippet(ws: Workspace, expression: str, imports: Iterable[str] = ()) -> None:
-    """The "用 Python 复现 / reproduce in Python" expander for the session's scenario."""
+def compare_snippet_code(variants: dict[str, workspace.Variant], expression: str,
+                         imports: Iterable[str] = ()) -> str:
+    """Python that rebuilds each of ``variants`` into ``results`` (name -> Result) and
+    prints ``data = <expression>``."""
+    lines = ["import sharing", *imports]
+    loads = {line for v in variants.values() for line in v.origin.load_code()
+             if line.startswith("from ")}
+    lines += sorted(loads)
+    lines += ["", "scenarios = {}"]
+    for name, v in variants.items():
+        lines += [line for line in v.origin.load_code() if line.startswith("sc = ")]
+        if v.edits:
+            body = pprint.pformat(dict(v.edits), width=88, sort_dicts=False)
+            lines.append("sc = sc.replace(" + body.replace("\n", "\n" + " " * 16) + ")")
+        lines.append(f"scenarios[{name!r}] = sc")
+    lines += ["results = {name: sharing.simulate(sc) for name, sc in scenarios.items()}",
+              f"data = {expression}", "print(data)"]
+    return "\n".join(lines) + "\n"
+
+
+def snippet(ws: Workspace, expression: str, imports: Iterable[str] = (),
+            code: str | None = None) -> None:
+    """The "用 Python 复现 / reproduce in Python" expander for the session's scenario (or
+    the given ``code``)."""
     with st.expander(t("reproduce")):
         st.caption(t("reproduce_help"))
-        st.code(snippet_code(ws.origin, ws.edits.items(), expression, imports),
+        st.code(code or snippet_code(ws.origin, ws.edits.items(), expression, imports),
                 language="python")
 
 
 def chart(fig: go.Figure, data: pd.DataFrame, name: str, key: str, ws: Workspace,
-          expression: str, imports: Iterable[str] = ()) -> None:
+          expression: str, imports: Iterable[str] = (), code: str | None = None) -> None:
     """A plotly chart, then the CSV of the data it is drawn from and the snippet that
-    computes that data (``expression``, see :func:`snippet_code`)."""
+    computes that data (``expression``, see :func:`snippet_code`; or the given ``code``)."""
     st.plotly_chart(fig, width="stretch", key=f"{key}_chart")
     left, right = st.columns([1, 3])
     with left:
         download_csv(data, name, key=f"{key}_csv")
     with right:
-        snippet(ws, expression, imports)
+        snippet(ws, expression, imports, code)
 
 
 EDIT_PLACE = "<scenario>"  # where Scenario.replace places its problems: the field says it
