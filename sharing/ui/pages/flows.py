@@ -9,7 +9,7 @@ import streamlit as st
 from sharing import charts
 from sharing.i18n import define
 from sharing.io import INDICATOR_NAMES
-from sharing.ui import workspace
+from sharing.ui import why, workspace
 from sharing.ui.text import NUMBER_FORMAT, label, lang, pick, shown, t
 from sharing.ui.widgets import chart, download_csv, show_problems, snippet
 
@@ -54,6 +54,7 @@ def sankey(ws: workspace.Workspace) -> None:
     chart(charts.transfers_sankey(data, year, lang()), data,
           t("file.transfers", when=when_names[when]), "flows_sankey", ws,
           f"charts.transfers(res, {year!r}, {lang()!r})", imports=["from sharing import charts"])
+    why.expander("flows_sankey", ["net_transfer", "allocated", "retained"], year=year)
 
 
 def tax_table(ws: workspace.Workspace) -> None:
@@ -77,6 +78,7 @@ def tax_table(ws: workspace.Workspace) -> None:
         download_csv(shown(data), t("file.by_tax"), key="flows_by_tax_csv")
     with right:
         snippet(ws, expression, imports=["from sharing import charts"])
+    why.expander("flows_by_tax", ["allocated", "retained", "collected"], [who] if who else None)
 
 
 def statistics(ws: workspace.Workspace) -> None:

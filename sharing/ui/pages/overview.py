@@ -11,7 +11,7 @@ from sharing.i18n import define
 from sharing.io import TOTAL, export_summary, translate
 from sharing.result import Result
 from sharing.scenario import Scenario
-from sharing.ui import workspace
+from sharing.ui import why, workspace
 from sharing.ui.text import NUMBER_FORMAT, label, lang, money, pick, share, shown, t
 from sharing.ui.widgets import chart, download_csv, show_problems, snippet
 from sharing.ui.words import in_words
@@ -54,6 +54,8 @@ def cards(res: Result) -> None:
                                                        share=share(gain_share)))
             if row.gain < 0:
                 st.markdown(f":red[▼ {t('overview.negative')}]")
+            why.expander(f"overview_card_{row.jurisdiction}", ["pv_net_benefit", "gain"],
+                         [row.jurisdiction])
 
 
 def summary_table(res: Result) -> pd.DataFrame:
@@ -83,6 +85,7 @@ def summary(ws: workspace.Workspace, res: Result) -> None:
     with right:
         snippet(ws, f'sharing.io.export_tables(res, "{lang()}")["summary"]',
                 imports=["import sharing.io"])
+    why.expander("overview_summary")
 
 
 def _illustrative(sc: Scenario) -> list[str]:
@@ -154,6 +157,7 @@ def render() -> None:
     chart(charts.allocated_area(data, lang()), data, t("file.allocated_by_year"),
           "overview_area", ws, f'charts.allocated_by_year(res, "{lang()}")',
           imports=["from sharing import charts"])
+    why.expander("overview_area", ["allocated"])
     st.subheader(t("overview.waterfalls"))
     steps = charts.waterfall(res, lang())
     ids = list(res.summary["jurisdiction"])
@@ -165,5 +169,7 @@ def render() -> None:
                   t("file.waterfall", name=jid), f"overview_waterfall_{jid}", ws,
                   f'charts.waterfall(res, "{lang()}").query("jurisdiction == {jid!r}")'
                   ".reset_index(drop=True)", imports=["from sharing import charts"])
+            why.expander(f"overview_waterfall_{jid}", ["pv_net_benefit", "no_agreement_pv",
+                                                      "standalone_pv", "gain"], [jid])
     summary(ws, res)
     provenance(sc)
