@@ -53,8 +53,11 @@ def _stripped(err: ScenarioError, folder: str) -> ScenarioError:
     prefix = folder.rstrip("/") + "/"
     items = []
     for item in err.items:
-        if isinstance(item, Problem):
-            items.append(item.at(where=item.where.replace(prefix, "")))
+        if isinstance(item, Problem):  # the folder may be in the text too ("raw" problems)
+            params = {k: v.replace(prefix, "") if isinstance(v, str) else v
+                      for k, v in item.params.items()}
+            items.append(Problem(item.key, params, item.where.replace(prefix, ""), item.line,
+                                 item.path, item.close))
         else:
             items.append(str(item).replace(prefix, "").replace(folder, ""))
     return ScenarioError(items)
