@@ -251,6 +251,6 @@ def test_screenshot_every_page(server, page, lang, screenshots):
     open_app(page, server, lang)
     for i, name in enumerate(PAGES, start=1):
         go(page, name, lang)
-        page.get_by_test_id("stMain").locator("h1").first.wait_for()
+        page.get_by_test_id("stMain").locator("h1, [data-testid=stAlert]").first.wait_for()
         screenshot(page, screenshots / f"{lang}_{i}_{name}.png")
         no_exception(page)
