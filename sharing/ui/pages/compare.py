@@ -99,6 +99,8 @@ def what_changed(base: workspace.Variant, others: dict[str, workspace.Variant]) 
 def render() -> None:
     ws = workspace.get()
     st.title(t("page.compare"))
+    if any(ws.problems.values()):
+        st.warning(t("stale"))
     options = _choices(ws)
     default = [CURRENT, *(k for k in options if k.startswith("variant:"))]
     if len(default) < 2:
