@@ -160,8 +160,9 @@ def transfers(res: Result, year: int | None = None, lang: Lang = "zh") -> pd.Dat
     that ends with ``to`` after the agreements, in ``year`` or, with ``year=None``, in
     present value over all years. ``from == to`` is what a host keeps. Fixed-return
     payments go from the payer to the beneficiary (split in proportion when there are
-    several), central subsidies from ``central``. Negative amounts (refunds) are left out:
-    a Sankey shows what moves, the summary shows the totals."""
+    several), central subsidies from ``central``. Amounts are netted per pair, so a refund
+    (a negative amount) reduces its pair; a pair whose net is not positive is left out: a
+    Sankey shows what moves, the summary shows the totals."""
     flows = res.flows
     weight = pd.Series(res.model.discount, index=res.years)
     if year is not None:
