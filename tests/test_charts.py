@@ -88,7 +88,7 @@ def test_by_tax_sums_to_by_year(name):
     table = charts.by_tax(res).groupby(["year", "jurisdiction"])[
         ["collected", "retained"]].sum()
     by_year = res.by_year.set_index(["year", "jurisdiction"])[["collected", "retained"]]
-    joined = by_year.join(table, rsuffix="_tax").fillna(0.0)
+    joined = by_year.join(table.add_suffix("_tax")).fillna(0.0)
     np.testing.assert_allclose(joined["collected"], joined["collected_tax"], atol=1e-6)
     np.testing.assert_allclose(joined["retained"], joined["retained_tax"], atol=1e-6)
 
