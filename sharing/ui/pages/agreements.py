@@ -562,7 +562,7 @@ def render() -> None:
     sc = ws.scenario
     st.title(t("page.agreements"))
     st.caption(pick(sc.name, sc.name_en))
-    if any(ws.problems.values()):
+    if ws.refused:
         st.warning(t("stale"))
     show_problems(ws.problems.get("scenario", []))
     numbers(ws)

@@ -25,6 +25,7 @@ from sharing.ui.words import in_words
 
 CURRENT = "current"
 BUILTIN = "builtin:"
+COMPARISON_CASE = "gaozhu_fixed_5050"  # the default scenario's 50:50 comparison case
 
 define({
     "ui.compare.pick": ("对比哪些情景（至少两个）", "Scenarios to compare (two or more)"),
@@ -99,13 +100,12 @@ def what_changed(base: workspace.Variant, others: dict[str, workspace.Variant]) 
 def render() -> None:
     ws = workspace.get()
     st.title(t("page.compare"))
-    if any(ws.problems.values()):
+    if ws.refused:
         st.warning(t("stale"))
     options = _choices(ws)
     default = [CURRENT, *(k for k in options if k.startswith("variant:"))]
-    if len(default) < 2:
-        default.append(BUILTIN + "gaozhu_fixed_5050" if BUILTIN + "gaozhu_fixed_5050" in options
-                       else next(k for k in options if k != CURRENT))
+    if len(default) < 2 and ws.origin == workspace.Origin("builtin", "gaozhu"):
+        default.append(BUILTIN + COMPARISON_CASE)  # a first look needs no set-up
     picked = st.multiselect(t("compare.pick"), list(options), default=default,
                             key="compare_pick", format_func=options.get)
     if len(picked) < 2:
