@@ -154,6 +154,12 @@ class Workspace:
     def key(self) -> str:
         return cache_key(self.origin, tuple(self.edits.items()))
 
+    @property
+    def refused(self) -> bool:
+        """Whether an edit was refused, so that the results shown are the last valid ones
+        (an upload's problems are the upload's, not the results')."""
+        return any(v for k, v in self.problems.items() if k != "upload")
+
     def _run(self) -> bool:
         try:
             self.result = simulate(self.key, self.scenario)

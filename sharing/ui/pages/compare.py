@@ -14,7 +14,7 @@ from sharing.i18n import define
 from sharing.io import compare_table
 from sharing.result import COMPARE_METRICS, compare
 from sharing.ui import workspace
-from sharing.ui.text import NUMBER_FORMAT, label, lang, pick, t
+from sharing.ui.text import label, lang, money_columns, pick, t
 from sharing.ui.widgets import (
     chart,
     compare_snippet_code,
@@ -25,6 +25,7 @@ from sharing.ui.words import in_words
 
 CURRENT = "current"
 BUILTIN = "builtin:"
+COMPARISON_CASE = "gaozhu_fixed_5050"  # the default scenario's 50:50 comparison case
 
 define({
     "ui.compare.pick": ("对比哪些情景（至少两个）", "Scenarios to compare (two or more)"),
@@ -99,11 +100,12 @@ def what_changed(base: workspace.Variant, others: dict[str, workspace.Variant]) 
 def render() -> None:
     ws = workspace.get()
     st.title(t("page.compare"))
+    if ws.refused:
+        st.warning(t("stale"))
     options = _choices(ws)
     default = [CURRENT, *(k for k in options if k.startswith("variant:"))]
-    if len(default) < 2:
-        default.append(BUILTIN + "gaozhu_fixed_5050" if BUILTIN + "gaozhu_fixed_5050" in options
-                       else next(k for k in options if k != CURRENT))
+    if len(default) < 2 and ws.origin == workspace.Origin("builtin", "gaozhu"):
+        default.append(BUILTIN + COMPARISON_CASE)  # a first look needs no set-up
     picked = st.multiselect(t("compare.pick"), list(options), default=default,
                             key="compare_pick", format_func=options.get)
     if len(picked) < 2:
@@ -140,8 +142,8 @@ def render() -> None:
     wide = part.pivot_table(index="name", columns="scenario", values="value", sort=False)
     diff = part[part["scenario"] != baseline].pivot_table(
         index="name", columns="scenario", values="difference", sort=False)
-    wide = wide[names].join(diff.add_prefix("Δ "), how="left")
-    st.dataframe(wide.style.format(NUMBER_FORMAT), width="stretch")
+    wide = wide[names].join(diff.add_prefix("Δ "), how="left").rename_axis(label("name"))
+    st.dataframe(wide, width="stretch", column_config=money_columns(list(wide.columns)))
     full = compare_table(compare(results, baseline), lang())
     download_csv(full, t("file.compare"), key="compare_csv")
 
