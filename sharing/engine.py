@@ -957,3 +957,231 @@ def _benefit_cost_moves(model: Model, alloc: Allocation, splits, moves, now):
             rate = np.divide(cc.amounts, total, out=np.zeros(n_t), where=total > tol)
             out[i] += moves[i] * positive[None] * rate[None, None, :]
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Batches of draws (Monte Carlo)
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Firm-level facts per draw and stream ``(draws, streams)``, where a draw moves them
+    (a move or production that slips): the move and production years (-1 where none), and
+    the pre-move gross taxes and retention a capped rule's cap and eligibility are based on."""
+
+    move_year: np.ndarray
+    production_year: np.ndarray
+    pre_move_gross: np.ndarray
+    pre_move_retention: np.ndarray
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What a batch of draws gives each jurisdiction: ``allocated``, ``subsidy`` and
+    ``cost_share`` ``(draws, jurisdictions, years)``; ``pv_net_benefit`` and its own
+    no-cooperation counterfactual ``standalone_pv`` ``(draws, jurisdictions)``."""
+
+    allocated: np.ndarray
+    subsidy: np.ndarray
+    cost_share: np.ndarray
+    pv_net_benefit: np.ndarray
+    standalone_pv: np.ndarray
+
+    @property
+    def gain(self) -> np.ndarray:
+        return self.pv_net_benefit - self.standalone_pv
+
+
+def run_batch(model: Model, gross: np.ndarray, compliance: np.ndarray | None = None, *,
+              stay: np.ndarray | None = None, facts: Facts | None = None,
+              discount: np.ndarray | None = None) -> Batch:
+    """Run many draws at once, each exactly as :meth:`Model.run` would.
+
+    ``gross`` ``(draws, streams, years)`` replaces the stream amounts; ``compliance``
+    ``(draws, agreements)`` each agreement's compliance; ``stay`` ``(draws, stay rows,
+    years)`` what migrated firms would pay had they stayed (the counterfactual follows the
+    draw: a firm that fails fails at home too); ``facts`` the firm-level facts a draw moves;
+    ``discount`` ``(draws, years)`` the discount factors (an uncertain discount rate).
+
+    The rules see the draws as a draw-major stream axis (see :class:`sharing.rules.Pool`),
+    so non-linear rules (stock/increment, caps with their cumulative sums, floors, tiers,
+    costs by benefit) are exact per draw. Memory grows with the number of draws passed:
+    callers chunk (``sharing.risk``).
+    """
+    s = model.streams
+    n_d, n_j, n_t = gross.shape[0], len(model.jurisdictions), len(model.years)
+    if compliance is None:
+        compliance = np.tile([a.compliance for a in model.scenario.agreements], (n_d, 1))
+    discount = np.broadcast_to(model.discount if discount is None else discount, (n_d, n_t))
+    retained = gross * s.retention
+    allocated = np.zeros((n_d, n_j, n_t))
+    subsidy = np.zeros((n_d, n_j, n_t))
+    subsidy_alone = np.zeros((n_d, n_j))
+    by_agreement: dict[int, np.ndarray] = {}
+    alone = _alone(model)
+    for ca in model.agreements:
+        ag = model.scenario.agreements[ca.position]
+        take = _rows(ca.rows)
+        kk = len(ca.rows)
+        base = gross if ag.base == "gross" else retained
+        pool = _batch_pool(ca, n_d, base[:, take].reshape(-1, n_t),
+                           gross[:, take].reshape(-1, n_t), facts, take, ag.base)
+        try:
+            split = ag.rule.split(pool, "rule")
+        except RuleError as e:
+            raise ScenarioError([f"agreements[{ca.position}].rule: {e}"]) from None
+        amount = split.amount
+        if ag.base == "gross":
+            amount = (amount.reshape(len(amount), n_d, kk, n_t)
+                      * s.retention[take][None, None]).reshape(amount.shape)
+        who = split.who
+        transfers = split.transfers
+        c = compliance[:, ca.position]
+        if np.any(c < 1.0):
+            host = pool.roles["host"]
+            money = retained[:, take].reshape(-1, n_t)
+            rows_c = np.repeat(c, kk)[:, None]
+            who = np.concatenate([who, host[None, :]], axis=0)
+            amount = np.concatenate([amount * rows_c[None], ((1.0 - rows_c) * money)[None]])
+            if transfers is not None:
+                transfers = transfers * c[:, None, None]
+        alloc = _by_jurisdiction(who, amount, n_j, n_d)
+        if transfers is not None:
+            alloc = alloc + transfers
+        by_agreement[ca.position] = alloc
+        allocated += alloc
+        if split.subsidy is not None:
+            paid = _by_jurisdiction(split.subsidy.who, split.subsidy.amount, n_j, n_d)
+            subsidy += paid
+            # v({j}) counts a subsidy only where its agreement can hold with j alone.
+            pv = np.einsum("dkt,dt->dk", split.subsidy.amount[0].reshape(n_d, kk, n_t),
+                           discount)
+            w = split.subsidy.who[0, :kk]
+            counts = alone.subsidy_ok[ca.rows, w]
+            np.add.at(subsidy_alone.T, w, (pv * counts[None]).T)
+    rest = np.flatnonzero(~model.covered)
+    if rest.size:
+        allocated += np.einsum("dkt,kj->djt", retained[:, rest], alone.host[rest])
+    cost_share, cost_alone = _costs_batch(model, by_agreement, n_d, discount)
+    net = allocated + subsidy - cost_share
+    pv = np.einsum("djt,dt->dj", net, discount)
+    pv_retained = np.einsum("dkt,dt->dk", retained, discount)
+    standalone = pv_retained @ alone.streams + subsidy_alone + cost_alone
+    if len(model.stay.firm):
+        stay_gross = model.stay.gross[None] if stay is None else stay
+        stay_pv = np.einsum("dkt,dt->dk", stay_gross * model.stay.retention, discount)
+        standalone = standalone + stay_pv @ alone.stay
+    return Batch(allocated, subsidy, cost_share, pv, standalone)
+
+
+def _batch_pool(ca: CompiledAgreement, n_d: int, amounts: np.ndarray, gross: np.ndarray,
+                facts: Facts | None, take, base: str) -> Pool:
+    t = ca.template
+    kk = len(ca.rows)
+    draw = np.repeat(np.arange(n_d), kk)
+    if facts is None:
+        move, production = np.tile(t.move_year, n_d), np.tile(t.production_year, n_d)
+        pre, pre_gross = np.tile(t.pre_move, n_d), np.tile(t.pre_move_gross, n_d)
+    else:
+        move = facts.move_year[:, take].ravel()
+        production = facts.production_year[:, take].ravel()
+        pre_gross = facts.pre_move_gross[:, take].ravel()
+        pre = pre_gross if base == "gross" else \
+            pre_gross * facts.pre_move_retention[:, take].ravel()
+    return replace(
+        t, amounts=amounts, gross=gross, draws=n_d,
+        roles={k: np.tile(v, n_d) for k, v in t.roles.items()}, tax=np.tile(t.tax, n_d),
+        group=np.tile(t.group, n_d) + t.n_groups * draw, n_groups=t.n_groups * n_d,
+        move_year=move, production_year=production, pre_move=pre, pre_move_gross=pre_gross,
+        stream_id=lambda i: t.stream_id(i % kk))
+
+
+def _by_jurisdiction(who: np.ndarray, amount: np.ndarray, n_j: int, n_d: int) -> np.ndarray:
+    """Sum slot amounts ``(m, draws × k, T)`` into ``(draws, jurisdictions, T)``.
+
+    Slots name the same jurisdiction in every draw (roles and ids do not depend on the
+    draw), so one sparse indicator of the first draw's slots serves all draws."""
+    m, rows, n_t = amount.shape
+    kk = rows // n_d
+    first = who[:, :kk]
+    if not np.array_equal(who.reshape(m, n_d, kk), np.broadcast_to(first[:, None], (m, n_d, kk))):
+        keys = who + n_j * np.repeat(np.arange(n_d), kk)[None]
+        return to_jurisdictions(keys, amount, n_j * n_d).reshape(n_d, n_j, n_t)
+    indicator = sparse.csr_matrix((np.ones(m * kk), (first.ravel(), np.arange(m * kk))),
+                                  shape=(n_j, m * kk))
+    slots = amount.reshape(m, n_d, kk, n_t).transpose(0, 2, 1, 3).reshape(m * kk, n_d * n_t)
+    return (indicator @ slots).reshape(n_j, n_d, n_t).transpose(1, 0, 2)
+
+
+def _costs_batch(model: Model, by_agreement: dict[int, np.ndarray], n_d: int,
+                 discount: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cost shares per draw ``(draws, jurisdictions, years)``, and what they take from each
+    jurisdiction's no-cooperation value ``(draws, jurisdictions)`` (a cost counts there only
+    where its parties are that jurisdiction alone), as :func:`_costs` and
+    :func:`coalition_items` do for one run."""
+    sc = model.scenario
+    n_j, n_t = len(model.jurisdictions), len(model.years)
+    total = np.zeros((n_d, n_j, n_t))
+    alone = np.zeros((n_d, n_j))
+    positions = {a.id: i for i, a in enumerate(sc.agreements)}
+    fixed = _costs(model, {p: np.zeros((n_j, n_t)) for p in by_agreement})[2]
+    for cc, static in zip(model.costs, fixed, strict=True):
+        cost = sc.costs[cc.position]
+        if isinstance(cost.rule, ByBenefit):
+            parties = (np.array([model.index[j] for j in cost.rule.parties])
+                       if cost.rule.parties else cc.parties)
+            benefit = np.maximum(by_agreement[positions[cost.rule.agreement]][:, parties], 0.0)
+            whole = benefit.sum(axis=1, keepdims=True)
+            weights = np.where(whole > 0, benefit / np.where(whole > 0, whole, 1.0),
+                               1.0 / len(parties))
+            parts = cc.amounts[None, None, :] * weights
+            parts[:, -1] = cc.amounts[None, :] - parts[:, :-1].sum(axis=1)
+            shared = np.zeros((n_d, n_j, n_t))
+            shared[:, parties] += parts
+        else:
+            shared = np.broadcast_to(static, (n_d, n_j, n_t))
+        total += shared
+        members = np.zeros(n_j, dtype=bool)
+        members[cc.parties] = True
+        if members.sum() == 1:
+            alone -= np.einsum("djt,dt->dj", shared, discount) * members[None]
+    return total, alone
+
+
+@dataclass(frozen=True)
+class Alone:
+    """The linear maps from a draw's present values to each jurisdiction's no-cooperation
+    value v({j}) (:func:`standalone_values` for one run): ``streams`` (streams ×
+    jurisdictions) from each stream's retained PV, ``stay`` (stay rows × jurisdictions) from
+    what migrated firms would pay at home, ``subsidy_ok`` (streams × jurisdictions) whether
+    a subsidy on a stream paid to j counts with j alone, ``host`` the one-hot host matrix."""
+
+    streams: np.ndarray
+    stay: np.ndarray
+    subsidy_ok: np.ndarray
+    host: np.ndarray
+
+
+def _alone(model: Model) -> Alone:
+    sc, s = model.scenario, model.streams
+    n_j, k = len(model.jurisdictions), len(s)
+    host = np.zeros((k, n_j))
+    host[np.arange(k), s.host] = 1.0
+    streams = np.where((s.kind == KINDS.index("stream"))[:, None], host, 0.0)
+    for p, park in enumerate(sc.parks):
+        rows = np.flatnonzero(s.park == p)
+        partners = {model.index[j] for j in park.partners}
+        without = np.zeros(n_j)
+        for jid, frac in sc.standalone.get(park.id, {}).items():
+            without[model.index[jid]] = frac
+        for j in range(n_j):
+            streams[rows, j] = host[rows, j] if partners <= {j} else without[j]
+    stay = np.zeros((len(model.stay.firm), n_j))
+    stay[np.arange(len(model.stay.firm)), model.stay.origin] = 1.0
+    parks = [{model.index[j] for j in p.partners} for p in sc.parks]
+    subsidy_ok = np.zeros((k, n_j), dtype=bool)
+    for j in range(n_j):
+        park_alone = np.array([p >= 0 and parks[p] <= {j} for p in s.park], dtype=bool)
+        ok = np.where(s.park >= 0, park_alone, s.firm < 0)
+        subsidy_ok[:, j] = ok & (s.host == j)
+    return Alone(streams, stay, subsidy_ok, host)
