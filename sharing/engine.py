@@ -107,6 +107,7 @@ class Stay:
     destination: np.ndarray
     gross: np.ndarray
     retention: np.ndarray
+    tax: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -166,8 +167,12 @@ def simulate_file(path: str | Path) -> Result:
 # Compiling
 
 
-def compile_scenario(sc: Scenario) -> Model:
+def compile_scenario(sc: Scenario, both_sides: bool = False) -> Model:
     """Build the stream table and agreement rows.
+
+    With ``both_sides`` every migrated firm has a stream at its origin and one at its
+    destination even when its move lies outside the horizon (zero there): a Monte Carlo draw
+    can then move the move year without compiling again.
 
     A scenario that did not come out of validation (``model_construct``) is validated first.
     Raises ScenarioError, with key paths, on bad input and bad coverage.
@@ -183,18 +188,19 @@ def compile_scenario(sc: Scenario) -> Model:
                                sc.retention.jurisdictions)
 
     table = retention_in(years)
-    parts, suffixes, stay = _streams(sc, years, index)
+    parts, suffixes, stay = _streams(sc, years, index, both_sides)
     streams = _assemble(parts, suffixes, table, years, retention_in)
     stay_ret = table[stay["origin"], stay["tax"]] if len(stay["origin"]) else \
         np.zeros((0, len(years)))
-    model_stay = Stay(stay["firm"], stay["origin"], stay["destination"], stay["gross"], stay_ret)
+    model_stay = Stay(stay["firm"], stay["origin"], stay["destination"], stay["gross"], stay_ret,
+                      stay["tax"])
     agreements, covered = _agreements(sc, streams, years, index)
     costs = tuple(_cost(sc, i, years, index) for i in range(len(sc.costs)))
     discount = (1.0 + sc.discount_rate) ** -(years - years[0]).astype(float)
     return Model(sc, years, jur, streams, model_stay, agreements, costs, discount, covered, index)
 
 
-def _streams(sc: Scenario, years: np.ndarray, index: dict[str, int]):
+def _streams(sc: Scenario, years: np.ndarray, index: dict[str, int], both_sides: bool = False):
     parts: list[dict] = []
     suffixes: dict[str, int] = {}
     n_years = len(years)
@@ -221,11 +227,12 @@ def _streams(sc: Scenario, years: np.ndarray, index: dict[str, int]):
     for k, spec in enumerate(sc.streams):
         add("", "stream", spec.id, project(spec, years)[None, :], TAXES.index(spec.tax),
             index[spec.host], spec=k)
-    stay = _firm_streams(sc, years, index, add)
+    stay = _firm_streams(sc, years, index, add, both_sides)
     return parts, tuple(suffixes), stay
 
 
-def _firm_streams(sc: Scenario, years: np.ndarray, index: dict[str, int], add) -> dict:
+def _firm_streams(sc: Scenario, years: np.ndarray, index: dict[str, int], add,
+                  both_sides: bool = False) -> dict:
     """Migrated firms, vectorised over firms per tax; projects one by one (few)."""
     # Plain lists of the firm objects: building a tuple per firm wakes the garbage collector.
     pos = np.array([f for f, firm in enumerate(sc.firms) if firm.move_year is not None],
@@ -253,8 +260,8 @@ def _firm_streams(sc: Scenario, years: np.ndarray, index: dict[str, int], add) -
             level = pre[has, t][:, None] * level_index[has]
             before = years[None, :] < move[has, None]
             o, d, mv, fp, pr = origin[has], dest[has], move[has], pos[has], production[has]
-            early = mv > years[0]
-            late = mv <= years[-1]
+            early = (mv > years[0]) | both_sides
+            late = (mv <= years[-1]) | both_sides
             if early.any():
                 add(f"/{tax}@origin", "firm", ids[has][early],
                     (level * before)[early], t, o[early], firm=fp[early], origin=o[early],
