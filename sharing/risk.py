@@ -248,13 +248,14 @@ def _block_variates(plan: Plan, block: int, size: int, seed: int, antithetic: bo
     parameters. With ``antithetic`` the second half of the block mirrors the first
     (z → −z, u → 1 − u)."""
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(block,))))
-    n = size // 2 if antithetic else size
+    # A whole block is always drawn, so that a draw does not depend on how many follow it.
+    full, n = (BLOCK // 2, size // 2) if antithetic else (BLOCK, size)
     steps = plan.n_years - 1
     noisy = bool(np.any(plan.sigma > 0))
-    z = rng.standard_normal((n, len(plan.sigma), steps)) if noisy else None
-    m = rng.standard_normal((n, steps)) if plan.macro > 0 else None
+    z = rng.standard_normal((full, len(plan.sigma), steps))[:n] if noisy else None
+    m = rng.standard_normal((full, steps))[:n] if plan.macro > 0 else None
     counts = (len(plan.exit_p), len(plan.delayed), len(plan.compliance), len(plan.parameters))
-    uniforms = [rng.random((n, c)) for c in counts]
+    uniforms = [rng.random((full, c))[:n] for c in counts]
     if antithetic:
         z = None if z is None else np.concatenate([z, -z])
         m = None if m is None else np.concatenate([m, -m])
@@ -289,7 +290,7 @@ def sample(plan: Plan, start: int, stop: int, seed: int, antithetic: bool = Fals
     exit_at = None
     if len(plan.exit_p):
         p = plan.exit_p[None, :]
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             years = np.floor(np.log1p(-u_exit) / np.log1p(-p)) + 1.0
         years = np.where(p >= 1.0, 1.0, np.where(p <= 0.0, np.inf, years))
         exit_at = np.minimum(np.nan_to_num(years, nan=np.inf, posinf=np.inf),
