@@ -148,7 +148,6 @@ def test_progress_and_antithetic():
     # (minus twice the accumulated σ²/2), and the pair's uniforms add up to 1.
     pair = log_m[:32] + log_m[32:]
     assert np.allclose(pair, pair[:1]) and not np.allclose(log_m[:32], log_m[32:])
-    assert np.allclose(smp.exit_at[:32] != smp.exit_at[32:], smp.exit_at[:32] != smp.exit_at[32:])
 
 
 def test_draws_dataframe_and_summary_ranges():
@@ -282,3 +281,31 @@ def test_bad_sensitivity_path():
     with pytest.raises(ScenarioError) as err:
         sensitivity(scenario("gaozhu"), parameters=["discount_rat"])
     assert "discount_rate" in err.value.problems[0]
+
+
+def test_cli_montecarlo_and_sensitivity(tmp_path, capsys):
+    from sharing.cli import main
+
+    assert main(["montecarlo", "gaozhu", "--draws", "300", "--seed", "7", "-o",
+                 str(tmp_path / "mc"), "--lang", "zh"]) == 0
+    out = capsys.readouterr().out
+    assert "亏损概率" in out and "probability of loss" in out
+    for name in ("summary", "draws", "paths"):
+        assert (tmp_path / "mc" / f"{name}.csv").exists()
+    summary = (tmp_path / "mc" / "summary.csv").read_text(encoding="utf-8-sig")
+    assert summary.startswith("辖区,均值")
+    assert main(["sensitivity", "gaozhu", "-o", str(tmp_path / "s")]) == 0
+    assert (tmp_path / "s" / "tornado.csv").exists()
+    assert (tmp_path / "s" / "break_even.csv").exists()
+
+
+@pytest.mark.parametrize("argv", [["montecarlo", "gaozhu", "--draws", "0"],
+                                  ["montecarlo", "gaozhu", "--draws", "20000000"],
+                                  ["sensitivity", "gaozhu", "-p", "discount_rat"],
+                                  ["sensitivity", "gaozhu", "--delta", "1.5"]])
+def test_cli_bad_input_exit_2(argv, capsys):
+    from sharing.cli import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "输入有误 / bad input" in err and "Traceback" not in err
