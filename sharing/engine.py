@@ -22,11 +22,13 @@ from scipy import sparse
 from sharing.i18n import Problem, define
 from sharing.result import Result
 from sharing.rules import (
+    Capped,
     Pool,
     RuleError,
     Split,
     current_shares,
     split_by_shares,
+    walk,
     walk_paths,
 )
 from sharing.scenario import (
@@ -1001,7 +1003,7 @@ class Batch:
 
 def run_batch(model: Model, gross: np.ndarray, compliance: np.ndarray | None = None, *,
               stay: np.ndarray | None = None, facts: Facts | None = None,
-              discount: np.ndarray | None = None) -> Batch:
+              discount: np.ndarray | None = None, cache: dict | None = None) -> Batch:
     """Run many draws at once, each exactly as :meth:`Model.run` would.
 
     ``gross`` ``(draws, streams, years)`` replaces the stream amounts; ``compliance``
@@ -1009,6 +1011,8 @@ def run_batch(model: Model, gross: np.ndarray, compliance: np.ndarray | None = N
     years)`` what migrated firms would pay had they stayed (the counterfactual follows the
     draw: a firm that fails fails at home too); ``facts`` the firm-level facts a draw moves;
     ``discount`` ``(draws, years)`` the discount factors (an uncertain discount rate).
+    ``cache`` (a dict kept by the caller for this model) saves rebuilding what does not
+    change between batches of the same size.
 
     The rules see the draws as a draw-major stream axis (see :class:`sharing.rules.Pool`),
     so non-linear rules (stock/increment, caps with their cumulative sums, floors, tiers,
@@ -1019,20 +1023,32 @@ def run_batch(model: Model, gross: np.ndarray, compliance: np.ndarray | None = N
     n_d, n_j, n_t = gross.shape[0], len(model.jurisdictions), len(model.years)
     if compliance is None:
         compliance = np.tile([a.compliance for a in model.scenario.agreements], (n_d, 1))
+    same_discount = discount is None
     discount = np.broadcast_to(model.discount if discount is None else discount, (n_d, n_t))
-    retained = gross * s.retention
     allocated = np.zeros((n_d, n_j, n_t))
     subsidy = np.zeros((n_d, n_j, n_t))
     subsidy_alone = np.zeros((n_d, n_j))
     by_agreement: dict[int, np.ndarray] = {}
-    alone = _alone(model)
+    cache = {} if cache is None else cache
+    if "alone" not in cache:
+        cache["alone"] = _alone(model)
+    alone = cache["alone"]
     for ca in model.agreements:
         ag = model.scenario.agreements[ca.position]
         take = _rows(ca.rows)
         kk = len(ca.rows)
-        base = gross if ag.base == "gross" else retained
-        pool = _batch_pool(ca, n_d, base[:, take].reshape(-1, n_t),
-                           gross[:, take].reshape(-1, n_t), facts, take, ag.base)
+        # The agreement's rows, draw-major: a contiguous (draws × rows, years) array.
+        money = (gross[:, take] * s.retention[take]).reshape(-1, n_t)
+        if ag.base == "gross":
+            amounts = pool_gross = np.ascontiguousarray(gross[:, take]).reshape(-1, n_t)
+        else:
+            amounts = money
+            pool_gross = (np.ascontiguousarray(gross[:, take]).reshape(-1, n_t)
+                          if _reads_gross(ag.rule) else np.broadcast_to(np.nan, money.shape))
+        key = ("pool", ca.position, n_d)
+        if facts is not None or key not in cache:
+            cache[key] = _batch_pool(ca, n_d, facts, take, ag.base)
+        pool = replace(cache[key], amounts=amounts, gross=pool_gross)
         try:
             split = ag.rule.split(pool, "rule")
         except RuleError as e:
@@ -1041,18 +1057,17 @@ def run_batch(model: Model, gross: np.ndarray, compliance: np.ndarray | None = N
         if ag.base == "gross":
             amount = (amount.reshape(len(amount), n_d, kk, n_t)
                       * s.retention[take][None, None]).reshape(amount.shape)
-        who = split.who
+        alloc = _by_jurisdiction(split.who, amount, n_j, n_d)
         transfers = split.transfers
         c = compliance[:, ca.position]
         if np.any(c < 1.0):
-            host = pool.roles["host"]
-            money = retained[:, take].reshape(-1, n_t)
-            rows_c = np.repeat(c, kk)[:, None]
-            who = np.concatenate([who, host[None, :]], axis=0)
-            amount = np.concatenate([amount * rows_c[None], ((1.0 - rows_c) * money)[None]])
+            # Allocations are linear in the slots and c is one number per draw: the rule's
+            # allocation at c, and the host keeps (1 − c) of the money.
+            host = pool.roles["host"][None, :]
+            alloc = c[:, None, None] * alloc + (1.0 - c)[:, None, None] * _by_jurisdiction(
+                host, money[None], n_j, n_d)
             if transfers is not None:
                 transfers = transfers * c[:, None, None]
-        alloc = _by_jurisdiction(who, amount, n_j, n_d)
         if transfers is not None:
             alloc = alloc + transfers
         by_agreement[ca.position] = alloc
@@ -1068,11 +1083,15 @@ def run_batch(model: Model, gross: np.ndarray, compliance: np.ndarray | None = N
             np.add.at(subsidy_alone.T, w, (pv * counts[None]).T)
     rest = np.flatnonzero(~model.covered)
     if rest.size:
-        allocated += np.einsum("dkt,kj->djt", retained[:, rest], alone.host[rest])
+        allocated += np.einsum("dkt,kj->djt", gross[:, rest] * s.retention[rest],
+                               alone.host[rest])
     cost_share, cost_alone = _costs_batch(model, by_agreement, n_d, discount)
     net = allocated + subsidy - cost_share
     pv = np.einsum("djt,dt->dj", net, discount)
-    pv_retained = np.einsum("dkt,dt->dk", retained, discount)
+    if same_discount:  # one pass over the draws' gross amounts
+        pv_retained = np.einsum("dkt,kt->dk", gross, s.retention * model.discount[None])
+    else:
+        pv_retained = np.einsum("dkt,kt,dt->dk", gross, s.retention, discount)
     standalone = pv_retained @ alone.streams + subsidy_alone + cost_alone
     if len(model.stay.firm):
         stay_gross = model.stay.gross[None] if stay is None else stay
@@ -1081,8 +1100,15 @@ def run_batch(model: Model, gross: np.ndarray, compliance: np.ndarray | None = N
     return Batch(allocated, subsidy, cost_share, pv, standalone)
 
 
-def _batch_pool(ca: CompiledAgreement, n_d: int, amounts: np.ndarray, gross: np.ndarray,
-                facts: Facts | None, take, base: str) -> Pool:
+def _reads_gross(rule) -> bool:
+    """Whether a rule tree reads the pool's gross tax besides its amounts (an extension
+    triggered by the firm's gross tax)."""
+    return any(isinstance(r, Capped) and r.extension is not None
+               and r.extension.below is not None for r in walk(rule))
+
+
+def _batch_pool(ca: CompiledAgreement, n_d: int, facts: Facts | None, take, base: str) -> Pool:
+    """The agreement's pool for ``n_d`` draws, but for the amounts."""
     t = ca.template
     kk = len(ca.rows)
     draw = np.repeat(np.arange(n_d), kk)
@@ -1096,7 +1122,7 @@ def _batch_pool(ca: CompiledAgreement, n_d: int, amounts: np.ndarray, gross: np.
         pre = pre_gross if base == "gross" else \
             pre_gross * facts.pre_move_retention[:, take].ravel()
     return replace(
-        t, amounts=amounts, gross=gross, draws=n_d,
+        t, draws=n_d,
         roles={k: np.tile(v, n_d) for k, v in t.roles.items()}, tax=np.tile(t.tax, n_d),
         group=np.tile(t.group, n_d) + t.n_groups * draw, n_groups=t.n_groups * n_d,
         move_year=move, production_year=production, pre_move=pre, pre_move_gross=pre_gross,
@@ -1114,6 +1140,13 @@ def _by_jurisdiction(who: np.ndarray, amount: np.ndarray, n_j: int, n_d: int) ->
     if not np.array_equal(who.reshape(m, n_d, kk), np.broadcast_to(first[:, None], (m, n_d, kk))):
         keys = who + n_j * np.repeat(np.arange(n_d), kk)[None]
         return to_jurisdictions(keys, amount, n_j * n_d).reshape(n_d, n_j, n_t)
+    if m * kk <= 64:  # few slots (a park's streams): add them up one by one
+        out = np.zeros((n_d, n_j, n_t))
+        slots = amount.reshape(m, n_d, kk, n_t)
+        for i in range(m):
+            for k in range(kk):
+                out[:, first[i, k]] += slots[i, :, k]
+        return out
     indicator = sparse.csr_matrix((np.ones(m * kk), (first.ravel(), np.arange(m * kk))),
                                   shape=(n_j, m * kk))
     slots = amount.reshape(m, n_d, kk, n_t).transpose(0, 2, 1, 3).reshape(m * kk, n_d * n_t)

@@ -32,14 +32,14 @@ from __future__ import annotations
 import concurrent.futures as cf
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import optimize as sopt
-from scipy import sparse, stats
+from scipy import sparse, special, stats
 
 from sharing.engine import Facts, Model, compile_scenario, run_batch
 from sharing.i18n import Lang, Problem, define, message
@@ -50,7 +50,7 @@ from sharing.uncertainty import Uncertainty
 BLOCK = 64  # draws per random stream: chunks are whole blocks
 MAX_DRAWS = 10_000_000
 MAX_PATH_DRAWS = 100_000  # fan charts are computed from at most this many draws
-CHUNK_BYTES = 8_000_000  # the size of one chunk's gross array, by default
+CHUNK_BYTES = 16_000_000  # the size of one chunk's gross array, by default
 QUANTILES = (5, 25, 50, 75, 95)
 TAIL = 0.05  # expected shortfall: the mean of the worst 5 % of draws
 LOSS_TOLERANCE = 1e-9  # relative: a gain of -1e-12 is rounding, not a loss
@@ -123,6 +123,7 @@ class Plan:
     compliance: tuple[tuple[int, float, float], ...]
     parameters: tuple[Any, ...]
     base_values: tuple[float, ...]
+    cache: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def n_years(self) -> int:
@@ -299,8 +300,9 @@ def sample(plan: Plan, start: int, stop: int, seed: int, antithetic: bool = Fals
     if len(plan.delayed):
         delay = (u_delay[:, :, None] >= plan.delay_cum[None]).sum(axis=2)
     comp = np.tile([a.compliance for a in plan.scenario.agreements], (n, 1)).astype(float)
-    for i, (position, a, b) in enumerate(plan.compliance):
-        comp[:, position] = stats.beta.ppf(u_comp[:, i], a, b)
+    if plan.compliance:
+        position, a, b = (np.array(x) for x in zip(*plan.compliance, strict=True))
+        comp[:, position] = special.betaincinv(a[None], b[None], u_comp)  # Beta(a, b) ppf
     values = np.zeros((n, len(plan.parameters)))
     for i, (p, base) in enumerate(zip(plan.parameters, plan.base_values, strict=True)):
         values[:, i] = _parameter_values(p, base, u_par[:, i])
@@ -470,7 +472,7 @@ def run_chunk(plan: Plan, start: int, stop: int, seed: int, antithetic: bool,
             discount = (1.0 + rate[:, None]) ** -(model.years - model.years[0])[None, :]
         gross, stay, facts = inputs(plan, model, smp)
         batch = run_batch(model, gross, smp.compliance, stay=stay, facts=facts,
-                          discount=discount)
+                          discount=discount, cache=plan.cache)
         pv, alone, alloc = batch.pv_net_benefit, batch.standalone_pv, batch.allocated
     else:
         pv = np.zeros((len(smp), len(model.jurisdictions)))
@@ -655,7 +657,7 @@ def monte_carlo(scenario: Scenario, draws: int = 10_000, seed: int = 0,
 
     ``uncertainty`` takes the keys of the scenario's ``uncertainty:`` section (None: the
     scenario's own; validated with key paths). Draws run in chunks of ``chunk`` draws
-    (rounded up to whole blocks of :data:`BLOCK`; default: about 8 MB of tax amounts each),
+    (rounded up to whole blocks of :data:`BLOCK`; default: about 16 MB of tax amounts each),
     in this process or on ``executor`` (any ``concurrent.futures.Executor``: a
     ``ProcessPoolExecutor``, or a ``dask.distributed`` client's ``get_executor()``).
     ``progress(done, total)`` is called after each chunk. The same ``seed`` gives the same

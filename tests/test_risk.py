@@ -309,3 +309,23 @@ def test_cli_bad_input_exit_2(argv, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "输入有误 / bad input" in err and "Traceback" not in err
+
+
+def _below(sc):
+    return sc.replace({"agreements.jjj_relocation.rule.extension": {"years": 2,
+                                                                   "below": 3000}})
+
+
+@pytest.mark.parametrize("name", [*ALL, "jjj_below"])
+def test_batch_equals_run_draw_by_draw(name):
+    sc = _below(scenario("jjj_2015_relocation")) if name == "jjj_below" else scenario(name)
+    model = compile_scenario(sc)
+    rng = np.random.default_rng(3)
+    gross = model.streams.gross[None] * rng.lognormal(0.0, 0.5, (4, *model.streams.gross.shape))
+    comp = rng.uniform(0.3, 1.0, (4, len(sc.agreements)))
+    batch = run_batch(model, gross, comp)
+    for d in range(4):
+        res = model.run(gross[d], {a.id: comp[d, i] for i, a in enumerate(sc.agreements)})
+        close(batch.allocated[d], res.allocated)
+        close(batch.pv_net_benefit[d], res.pv_net_benefit)
+        close(batch.subsidy[d], res.subsidy)
