@@ -300,7 +300,7 @@ CHART_LABELS.update({
     "shapley": ("沙普利值", "Shapley value"),
     "nucleolus": ("核仁", "nucleolus"),
     "scrb": ("可分离费用剩余效益法", "SCRB"),
-    "proportional": ("按单干价值比例", "proportional"),
+    "proportional": ("按单干价值比例", "proportional split"),
     "optimized": ("优化份额", "optimized share"),
     "stage": ("阶段", "stage"),
     "draw": ("抽样", "draw"),
