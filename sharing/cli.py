@@ -16,6 +16,7 @@
                     [--lang zh|en]
     sharing agreement-text SCENARIO [--agreement ID] [--lang zh|en] [-o draft.docx|draft.md]
     sharing optimize SCENARIO [--objective X] [--spec spec.yaml] [-o optimized.yaml]
+    sharing report SCENARIO [--lang zh|en] -o report.html   self-contained HTML report
     sharing montecarlo SCENARIO [--draws N] [--seed S] [--workers W] [--antithetic] [-o DIR]
     sharing sensitivity SCENARIO [--delta 0.2] [-p KEY.PATH ...] [-o DIR]
 
@@ -35,7 +36,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sharing import explain, games, io, risk_cli, settlement, statement, writeback
+from sharing import explain, games, io, report, risk_cli, settlement, statement, writeback
 from sharing.agreement_text import agreement_text
 from sharing.engine import simulate_file
 from sharing.i18n import Lang, define, message
@@ -164,6 +165,12 @@ def _parser() -> argparse.ArgumentParser:
     o.add_argument("-o", "--out", type=Path,
                    help="写回优化份额后的情景 YAML / scenario YAML with the shares written back")
     risk_cli.add_parsers(sub)
+    rp = sub.add_parser("report", help="HTML 测算报告（可离线查看）/ a self-contained HTML report")
+    rp.add_argument("scenario", metavar="SCENARIO")
+    rp.add_argument("--lang", choices=("zh", "en"), default="zh",
+                    help="报告语言 / language of the report")
+    rp.add_argument("-o", "--out", type=Path, required=True,
+                    help="输出 HTML 文件 / the HTML file to write")
     return p
 
 
@@ -375,6 +382,9 @@ def main(argv: list[str] | None = None) -> int:
             _game(args)
         elif args.command == "optimize":
             return _optimize(args)
+        elif args.command == "report":
+            res = simulate_file(find_scenario(args.scenario))
+            print(f"写入 wrote {report.write_report(res, args.out, args.lang)}")
         elif args.command == "agreement-text":
             draft = agreement_text(load_scenario(find_scenario(args.scenario)), args.lang,
                                    args.agreement)
