@@ -116,14 +116,14 @@ def _with_total(df: pd.DataFrame, label_col: str, numeric: list[str],
     """Append a total row (per ``by`` group when given) and round every amount so that the
     rows of each group add up exactly to its total row."""
     keys = df[by].to_numpy() if by else np.zeros(len(df), dtype=int)
-    totals = df.groupby(by, sort=False)[numeric].sum().reset_index() if by else \
-        df[numeric].sum().to_frame().T
+    codes, groups = pd.factorize(keys)  # groups in order of appearance, as groupby(sort=False)
+    totals = pd.DataFrame({by: groups}) if by else pd.DataFrame(index=[0])
     totals[label_col] = TOTAL
     out = df.copy()
     for col in numeric:
         out[col] = round_reconciled(out[col].to_numpy(), keys)
-        per_group = pd.Series(out[col].to_numpy()).groupby(keys, sort=False).sum()
-        totals[col] = np.round(per_group.to_numpy(), DECIMALS)
+        per_group = np.bincount(codes, weights=out[col].to_numpy(), minlength=len(totals))
+        totals[col] = np.round(per_group, DECIMALS)
     merged = pd.concat([out, totals.reindex(columns=out.columns)], ignore_index=True)
     if by:
         merged = merged.sort_values(by, kind="stable", ignore_index=True)

@@ -49,6 +49,7 @@ define({
 })
 
 NUMBER_FORMAT = "{:,.2f}"
+COLUMN_FORMAT = "%,.2f"  # the same in st.dataframe's column_config (sprintf-js)
 SHARE_FORMAT = "{:.1%}"
 
 
@@ -103,3 +104,8 @@ def shown(df: pd.DataFrame) -> pd.DataFrame:
             codes = out[col].astype(object)
             out[col] = codes.map({k: v[pick_lang] for k, v in names.items()}).fillna(codes)
     return out.rename(columns={c: label(c) for c in out.columns if c in LABELS})
+
+
+def money_columns(columns: list[str]) -> dict[str, st.column_config.NumberColumn]:
+    """``column_config`` showing ``columns`` as amounts: ``12,345.67``."""
+    return {c: st.column_config.NumberColumn(c, format=COLUMN_FORMAT) for c in columns}

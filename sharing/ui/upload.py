@@ -11,6 +11,7 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import sharing
 from sharing.i18n import Problem, define
@@ -50,13 +51,17 @@ def safe_name(name: str) -> str:
 
 def _stripped(err: ScenarioError, folder: str) -> ScenarioError:
     """The same problems with the temporary folder taken out of every file name."""
-    prefix = folder.rstrip("/") + "/"
+    def clean(text: Any) -> Any:
+        return text.replace(folder + "/", "").replace(folder, "") if isinstance(text, str) \
+            else text
+
     items = []
     for item in err.items:
         if isinstance(item, Problem):
-            items.append(item.at(where=item.where.replace(prefix, "")))
+            items.append(Problem(item.key, {k: clean(v) for k, v in item.params.items()},
+                                 clean(item.where), item.line, item.path, item.close))
         else:
-            items.append(str(item).replace(prefix, "").replace(folder, ""))
+            items.append(clean(str(item)))
     return ScenarioError(items)
 
 

@@ -535,13 +535,13 @@ def actions(ws: workspace.Workspace) -> None:
         st.text_input(t("agreements.variant_name"), key=key,
                       placeholder=f"{t('agreements.variant_name')} {len(ws.variants) + 1}")
         st.button(t("agreements.save_variant"), on_click=_save_variant, args=(key,),
-                  type="primary")
+                  type="primary", key="agreements_save")
         saved = st.session_state.pop("agreements_saved", None)
         if saved:
             st.success(t("agreements.saved", name=saved))
     with middle:
         st.button(t("agreements.reset"), on_click=lambda: workspace.get().reset(),
-                  disabled=not ws.edits and not ws.problems)
+                  disabled=not ws.edits and not ws.problems, key="agreements_reset")
         if ws.edits:
             st.caption(t("agreements.edits") + " " + ", ".join(f"`{p}`" for p in ws.edits))
     with right:

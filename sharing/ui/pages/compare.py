@@ -14,7 +14,7 @@ from sharing.i18n import define
 from sharing.io import compare_table
 from sharing.result import COMPARE_METRICS, compare
 from sharing.ui import workspace
-from sharing.ui.text import NUMBER_FORMAT, label, lang, pick, t
+from sharing.ui.text import label, lang, money_columns, pick, t
 from sharing.ui.widgets import (
     chart,
     compare_snippet_code,
@@ -99,6 +99,8 @@ def what_changed(base: workspace.Variant, others: dict[str, workspace.Variant]) 
 def render() -> None:
     ws = workspace.get()
     st.title(t("page.compare"))
+    if any(ws.problems.values()):
+        st.warning(t("stale"))
     options = _choices(ws)
     default = [CURRENT, *(k for k in options if k.startswith("variant:"))]
     if len(default) < 2:
@@ -141,7 +143,7 @@ def render() -> None:
     diff = part[part["scenario"] != baseline].pivot_table(
         index="name", columns="scenario", values="difference", sort=False)
     wide = wide[names].join(diff.add_prefix("Δ "), how="left")
-    st.dataframe(wide.style.format(NUMBER_FORMAT), width="stretch")
+    st.dataframe(wide, width="stretch", column_config=money_columns(list(wide.columns)))
     full = compare_table(compare(results, baseline), lang())
     download_csv(full, t("file.compare"), key="compare_csv")
 

@@ -10,7 +10,7 @@ from sharing import charts
 from sharing.i18n import define
 from sharing.io import INDICATOR_NAMES
 from sharing.ui import workspace
-from sharing.ui.text import NUMBER_FORMAT, label, lang, pick, shown, t
+from sharing.ui.text import label, lang, money_columns, pick, shown, t
 from sharing.ui.widgets import chart, download_csv, show_problems, snippet
 
 PV = "pv"
@@ -69,9 +69,9 @@ def tax_table(ws: workspace.Workspace) -> None:
     if who:
         data = data[data["jurisdiction"] == who].reset_index(drop=True)
         expression += f'.query("jurisdiction == {who!r}").reset_index(drop=True)'
-    money = [label(c) for c in ("collected", "retained", "allocated")]
-    st.dataframe(shown(data).style.format(NUMBER_FORMAT, subset=money), hide_index=True,
-                 width="stretch", height=360)
+    amounts = [label(c) for c in ("collected", "retained", "allocated")]
+    st.dataframe(shown(data), hide_index=True, width="stretch", height=360,
+                 column_config=money_columns(amounts))
     left, right = st.columns([1, 3])
     with left:
         download_csv(shown(data), t("file.by_tax"), key="flows_by_tax_csv")

@@ -12,7 +12,7 @@ from sharing.io import TOTAL, export_summary, translate
 from sharing.result import Result
 from sharing.scenario import Scenario
 from sharing.ui import workspace
-from sharing.ui.text import NUMBER_FORMAT, label, lang, money, pick, share, shown, t
+from sharing.ui.text import label, lang, money, money_columns, pick, share, shown, t
 from sharing.ui.widgets import chart, download_csv, show_problems, snippet
 from sharing.ui.words import in_words
 
@@ -56,10 +56,10 @@ def cards(res: Result) -> None:
                 st.markdown(f":red[▼ {t('overview.negative')}]")
 
 
-def summary_table(res: Result) -> pd.DataFrame:
-    """The summary as exported (rounded so that the rows add up to the total row), with
-    the names in the session's language and the total row labelled in it."""
-    table = export_summary(res)
+def summary_table(exported: pd.DataFrame) -> pd.DataFrame:
+    """The summary as exported (:func:`sharing.io.export_summary`: rounded so that the rows
+    add up to the total row), with the names and the total row in the session's language."""
+    table = exported.copy()
     table["jurisdiction"] = table["jurisdiction"].replace(TOTAL, t("total"))
     names = table["name"] if lang() == "zh" else table["name_en"]
     table["name"] = names.fillna(t("total"))
@@ -71,15 +71,15 @@ def summary(ws: workspace.Workspace, res: Result) -> None:
     sc = res.scenario
     st.caption(t("overview.summary_note", rate=f"{sc.discount_rate:.1%}",
                  year=int(res.years[0])))
-    table = summary_table(res)
-    money_columns = [label(c) for c in table.columns if c not in ("jurisdiction", "name")]
-    st.dataframe(shown(table).style.format(NUMBER_FORMAT, subset=money_columns),
-                 hide_index=True, width="stretch",
-                 column_config={label("name"): st.column_config.TextColumn(width="medium")})
+    exported = export_summary(res)
+    table = summary_table(exported)
+    amounts = [label(c) for c in table.columns if c not in ("jurisdiction", "name")]
+    st.dataframe(shown(table), hide_index=True, width="stretch",
+                 column_config={**money_columns(amounts),
+                                label("name"): st.column_config.TextColumn(width="medium")})
     left, right = st.columns([1, 3])
     with left:
-        download_csv(translate(export_summary(res), lang()), t("file.summary"),
-                     key="overview_summary_csv")
+        download_csv(translate(exported, lang()), t("file.summary"), key="overview_summary_csv")
     with right:
         snippet(ws, f'sharing.io.export_tables(res, "{lang()}")["summary"]',
                 imports=["import sharing.io"])
