@@ -26,7 +26,7 @@ from sharing.optimizer.explain import OBJECTIVES as OBJECTIVE_WORDS
 from sharing.result import Result
 from sharing.scenario import Scenario, ScenarioError, value_at
 from sharing.ui import workspace
-from sharing.ui.text import NUMBER_FORMAT, lang, pick, t
+from sharing.ui.text import NUMBER_FORMAT, lang, money_columns, pick, t
 from sharing.ui.widgets import chart, download_csv, show_problems, snippet
 
 RESULT_KEY = "fair_opt"
@@ -159,8 +159,8 @@ def coalition_table(ws: workspace.Workspace, values: pd.DataFrame) -> None:
     shown = values.drop(columns=["coalition"]).rename(columns={
         c: charts._label(c, lang()) for c in values.columns})
     money_cols = [charts._label(c, lang()) for c in ("value", "payoff", "excess")]
-    st.dataframe(shown.style.format(NUMBER_FORMAT, subset=money_cols), hide_index=True,
-                 width="stretch", height=min(420, 38 + 35 * len(values)))
+    st.dataframe(shown, hide_index=True, width="stretch", column_config=money_columns(money_cols),
+                 height=min(420, 38 + 35 * len(values)))
     left, right = st.columns([1, 3])
     with left:
         download_csv(values, t("file.coalitions"), key="fair_values_csv")
@@ -174,9 +174,8 @@ def splits(ws: workspace.Workspace, table: pd.DataFrame, core: pd.DataFrame) -> 
     columns = {"name": t("fair.col.name"), "standalone_pv": t("fair.col.standalone"),
                **{k: _solution_name(k) for k in charts.FAIR_SOLUTIONS}}
     shown = table.drop(columns=["jurisdiction"]).rename(columns=columns)
-    st.dataframe(shown.style.format(NUMBER_FORMAT, subset=[
-        v for k, v in columns.items() if k != "name"], na_rep="—"),
-        hide_index=True, width="stretch")
+    st.dataframe(shown, hide_index=True, width="stretch", column_config=money_columns(
+        [v for k, v in columns.items() if k != "name"]))
     imports = ["from sharing import charts"]
     chart(charts.fair_bars(table, lang()), table, t("file.fair_split"), "fair_bars", ws,
           f"charts.fair_split(res, {lang()!r})", imports=imports)
@@ -368,8 +367,8 @@ def outcome(ws: workspace.Workspace, kept: dict[str, Any]) -> None:
               t("file.opt_shares"), "fair_opt_shares", ws, f"{call}.shares")
         st.markdown(f"**{t('fair.payoffs')}**")
         payoffs = _payoffs_table(opt)
-        st.dataframe(payoffs.style.format(NUMBER_FORMAT, subset=list(payoffs.columns[1:]),
-                                          na_rep="—"), hide_index=True, width="stretch")
+        st.dataframe(payoffs, hide_index=True, width="stretch",
+                     column_config=money_columns(list(payoffs.columns[1:])))
         left, right = st.columns([1, 3])
         with left:
             download_csv(opt.payoffs, t("file.opt_payoffs"), key="fair_opt_payoffs_csv")

@@ -22,7 +22,7 @@ from sharing.i18n import Problem, define
 from sharing.result import Result
 from sharing.scenario import Scenario, ScenarioError
 from sharing.ui import workspace
-from sharing.ui.text import NUMBER_FORMAT, lang, pick, t
+from sharing.ui.text import NUMBER_FORMAT, lang, money_columns, pick, t
 from sharing.ui.widgets import chart, download_csv, show_problems, snippet
 
 RESULT_KEY = "risk_mc"
@@ -226,9 +226,9 @@ def mc_results(ws: workspace.Workspace, kept: dict[str, Any]) -> None:
     headers["jurisdiction"] = t("risk.col.jurisdiction")
     shown = table.rename(columns=headers)
     money = [headers[c] for c in cols if c != "prob_loss"]
-    st.dataframe(shown.style.format(NUMBER_FORMAT, subset=money)
-                 .format("{:.1%}", subset=[headers["prob_loss"]]),
-                 hide_index=True, width="stretch")
+    st.dataframe(shown, hide_index=True, width="stretch", column_config={
+        **money_columns(money),
+        headers["prob_loss"]: st.column_config.NumberColumn(format="percent")})
     left, right = st.columns([1, 3])
     with left:
         download_csv(summary, t("file.mc_summary"), key="risk_summary_csv")

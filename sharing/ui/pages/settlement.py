@@ -25,7 +25,7 @@ from sharing.scenario import ScenarioError
 from sharing.settlement import actuals_template, payments_template, translate
 from sharing.statement import ledger_workbook, write_statement_docx
 from sharing.ui import workspace
-from sharing.ui.text import NUMBER_FORMAT, lang, pick, t
+from sharing.ui.text import lang, money_columns, pick, t
 from sharing.ui.upload import MAX_BYTES
 from sharing.ui.widgets import chart, download_csv, file_name, show_problems, snippet
 
@@ -191,11 +191,11 @@ def _workbook(led, language: str) -> bytes:
     return buffer.getvalue()
 
 
-def _table(df, language: str):
+def _table(df, language: str) -> None:
     shown = translate(df, language)
     money = [c for c, orig in zip(shown.columns, df.columns, strict=True)
              if df[orig].dtype.kind == "f"]
-    return shown.style.format(NUMBER_FORMAT, subset=money)
+    st.dataframe(shown, hide_index=True, width="stretch", column_config=money_columns(money))
 
 
 def show(ws: workspace.Workspace, led, code_args: str) -> None:
@@ -233,7 +233,7 @@ def show(ws: workspace.Workspace, led, code_args: str) -> None:
           imports=["from sharing import charts"])
     for key, frame in (("ledger", led.ledger), ("due", led.due), ("variance", led.variance)):
         st.markdown(f"**{t(f'settlement.{key}')}**")
-        st.dataframe(_table(frame, language), hide_index=True, width="stretch")
+        _table(frame, language)
         left, right = st.columns([1, 3])
         with left:
             download_csv(translate(frame, language), t(f"file.settlement_{key}"),
