@@ -335,3 +335,26 @@ def test_settlement_snippets_reproduce_the_ledger():
     np.testing.assert_allclose(arrears["arrears_end"], led.ledger["arrears_end"])
     ledger = next(s["data"] for s in spaces if "arrears_start" in s["data"].columns)
     pd.testing.assert_frame_equal(ledger, led.ledger)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_fair_core_check_names_the_blocking_coalition(lang):
+    at = start(lang, "fair")
+    ws(at).edit({SHARES: {"guangan": 0.95, "yubei": 0.05}}, field=SHARES)
+    at.run()
+    assert not at.exception
+    blocked = [w.value for w in at.warning if ("阻挡" in w.value or "不在核心内" in w.value
+                                               or "not in the core" in w.value)]
+    assert blocked == [("现行方案不在核心内：渝北区 单干可多得 62,956.28 万元" if lang == "zh" else
+                        "The current split is not in the core: Yubei District would get "
+                        "62,956.28 (10,000 CNY) more on their own")]
+
+
+def test_results_of_another_scenario_are_not_shown():
+    at = start("zh", "fair")
+    at.button(key="fair_run").click().run()
+    assert at.session_state["fair_opt"]["opt"].status == "optimal"
+    at.sidebar.selectbox(key="sidebar_scenario").set_value("mingyueshan").run()
+    ok(at)
+    assert "fair_opt" not in at.session_state
+    assert not [m for m in at.markdown if "46.06%" in m.value]

@@ -185,7 +185,7 @@ def splits(ws: workspace.Workspace, table: pd.DataFrame, core: pd.DataFrame) -> 
         if row.in_core:
             st.success(t("fair.core_ok", solution=name))
         else:
-            st.error(t("fair.core_blocked", solution=name, blocking=row.blocking,
+            st.warning(t("fair.core_blocked", solution=name, blocking=row.blocking,
                        excess=NUMBER_FORMAT.format(row.excess)))
     left, right = st.columns([1, 3])
     with left:
@@ -196,6 +196,22 @@ def splits(ws: workspace.Workspace, table: pd.DataFrame, core: pd.DataFrame) -> 
 
 # ---------------------------------------------------------------------------------------------
 # The optimizer
+
+
+def current_problems(ws: workspace.Workspace) -> list:
+    """The problems of the last run, if it was on this version of the scenario."""
+    key, items = st.session_state.get(PROBLEMS_KEY, ("", []))
+    return items if key == ws.key else []
+
+
+def kept_result(ws: workspace.Workspace) -> dict[str, Any] | None:
+    """The last run's result, unless it was on another scenario (not just an earlier
+    version of this one, which is shown with a note)."""
+    kept = st.session_state.get(RESULT_KEY)
+    if kept is not None and kept["origin"] != ws.origin:
+        del st.session_state[RESULT_KEY]
+        return None
+    return kept
 
 
 def _names(sc: Scenario) -> dict[str, str]:
@@ -277,22 +293,23 @@ def run(ws: workspace.Workspace, spec: Any) -> None:
             progress.progress(1.0)
         progress.empty()
     except ScenarioError as err:
-        st.session_state[PROBLEMS_KEY] = list(err.items)
+        st.session_state[PROBLEMS_KEY] = ws.key, list(err.items)
         return
     except Exception as err:  # a library bug: say so, keep the page and the last result
-        st.session_state[PROBLEMS_KEY] = [Problem("ui.internal_error", {
+        st.session_state[PROBLEMS_KEY] = ws.key, [Problem("ui.internal_error", {
             "error": f"{type(err).__name__}: {err}"})]
         return
-    st.session_state[PROBLEMS_KEY] = []
-    st.session_state[RESULT_KEY] = {"spec": spec, "key": ws.key, "opt": opt}
+    st.session_state[PROBLEMS_KEY] = ws.key, []
+    st.session_state[RESULT_KEY] = {"spec": spec, "key": ws.key, "origin": ws.origin,
+                                    "opt": opt}
 
 
-def _yaml_spec(text: str) -> Any:
+def _yaml_spec(ws: workspace.Workspace, text: str) -> Any:
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
-        st.session_state[PROBLEMS_KEY] = [Problem(
+        st.session_state[PROBLEMS_KEY] = ws.key, [Problem(
             "ui.fair.bad_yaml", {"error": getattr(err, "problem", None) or str(err)},
             where="YAML", line=mark.line + 1 if mark is not None else None)]
         return None
@@ -310,12 +327,12 @@ def optimizer(ws: workspace.Workspace) -> None:
     if st.button(t("fair.run"), type="primary", key="fair_run"):
         run(ws, spec)
     elif run_yaml:
-        st.session_state[PROBLEMS_KEY] = []
-        data = _yaml_spec(edited)
-        if not st.session_state[PROBLEMS_KEY]:
+        st.session_state[PROBLEMS_KEY] = ws.key, []
+        data = _yaml_spec(ws, edited)
+        if not current_problems(ws):
             run(ws, data)
-    show_problems(st.session_state.get(PROBLEMS_KEY, []))
-    kept = st.session_state.get(RESULT_KEY)
+    show_problems(current_problems(ws))
+    kept = kept_result(ws)
     if kept is not None:
         outcome(ws, kept)
 

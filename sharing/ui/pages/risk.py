@@ -92,6 +92,22 @@ define({
 })
 
 
+def current_problems(ws: workspace.Workspace) -> list:
+    """The problems of the last run, if it was on this version of the scenario."""
+    key, items = st.session_state.get(PROBLEMS_KEY, ("", []))
+    return items if key == ws.key else []
+
+
+def kept_result(ws: workspace.Workspace) -> dict[str, Any] | None:
+    """The last run's result, unless it was on another scenario (not just an earlier
+    version of this one, which is shown with a note)."""
+    kept = st.session_state.get(RESULT_KEY)
+    if kept is not None and kept["origin"] != ws.origin:
+        del st.session_state[RESULT_KEY]
+        return None
+    return kept
+
+
 def _names(sc: Scenario) -> dict[str, str]:
     return {j.id: pick(j.name, j.name_en) for j in sc.jurisdictions}
 
@@ -157,18 +173,18 @@ def run(ws: workspace.Workspace, draws: int, seed: int,
         mc = sharing.monte_carlo(ws.scenario, draws=draws, seed=seed, uncertainty=uncertainty,
                                  progress=progress, chunk=max(64, draws // 20))
     except ScenarioError as err:
-        st.session_state[PROBLEMS_KEY] = list(err.items)
+        st.session_state[PROBLEMS_KEY] = ws.key, list(err.items)
         bar.empty()
         return
     except Exception as err:  # a library bug: say so, keep the page and the last result
-        st.session_state[PROBLEMS_KEY] = [Problem("ui.internal_error", {
+        st.session_state[PROBLEMS_KEY] = ws.key, [Problem("ui.internal_error", {
             "error": f"{type(err).__name__}: {err}"})]
         bar.empty()
         return
     bar.empty()
-    st.session_state[PROBLEMS_KEY] = []
-    st.session_state[RESULT_KEY] = {"key": ws.key, "draws": draws, "seed": seed,
-                                    "uncertainty": uncertainty, "mc": mc}
+    st.session_state[PROBLEMS_KEY] = ws.key, []
+    st.session_state[RESULT_KEY] = {"key": ws.key, "origin": ws.origin, "draws": draws,
+                                    "seed": seed, "uncertainty": uncertainty, "mc": mc}
 
 
 def _call(kept: dict[str, Any]) -> str:
@@ -189,11 +205,11 @@ def monte_carlo(ws: workspace.Workspace) -> None:
     seed = right.number_input(t("risk.seed"), value=0, min_value=0, step=1, key="risk_seed")
     if st.button(t("risk.run"), type="primary", key="risk_run"):
         if problems:
-            st.session_state[PROBLEMS_KEY] = problems
+            st.session_state[PROBLEMS_KEY] = ws.key, problems
         else:
             run(ws, int(draws), int(seed), uncertainty)
-    show_problems(st.session_state.get(PROBLEMS_KEY, []))
-    kept = st.session_state.get(RESULT_KEY)
+    show_problems(current_problems(ws))
+    kept = kept_result(ws)
     if kept is not None:
         mc_results(ws, kept)
 

@@ -161,7 +161,7 @@ def settle(ws: workspace.Workspace, actuals: Any, payments: Any, names: tuple[st
             "error": f"{type(err).__name__}: {err}"})]
         return
     st.session_state[PROBLEMS_KEY] = []
-    st.session_state[LAST_KEY] = {"inputs": inputs_key, "led": led}
+    st.session_state[LAST_KEY] = {"inputs": inputs_key, "origin": ws.origin, "led": led}
 
 
 def _rename(problem: Any, names: tuple[str, str]) -> Any:
@@ -260,7 +260,9 @@ def render() -> None:
     through = st.selectbox(t("settlement.year"), years, key="settlement_year",
                            format_func=lambda y: t("settlement.year_auto") if y is None
                            else str(y))
-    if found is not None:
+    if found is None:
+        st.session_state[PROBLEMS_KEY] = []
+    else:
         actuals, payments, a_name, p_name, problems = found
         if problems:
             st.session_state[PROBLEMS_KEY] = problems
@@ -271,7 +273,7 @@ def render() -> None:
         st.error(t("settlement.failed"))
         show_problems(problems)
     last = st.session_state.get(LAST_KEY)
-    if last is None:
+    if last is None or last["origin"] != ws.origin:  # nothing, or another scenario's ledger
         return
     if problems:
         st.warning(t("settlement.stale"))
