@@ -195,7 +195,11 @@ def make_plan(sc: Scenario) -> Plan:
     if surv is not None and surv.parks is not None:
         site = np.array([s.suffixes[x].rsplit("/", 1)[0] for x in s.suffix], dtype=object)
         key = np.where(s.park >= 0, s.park.astype(str) + site, "")
-        sites, inverse = np.unique(key, return_inverse=True)
+        sites, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        rank = np.empty(len(sites), dtype=int)  # sites in the order the scenario lists them
+        rank[np.argsort(first)] = np.arange(len(sites))
+        inverse = rank[inverse]
+        sites = sites[np.argsort(first)]
         offset = len(exit_p)
         for name in sites:
             if name:
@@ -243,51 +247,60 @@ class Sample:
         return len(self.compliance)
 
 
-def _block_variates(plan: Plan, block: int, size: int, seed: int, antithetic: bool):
+def _block_variates(plan: Plan, block: int, size: int, seed: int, antithetic: bool,
+                    z: np.ndarray | None):
     """The standard variates of one block, in a fixed order: normals for growth (units ×
-    years − 1) and the macro factor (years − 1), uniforms for exits, delays, compliance and
-    parameters. With ``antithetic`` the second half of the block mirrors the first
-    (z → −z, u → 1 − u)."""
+    years − 1, written into ``z``) and the macro factor (years − 1), uniforms for exits,
+    delays, compliance and parameters. With ``antithetic`` the second half of the block
+    mirrors the first (z → −z, u → 1 − u). A whole block is always drawn, so that a draw
+    does not depend on how many follow it."""
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(block,))))
-    # A whole block is always drawn, so that a draw does not depend on how many follow it.
     full, n = (BLOCK // 2, size // 2) if antithetic else (BLOCK, size)
     steps = plan.n_years - 1
-    noisy = bool(np.any(plan.sigma > 0))
-    z = rng.standard_normal((full, len(plan.sigma), steps))[:n] if noisy else None
+    if z is not None:
+        if n == full:
+            rng.standard_normal(out=z[:n])
+        else:
+            z[:n] = rng.standard_normal((full, *z.shape[1:]))[:n]
+        if antithetic:
+            np.negative(z[:n], out=z[n:])
     m = rng.standard_normal((full, steps))[:n] if plan.macro > 0 else None
     counts = (len(plan.exit_p), len(plan.delayed), len(plan.compliance), len(plan.parameters))
     uniforms = [rng.random((full, c))[:n] for c in counts]
     if antithetic:
-        z = None if z is None else np.concatenate([z, -z])
         m = None if m is None else np.concatenate([m, -m])
         uniforms = [np.concatenate([x, 1.0 - x]) for x in uniforms]
-    return z, m, uniforms
+    return m, uniforms
 
 
 def sample(plan: Plan, start: int, stop: int, seed: int, antithetic: bool = False) -> Sample:
     """The inputs of draws ``start`` to ``stop`` (whole blocks, but for the last)."""
+    n = stop - start
+    n_units, steps = len(plan.sigma), plan.n_years - 1
+    z = np.empty((n, n_units, steps)) if np.any(plan.sigma > 0) else None
     parts = []
     for block in range(start // BLOCK, -(-stop // BLOCK)):
         lo, hi = block * BLOCK, min((block + 1) * BLOCK, stop)
-        parts.append(_block_variates(plan, block, hi - lo, seed, antithetic))
-    z = None if parts[0][0] is None else np.concatenate([p[0] for p in parts])
-    m = None if parts[0][1] is None else np.concatenate([p[1] for p in parts])
-    u_exit, u_delay, u_comp, u_par = (np.concatenate([p[2][i] for p in parts])
+        rows = None if z is None else z[lo - start:hi - start]
+        parts.append(_block_variates(plan, block, hi - lo, seed, antithetic, rows))
+    m = None if parts[0][0] is None else np.concatenate([p[0] for p in parts])
+    u_exit, u_delay, u_comp, u_par = (np.concatenate([p[1][i] for p in parts])
                                       for i in range(4))
-    n = stop - start
     multiplier = None
     if z is not None or m is not None:
-        shock = np.zeros((n, len(plan.sigma), plan.n_years - 1))
-        if z is not None:
-            if np.any(plan.group >= 0):
-                z = _correlate(plan, z)
-            shock += plan.sigma[None, :, None] * z
+        # log M[:, :, i] = Σ_{u ≤ i} (σ z + σ_m m − (σ² + σ_m²)/2), in place.
+        if z is None:
+            shock = np.zeros((n, n_units, steps))
+        else:
+            shock = _correlate(plan, z) if np.any(plan.group >= 0) else z
+            shock *= plan.sigma[None, :, None]
         if m is not None:
             shock += plan.macro * m[:, None, :]
         shock -= 0.5 * (plan.sigma ** 2 + plan.macro ** 2)[None, :, None]
-        log_m = np.zeros((n, len(plan.sigma), plan.n_years))
-        np.cumsum(shock, axis=2, out=log_m[:, :, 1:])
-        multiplier = np.exp(log_m)
+        multiplier = np.empty((n, n_units, plan.n_years))
+        multiplier[:, :, 0] = 0.0
+        np.cumsum(shock, axis=2, out=multiplier[:, :, 1:])
+        np.exp(multiplier, out=multiplier)
     exit_at = None
     if len(plan.exit_p):
         p = plan.exit_p[None, :]
