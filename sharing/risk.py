@@ -50,7 +50,7 @@ from sharing.uncertainty import Uncertainty
 BLOCK = 64  # draws per random stream: chunks are whole blocks
 MAX_DRAWS = 10_000_000
 MAX_PATH_DRAWS = 100_000  # fan charts are computed from at most this many draws
-CHUNK_BYTES = 16_000_000  # the size of one chunk's gross array, by default
+CHUNK_BYTES = 8_000_000  # the size of one chunk's gross array, by default
 QUANTILES = (5, 25, 50, 75, 95)
 TAIL = 0.05  # expected shortfall: the mean of the worst 5 % of draws
 LOSS_TOLERANCE = 1e-9  # relative: a gain of -1e-12 is rounding, not a loss
@@ -670,7 +670,7 @@ def monte_carlo(scenario: Scenario, draws: int = 10_000, seed: int = 0,
 
     ``uncertainty`` takes the keys of the scenario's ``uncertainty:`` section (None: the
     scenario's own; validated with key paths). Draws run in chunks of ``chunk`` draws
-    (rounded up to whole blocks of :data:`BLOCK`; default: about 16 MB of tax amounts each),
+    (rounded up to whole blocks of :data:`BLOCK`; default: about 8 MB of tax amounts each),
     in this process or on ``executor`` (any ``concurrent.futures.Executor``: a
     ``ProcessPoolExecutor``, or a ``dask.distributed`` client's ``get_executor()``).
     ``progress(done, total)`` is called after each chunk. The same ``seed`` gives the same
