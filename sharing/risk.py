@@ -79,6 +79,9 @@ define({
         "deviation of {std:,.2f} (10,000 CNY), 5%–95% range {p5:,.2f} to {p95:,.2f}; it is "
         "worse off than without cooperation in {prob:.1%} of draws (mean of the worst 5%: "
         "{es:,.2f})."),
+    "risk.explain_likely": ("最可能比不合作更差的是{name}：概率 {prob:.1%}。",
+                            "The side most likely to be worse off than without cooperation is "
+                            "{name}: {prob:.1%} of draws."),
     "risk.explain_line": ("{name}：亏损概率 {prob:.1%}，均值 {mean:,.2f}，标准差 {std:,.2f}",
                           "{name}: probability of loss {prob:.1%}, mean {mean:,.2f}, "
                           "std {std:,.2f}"),
@@ -482,6 +485,9 @@ def run_chunk(plan: Plan, start: int, stop: int, seed: int, antithetic: bool,
         discount = None
         if plan.parameters:
             rate = smp.values[:, 0]
+            bad = np.flatnonzero(~((rate >= 0) & (rate <= 1)))
+            if bad.size:  # the scenario's own check says what is wrong, with the draw
+                _draw_model(plan, smp.values[bad[0]], start + int(bad[0]))
             discount = (1.0 + rate[:, None]) ** -(model.years - model.years[0])[None, :]
         gross, stay, facts = inputs(plan, model, smp)
         batch = run_batch(model, gross, smp.compliance, stay=stay, facts=facts,
@@ -627,6 +633,10 @@ class MonteCarloResult:
                              name=_lang_name(self.scenario, top.jurisdiction, lang),
                              std=top["std"], p5=top.p5, p95=top.p95, prob=top.prob_loss,
                              es=top.expected_shortfall))
+        likely = sm.sort_values("prob_loss", ascending=False).iloc[0]
+        if likely.jurisdiction != top.jurisdiction and likely.prob_loss > top.prob_loss:
+            lines.append(message("risk.explain_likely", lang, prob=likely.prob_loss,
+                                 name=_lang_name(self.scenario, likely.jurisdiction, lang)))
         for row in sm.itertuples():
             lines.append(message("risk.explain_line", lang,
                                  name=_lang_name(self.scenario, row.jurisdiction, lang),
