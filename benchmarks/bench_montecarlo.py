@@ -88,22 +88,23 @@ class HandKernel:
 
     def chunk(self, lo: int, hi: int, seed: int):
         n, k, t = hi - lo, len(self.g0), self.n_years
-        z = np.empty((n, k, t - 1))
+        z = np.empty((n, k, t))  # year 0's normal is drawn and not used
         u_exit = np.empty((n, self.n_sites))
         u_comp = np.empty((n, self.n_parks))
         for b in range(lo // BLOCK, -(-hi // BLOCK)):
             a0, a1 = b * BLOCK - lo, min((b + 1) * BLOCK, hi) - lo
             rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed,
                                                                              spawn_key=(b,))))
-            rng.standard_normal(out=z[a0:a1]) if a1 - a0 == BLOCK else \
-                z.__setitem__(slice(a0, a1), rng.standard_normal((BLOCK, k, t - 1))[:a1 - a0])
+            if a1 - a0 == BLOCK:
+                rng.standard_normal(out=z[a0:a1])
+            else:
+                z[a0:a1] = rng.standard_normal((BLOCK, k, t))[:a1 - a0]
             u_exit[a0:a1] = rng.random((BLOCK, self.n_sites))[:a1 - a0]
             u_comp[a0:a1] = rng.random((BLOCK, self.n_parks))[:a1 - a0]
         z *= SIGMA
         z -= 0.5 * SIGMA ** 2
-        gross = np.empty((n, k, t))
-        gross[:, :, 0] = 0.0
-        np.cumsum(z, axis=2, out=gross[:, :, 1:])
+        z[:, :, 0] = 0.0
+        gross = np.cumsum(z, axis=2, out=z)
         np.exp(gross, out=gross)
         leaves = np.floor(np.log1p(-u_exit) / np.log1p(-EXIT)) + 1.0
         gross *= np.arange(t)[None, None, :] < leaves[:, self.site, None]

@@ -50,7 +50,7 @@ from sharing.uncertainty import Uncertainty
 BLOCK = 64  # draws per random stream: chunks are whole blocks
 MAX_DRAWS = 10_000_000
 MAX_PATH_DRAWS = 100_000  # fan charts are computed from at most this many draws
-CHUNK_BYTES = 8_000_000  # the size of one chunk's gross array, by default
+CHUNK_BYTES = 16_000_000  # the size of one chunk's gross array, by default
 QUANTILES = (5, 25, 50, 75, 95)
 TAIL = 0.05  # expected shortfall: the mean of the worst 5 % of draws
 LOSS_TOLERANCE = 1e-9  # relative: a gain of -1e-12 is rounding, not a loss
@@ -260,7 +260,7 @@ def _block_variates(plan: Plan, block: int, size: int, seed: int, antithetic: bo
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(block,))))
     full, n = (BLOCK // 2, size // 2) if antithetic else (BLOCK, size)
     steps = plan.n_years - 1
-    if z is not None:
+    if z is not None:  # (draws, units, years): written in place
         if n == full:
             rng.standard_normal(out=z[:n])
         else:
@@ -279,8 +279,10 @@ def _block_variates(plan: Plan, block: int, size: int, seed: int, antithetic: bo
 def sample(plan: Plan, start: int, stop: int, seed: int, antithetic: bool = False) -> Sample:
     """The inputs of draws ``start`` to ``stop`` (whole blocks, but for the last)."""
     n = stop - start
-    n_units, steps = len(plan.sigma), plan.n_years - 1
-    z = np.empty((n, n_units, steps)) if np.any(plan.sigma > 0) else None
+    n_units = len(plan.sigma)
+    # One buffer (draws, units, years) holds the shocks, then log M, then M: year 0 has no
+    # shock (its normal is drawn and not used, so that the buffer is filled in one go).
+    z = np.empty((n, n_units, plan.n_years)) if np.any(plan.sigma > 0) else None
     parts = []
     for block in range(start // BLOCK, -(-stop // BLOCK)):
         lo, hi = block * BLOCK, min((block + 1) * BLOCK, stop)
@@ -291,18 +293,18 @@ def sample(plan: Plan, start: int, stop: int, seed: int, antithetic: bool = Fals
                                       for i in range(4))
     multiplier = None
     if z is not None or m is not None:
-        # log M[:, :, i] = Σ_{u ≤ i} (σ z + σ_m m − (σ² + σ_m²)/2), in place.
+        # log M[:, :, i] = Σ_{1 ≤ u ≤ i} (σ z + σ_m m − (σ² + σ_m²)/2), in place.
         if z is None:
-            shock = np.zeros((n, n_units, steps))
+            multiplier = np.zeros((n, n_units, plan.n_years))
         else:
-            shock = _correlate(plan, z) if np.any(plan.group >= 0) else z
-            shock *= plan.sigma[None, :, None]
+            multiplier = _correlate(plan, z) if np.any(plan.group >= 0) else z
+            multiplier *= plan.sigma[None, :, None]
+        shock = multiplier[:, :, 1:]
         if m is not None:
             shock += plan.macro * m[:, None, :]
         shock -= 0.5 * (plan.sigma ** 2 + plan.macro ** 2)[None, :, None]
-        multiplier = np.empty((n, n_units, plan.n_years))
         multiplier[:, :, 0] = 0.0
-        np.cumsum(shock, axis=2, out=multiplier[:, :, 1:])
+        np.cumsum(multiplier, axis=2, out=multiplier)
         np.exp(multiplier, out=multiplier)
     exit_at = None
     if len(plan.exit_p):
@@ -353,10 +355,12 @@ def _parameter_values(p, base: float, u: np.ndarray) -> np.ndarray:
     return stats.triang.ppf(u, (mode - p.low) / width, loc=p.low, scale=width)
 
 
-def inputs(plan: Plan, model: Model, smp: Sample, rows: slice = slice(None)):
+def inputs(plan: Plan, model: Model, smp: Sample, rows: slice = slice(None),
+           consume: bool = False):
     """Engine inputs for the draws ``rows`` of ``smp`` on ``model`` (the plan's model, or a
     draw's own when a parameter changes it): gross ``(D, streams, years)``, the stay rows,
-    the firm facts (None when no draw moves them)."""
+    the firm facts (None when no draw moves them). With ``consume`` the sample's multiplier
+    buffer becomes the gross amounts (no copy; the sample is not used again)."""
     s, stay, years = model.streams, model.stay, model.years
     mult = None if smp.multiplier is None else smp.multiplier[rows]
     delay = None if smp.delay is None else smp.delay[rows]
@@ -369,14 +373,21 @@ def inputs(plan: Plan, model: Model, smp: Sample, rows: slice = slice(None)):
     if mult is not None:
         k = len(s)
         same = mult.shape[1] == k and np.array_equal(plan.unit_of_row, np.arange(k))
-        gross = gross * (mult if same else mult[:, plan.unit_of_row])
         stay_gross = stay_gross * mult[:, plan.unit_of_stay]
         if facts is None and np.any(s.pre_move_gross > 0):
             facts = _facts(model, mult, plan, np.zeros((n, 0), int))
+        if same and consume and delay is None:
+            gross = np.multiply(mult, s.gross, out=mult)
+        else:
+            gross = gross * (mult if same else mult[:, plan.unit_of_row])
     if smp.exit_at is not None:
         exit_at = smp.exit_at[rows]
         t = np.arange(len(years))
-        gross = gross * _alive(exit_at, plan.exit_of_row, t)
+        alive = _alive(exit_at, plan.exit_of_row, t)
+        if gross.flags.writeable:  # ours (a product, or the consumed buffer)
+            gross *= alive
+        else:
+            gross = gross * alive
         if len(plan.exit_of_stay):
             stay_gross = stay_gross * _alive(exit_at, plan.exit_of_stay, t)
     return gross, stay_gross, facts
@@ -489,7 +500,7 @@ def run_chunk(plan: Plan, start: int, stop: int, seed: int, antithetic: bool,
             if bad.size:  # the scenario's own check says what is wrong, with the draw
                 _draw_model(plan, smp.values[bad[0]], start + int(bad[0]))
             discount = (1.0 + rate[:, None]) ** -(model.years - model.years[0])[None, :]
-        gross, stay, facts = inputs(plan, model, smp)
+        gross, stay, facts = inputs(plan, model, smp, consume=True)
         batch = run_batch(model, gross, smp.compliance, stay=stay, facts=facts,
                           discount=discount, cache=plan.cache)
         pv, alone, alloc = batch.pv_net_benefit, batch.standalone_pv, batch.allocated
@@ -680,7 +691,7 @@ def monte_carlo(scenario: Scenario, draws: int = 10_000, seed: int = 0,
 
     ``uncertainty`` takes the keys of the scenario's ``uncertainty:`` section (None: the
     scenario's own; validated with key paths). Draws run in chunks of ``chunk`` draws
-    (rounded up to whole blocks of :data:`BLOCK`; default: about 8 MB of tax amounts each),
+    (rounded up to whole blocks of :data:`BLOCK`; default: about 16 MB of tax amounts each),
     in this process or on ``executor`` (any ``concurrent.futures.Executor``: a
     ``ProcessPoolExecutor``, or a ``dask.distributed`` client's ``get_executor()``).
     ``progress(done, total)`` is called after each chunk. The same ``seed`` gives the same
