@@ -3,7 +3,8 @@
 :func:`compile_scenario` turns a validated scenario into a :class:`Model` once: the stream
 table (gross amounts, retention, host and firm roles as numpy arrays), each agreement's stream
 rows, and the costs. :meth:`Model.run` then applies the rules and can be called many times
-with perturbed gross amounts or compliance rates (Monte Carlo) without re-parsing anything.
+with perturbed gross amounts or compliance rates without re-parsing anything; :func:`run_batch`
+runs many Monte Carlo draws at once, with a leading draws axis (``sharing.risk``).
 
 Without an agreement a stream's host keeps its retained revenue. Counterfactuals for the
 cooperative game (a park is built only if all its partners take part; a firm moves only if

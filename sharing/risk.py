@@ -79,6 +79,9 @@ define({
         "deviation of {std:,.2f} (10,000 CNY), 5%–95% range {p5:,.2f} to {p95:,.2f}; it is "
         "worse off than without cooperation in {prob:.1%} of draws (mean of the worst 5%: "
         "{es:,.2f})."),
+    "risk.explain_likely": ("最可能比不合作更差的是{name}：概率 {prob:.1%}。",
+                            "The side most likely to be worse off than without cooperation is "
+                            "{name}: {prob:.1%} of draws."),
     "risk.explain_line": ("{name}：亏损概率 {prob:.1%}，均值 {mean:,.2f}，标准差 {std:,.2f}",
                           "{name}: probability of loss {prob:.1%}, mean {mean:,.2f}, "
                           "std {std:,.2f}"),
@@ -195,7 +198,11 @@ def make_plan(sc: Scenario) -> Plan:
     if surv is not None and surv.parks is not None:
         site = np.array([s.suffixes[x].rsplit("/", 1)[0] for x in s.suffix], dtype=object)
         key = np.where(s.park >= 0, s.park.astype(str) + site, "")
-        sites, inverse = np.unique(key, return_inverse=True)
+        sites, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        rank = np.empty(len(sites), dtype=int)  # sites in the order the scenario lists them
+        rank[np.argsort(first)] = np.arange(len(sites))
+        inverse = rank[inverse]
+        sites = sites[np.argsort(first)]
         offset = len(exit_p)
         for name in sites:
             if name:
@@ -243,51 +250,62 @@ class Sample:
         return len(self.compliance)
 
 
-def _block_variates(plan: Plan, block: int, size: int, seed: int, antithetic: bool):
+def _block_variates(plan: Plan, block: int, size: int, seed: int, antithetic: bool,
+                    z: np.ndarray | None):
     """The standard variates of one block, in a fixed order: normals for growth (units ×
-    years − 1) and the macro factor (years − 1), uniforms for exits, delays, compliance and
-    parameters. With ``antithetic`` the second half of the block mirrors the first
-    (z → −z, u → 1 − u)."""
+    years − 1, written into ``z``) and the macro factor (years − 1), uniforms for exits,
+    delays, compliance and parameters. With ``antithetic`` the second half of the block
+    mirrors the first (z → −z, u → 1 − u). A whole block is always drawn, so that a draw
+    does not depend on how many follow it."""
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(block,))))
-    # A whole block is always drawn, so that a draw does not depend on how many follow it.
     full, n = (BLOCK // 2, size // 2) if antithetic else (BLOCK, size)
     steps = plan.n_years - 1
-    noisy = bool(np.any(plan.sigma > 0))
-    z = rng.standard_normal((full, len(plan.sigma), steps))[:n] if noisy else None
+    if z is not None:  # (draws, units, years): written in place
+        if n == full:
+            rng.standard_normal(out=z[:n])
+        else:
+            z[:n] = rng.standard_normal((full, *z.shape[1:]))[:n]
+        if antithetic:
+            np.negative(z[:n], out=z[n:])
     m = rng.standard_normal((full, steps))[:n] if plan.macro > 0 else None
     counts = (len(plan.exit_p), len(plan.delayed), len(plan.compliance), len(plan.parameters))
     uniforms = [rng.random((full, c))[:n] for c in counts]
     if antithetic:
-        z = None if z is None else np.concatenate([z, -z])
         m = None if m is None else np.concatenate([m, -m])
         uniforms = [np.concatenate([x, 1.0 - x]) for x in uniforms]
-    return z, m, uniforms
+    return m, uniforms
 
 
 def sample(plan: Plan, start: int, stop: int, seed: int, antithetic: bool = False) -> Sample:
     """The inputs of draws ``start`` to ``stop`` (whole blocks, but for the last)."""
+    n = stop - start
+    n_units = len(plan.sigma)
+    # One buffer (draws, units, years) holds the shocks, then log M, then M: year 0 has no
+    # shock (its normal is drawn and not used, so that the buffer is filled in one go).
+    z = np.empty((n, n_units, plan.n_years)) if np.any(plan.sigma > 0) else None
     parts = []
     for block in range(start // BLOCK, -(-stop // BLOCK)):
         lo, hi = block * BLOCK, min((block + 1) * BLOCK, stop)
-        parts.append(_block_variates(plan, block, hi - lo, seed, antithetic))
-    z = None if parts[0][0] is None else np.concatenate([p[0] for p in parts])
-    m = None if parts[0][1] is None else np.concatenate([p[1] for p in parts])
-    u_exit, u_delay, u_comp, u_par = (np.concatenate([p[2][i] for p in parts])
+        rows = None if z is None else z[lo - start:hi - start]
+        parts.append(_block_variates(plan, block, hi - lo, seed, antithetic, rows))
+    m = None if parts[0][0] is None else np.concatenate([p[0] for p in parts])
+    u_exit, u_delay, u_comp, u_par = (np.concatenate([p[1][i] for p in parts])
                                       for i in range(4))
-    n = stop - start
     multiplier = None
     if z is not None or m is not None:
-        shock = np.zeros((n, len(plan.sigma), plan.n_years - 1))
-        if z is not None:
-            if np.any(plan.group >= 0):
-                z = _correlate(plan, z)
-            shock += plan.sigma[None, :, None] * z
+        # log M[:, :, i] = Σ_{1 ≤ u ≤ i} (σ z + σ_m m − (σ² + σ_m²)/2), in place.
+        if z is None:
+            multiplier = np.zeros((n, n_units, plan.n_years))
+        else:
+            multiplier = _correlate(plan, z) if np.any(plan.group >= 0) else z
+            multiplier *= plan.sigma[None, :, None]
+        shock = multiplier[:, :, 1:]
         if m is not None:
             shock += plan.macro * m[:, None, :]
         shock -= 0.5 * (plan.sigma ** 2 + plan.macro ** 2)[None, :, None]
-        log_m = np.zeros((n, len(plan.sigma), plan.n_years))
-        np.cumsum(shock, axis=2, out=log_m[:, :, 1:])
-        multiplier = np.exp(log_m)
+        multiplier[:, :, 0] = 0.0
+        np.cumsum(multiplier, axis=2, out=multiplier)
+        np.exp(multiplier, out=multiplier)
     exit_at = None
     if len(plan.exit_p):
         p = plan.exit_p[None, :]
@@ -337,10 +355,12 @@ def _parameter_values(p, base: float, u: np.ndarray) -> np.ndarray:
     return stats.triang.ppf(u, (mode - p.low) / width, loc=p.low, scale=width)
 
 
-def inputs(plan: Plan, model: Model, smp: Sample, rows: slice = slice(None)):
+def inputs(plan: Plan, model: Model, smp: Sample, rows: slice = slice(None),
+           consume: bool = False):
     """Engine inputs for the draws ``rows`` of ``smp`` on ``model`` (the plan's model, or a
     draw's own when a parameter changes it): gross ``(D, streams, years)``, the stay rows,
-    the firm facts (None when no draw moves them)."""
+    the firm facts (None when no draw moves them). With ``consume`` the sample's multiplier
+    buffer becomes the gross amounts (no copy; the sample is not used again)."""
     s, stay, years = model.streams, model.stay, model.years
     mult = None if smp.multiplier is None else smp.multiplier[rows]
     delay = None if smp.delay is None else smp.delay[rows]
@@ -353,14 +373,21 @@ def inputs(plan: Plan, model: Model, smp: Sample, rows: slice = slice(None)):
     if mult is not None:
         k = len(s)
         same = mult.shape[1] == k and np.array_equal(plan.unit_of_row, np.arange(k))
-        gross = gross * (mult if same else mult[:, plan.unit_of_row])
         stay_gross = stay_gross * mult[:, plan.unit_of_stay]
         if facts is None and np.any(s.pre_move_gross > 0):
             facts = _facts(model, mult, plan, np.zeros((n, 0), int))
+        if same and consume and delay is None:
+            gross = np.multiply(mult, s.gross, out=mult)
+        else:
+            gross = gross * (mult if same else mult[:, plan.unit_of_row])
     if smp.exit_at is not None:
         exit_at = smp.exit_at[rows]
         t = np.arange(len(years))
-        gross = gross * _alive(exit_at, plan.exit_of_row, t)
+        alive = _alive(exit_at, plan.exit_of_row, t)
+        if gross.flags.writeable:  # ours (a product, or the consumed buffer)
+            gross *= alive
+        else:
+            gross = gross * alive
         if len(plan.exit_of_stay):
             stay_gross = stay_gross * _alive(exit_at, plan.exit_of_stay, t)
     return gross, stay_gross, facts
@@ -469,8 +496,11 @@ def run_chunk(plan: Plan, start: int, stop: int, seed: int, antithetic: bool,
         discount = None
         if plan.parameters:
             rate = smp.values[:, 0]
+            bad = np.flatnonzero(~((rate >= 0) & (rate <= 1)))
+            if bad.size:  # the scenario's own check says what is wrong, with the draw
+                _draw_model(plan, smp.values[bad[0]], start + int(bad[0]))
             discount = (1.0 + rate[:, None]) ** -(model.years - model.years[0])[None, :]
-        gross, stay, facts = inputs(plan, model, smp)
+        gross, stay, facts = inputs(plan, model, smp, consume=True)
         batch = run_batch(model, gross, smp.compliance, stay=stay, facts=facts,
                           discount=discount, cache=plan.cache)
         pv, alone, alloc = batch.pv_net_benefit, batch.standalone_pv, batch.allocated
@@ -614,6 +644,10 @@ class MonteCarloResult:
                              name=_lang_name(self.scenario, top.jurisdiction, lang),
                              std=top["std"], p5=top.p5, p95=top.p95, prob=top.prob_loss,
                              es=top.expected_shortfall))
+        likely = sm.sort_values("prob_loss", ascending=False).iloc[0]
+        if likely.jurisdiction != top.jurisdiction and likely.prob_loss > top.prob_loss:
+            lines.append(message("risk.explain_likely", lang, prob=likely.prob_loss,
+                                 name=_lang_name(self.scenario, likely.jurisdiction, lang)))
         for row in sm.itertuples():
             lines.append(message("risk.explain_line", lang,
                                  name=_lang_name(self.scenario, row.jurisdiction, lang),

@@ -329,3 +329,27 @@ def test_batch_equals_run_draw_by_draw(name):
         close(batch.allocated[d], res.allocated)
         close(batch.pv_net_benefit[d], res.pv_net_benefit)
         close(batch.subsidy[d], res.subsidy)
+
+
+def test_drawn_parameter_out_of_range_is_refused():
+    u = {"parameters": [{"path": "discount_rate", "dist": "normal", "sd": 0.5}]}
+    with pytest.raises(ScenarioError) as err:
+        monte_carlo(scenario("gaozhu"), draws=200, seed=1, uncertainty=u)
+    zh, en = "\n".join(err.value.text("zh")), "\n".join(err.value.text("en"))
+    assert "discount_rate" in zh and "次抽样" in zh
+    assert "discount_rate" in en and "draw " in en
+
+
+def test_schema_has_the_uncertainty_section():
+    from sharing.scenario import json_schema
+
+    schema = json_schema()
+    assert "uncertainty" in schema["properties"]
+    assert {"Uncertainty", "Growth", "Survival", "BetaSpread"} <= set(schema["$defs"])
+
+
+def test_explain_names_the_riskiest_side():
+    mc = monte_carlo(scenario("jjj_2015_relocation"), draws=200, seed=7)
+    zh, en = mc.explain("zh"), mc.explain("en")
+    assert "承担的风险最大" in zh and "carries the most risk" in en
+    assert "北京" in zh and "Beijing" in en
