@@ -55,6 +55,15 @@ define({
 })
 
 
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+           "#7f7f7f", "#bcbd22", "#17becf")
+
+
+def _faint(hex_colour: str, alpha: float = 0.35) -> str:
+    r, g, b = (int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
 def _label(column: str, lang: Lang) -> str:
     zh, en = LABELS.get(column) or CHART_LABELS.get(column) or (column, column)
     return zh if lang == "zh" else en
@@ -151,8 +160,9 @@ def transfers(res: Result, year: int | None = None, lang: Lang = "zh") -> pd.Dat
     that ends with ``to`` after the agreements, in ``year`` or, with ``year=None``, in
     present value over all years. ``from == to`` is what a host keeps. Fixed-return
     payments go from the payer to the beneficiary (split in proportion when there are
-    several), central subsidies from ``central``. Negative amounts (refunds) are left out:
-    a Sankey shows what moves, the summary shows the totals."""
+    several), central subsidies from ``central``. Amounts are netted per pair, so a refund
+    (a negative amount) reduces its pair; a pair whose net is not positive is left out: a
+    Sankey shows what moves, the summary shows the totals."""
     flows = res.flows
     weight = pd.Series(res.model.discount, index=res.years)
     if year is not None:
@@ -201,12 +211,16 @@ def transfers_sankey(data: pd.DataFrame, year: int | None = None,
     labels = [message("charts.collected_in", lang, name=names[k]) if k != "central"
               else names[k] for k in left]
     labels += [message("charts.received_by", lang, name=names[k]) for k in right]
+    nodes = [*left, *right]
+    colour = {k: PALETTE[i % len(PALETTE)] for i, k in enumerate(dict.fromkeys(nodes))}
     fig = go.Figure(go.Sankey(
         valueformat=",.2f",
-        node={"label": labels, "pad": 20},
+        textfont={"color": "#1f1f1f", "size": 13},
+        node={"label": labels, "pad": 24, "color": [colour[k] for k in nodes]},
         link={"source": [left.index(f) for f in data["from"]],
               "target": [len(left) + right.index(t) for t in data["to"]],
-              "value": data["amount"].tolist()}))
+              "value": data["amount"].tolist(),
+              "color": [_faint(colour[f]) for f in data["from"]]}))
     when = (message("charts.transfers_pv", lang) if year is None
             else message("charts.transfers_year", lang, year=year))
     return _layout(fig, message("charts.transfers", lang, when=when))

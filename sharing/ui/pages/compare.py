@@ -142,7 +142,7 @@ def render() -> None:
     wide = part.pivot_table(index="name", columns="scenario", values="value", sort=False)
     diff = part[part["scenario"] != baseline].pivot_table(
         index="name", columns="scenario", values="difference", sort=False)
-    wide = wide[names].join(diff.add_prefix("Δ "), how="left")
+    wide = wide[names].join(diff.add_prefix("Δ "), how="left").rename_axis(label("name"))
     st.dataframe(wide, width="stretch", column_config=money_columns(list(wide.columns)))
     full = compare_table(compare(results, baseline), lang())
     download_csv(full, t("file.compare"), key="compare_csv")
