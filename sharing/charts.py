@@ -295,3 +295,233 @@ def comparison_bars(data: pd.DataFrame, metric: str, lang: Lang = "zh",
                           baseline=difference))
     return _layout(fig, title)
 
+
+
+# ---------------------------------------------------------------------------------------------
+# Fair split: coalition values, solution concepts side by side, the core check
+
+FAIR_SOLUTIONS = ("current", "shapley", "nucleolus", "scrb", "proportional")
+
+CHART_LABELS.update({
+    "solution": ("分配方案", "split"),
+    "members": ("成员", "members"),
+    "size": ("成员数", "size"),
+    "payoff": ("现行收益之和", "current payoffs"),
+    "excess": ("超额 v(S)−x(S)", "excess v(S)−x(S)"),
+    "in_core": ("在核心内", "in the core"),
+    "blocking": ("阻挡联盟", "blocking coalition"),
+    "current": ("现行方案", "current split"),
+    "shapley": ("沙普利值", "Shapley value"),
+    "nucleolus": ("核仁", "nucleolus"),
+    "scrb": ("可分离费用剩余效益法", "SCRB"),
+    "proportional": ("按单干价值比例", "proportional split"),
+    "optimized": ("优化份额", "optimized share"),
+    "stage": ("阶段", "stage"),
+    "draw": ("抽样", "draw"),
+    "parameter": ("参数", "parameter"),
+    "pair": ("支付方→收款方", "payer → payee"),
+})
+
+define({
+    "charts.fair_bars": ("各分配方案的合作收益（现值，较单干）",
+                         "Gain over going alone under each split (PV)"),
+    "charts.gain_axis": ("合作收益（万元）", "gain (10,000 CNY)"),
+    "charts.shares": ("优化份额与现行份额", "Optimized and current shares"),
+    "charts.share_axis": ("份额", "share"),
+    "charts.fan": ("{name}：分享后收入的分布（按年）", "{name}: allocated revenue by year, spread"),
+    "charts.fan.band90": ("5%–95%", "5%–95%"),
+    "charts.fan.band50": ("25%–75%", "25%–75%"),
+    "charts.fan.median": ("中位数", "median"),
+    "charts.gains_hist": ("合作收益的分布（各次抽样，现值）",
+                          "Distribution of the gain over going alone (draws, PV)"),
+    "charts.count": ("抽样次数", "draws"),
+    "charts.tornado": ("{name}：净收益现值对各参数的敏感性",
+                       "{name}: sensitivity of the PV net benefit"),
+    "charts.tornado.low": ("参数取低值", "parameter low"),
+    "charts.tornado.high": ("参数取高值", "parameter high"),
+    "charts.tornado.axis": ("与基准之差（万元）", "change from the base (10,000 CNY)"),
+    "charts.arrears": ("年末欠款（按支付方与年份）", "Arrears at year end (by payer and year)"),
+})
+
+
+def _people(sc, ids, lang: Lang) -> str:
+    names = {j.id: (j.name if lang == "zh" else j.name_en) or j.id for j in sc.jurisdictions}
+    return ("、" if lang == "zh" else ", ").join(names[i] for i in ids)
+
+
+def _game(res: Result):
+    from sharing import games
+
+    return games.Game.from_scenario(res.scenario)
+
+
+def coalition_values(res: Result, lang: Lang = "zh") -> pd.DataFrame:
+    """``coalition, members, size, value, payoff, excess``: the worth ``v(S)`` of every
+    coalition (:meth:`sharing.games.Game.from_scenario`, PV 万元), the current payoffs of its
+    members summed (``x(S)``, the summary's ``pv_net_benefit``) and the excess
+    ``v(S) − x(S)``: a positive excess means S would do better on its own (it blocks)."""
+    game = _game(res)
+    frame = game.to_frame()
+    pv = dict(zip(res.summary["jurisdiction"], res.summary["pv_net_benefit"], strict=True))
+    ids = [c.split("+") for c in frame["coalition"]]
+    payoff = [sum(pv[j] for j in members) for members in ids]
+    return pd.DataFrame({"coalition": frame["coalition"],
+                         "members": [_people(res.scenario, m, lang) for m in ids],
+                         "size": [len(m) for m in ids], "value": frame["value"],
+                         "payoff": payoff, "excess": frame["value"] - payoff})
+
+
+def fair_split(res: Result, lang: Lang = "zh") -> pd.DataFrame:
+    """``jurisdiction, name, standalone_pv, current, shapley, nucleolus, scrb,
+    proportional``: each jurisdiction's PV net benefit under the current agreements and
+    under the Shapley value, nucleolus, SCRB and the split of ``v(N)`` in proportion to the
+    stand-alone values (:mod:`sharing.games`, on ``Game.from_scenario``); NaN where a
+    solution does not exist."""
+    from sharing import games
+
+    game = _game(res)
+    summary = res.summary.set_index("jurisdiction")
+    out = pd.DataFrame({"jurisdiction": list(game.players)})
+    out["name"] = out["jurisdiction"].map(_names(res, lang))
+    out["standalone_pv"] = [game[(p,)] for p in game.players]
+    out["current"] = summary.loc[list(game.players), "pv_net_benefit"].to_numpy()
+    solvers = {"shapley": games.shapley, "nucleolus": games.nucleolus, "scrb": games.scrb,
+               "proportional": games.proportional}
+    for key, solve in solvers.items():
+        try:
+            x = solve(game)
+            out[key] = [x[p] for p in game.players]
+        except games.GameError:
+            out[key] = float("nan")
+    return out
+
+
+def core_check(res: Result, lang: Lang = "zh") -> pd.DataFrame:
+    """``solution, in_core, blocking, excess`` for each split of :func:`fair_split`: whether
+    it is in the core (:func:`sharing.games.core_violation`) and, if not, the coalition with
+    the largest excess (the one that blocks it) and by how much (万元)."""
+    from sharing import games
+
+    game = _game(res)
+    table = fair_split(res, lang)
+    rows = []
+    for key in FAIR_SOLUTIONS:
+        if table[key].isna().any():
+            continue
+        found = games.core_violation(game, dict(zip(table["jurisdiction"], table[key],
+                                                    strict=True)))
+        blocked = found is not None and found.coalition is not None
+        members = [p for p in game.players if blocked and p in found.coalition]
+        rows.append({"solution": key, "in_core": found is None,
+                     "blocking": _people(res.scenario, members, lang) if blocked else "",
+                     "excess": found.amount if blocked else 0.0})
+    return pd.DataFrame(rows, columns=["solution", "in_core", "blocking", "excess"])
+
+
+def fair_bars(data: pd.DataFrame, lang: Lang = "zh") -> go.Figure:
+    """Grouped bars of :func:`fair_split`: each split's gain over going alone, a group per
+    jurisdiction."""
+    fig = go.Figure()
+    for key in FAIR_SOLUTIONS:
+        if key in data.columns:
+            fig.add_trace(go.Bar(x=data["name"], y=data[key] - data["standalone_pv"],
+                                 name=_label(key, lang), texttemplate="%{y:,.0f}",
+                                 textposition="outside"))
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(title=message("charts.gain_axis", lang), tickformat=",.0f")
+    return _layout(fig, message("charts.fair_bars", lang))
+
+
+def shares_bars(shares: pd.DataFrame, scenario, lang: Lang = "zh") -> go.Figure:
+    """Optimized against current shares (``OptimizationResult.shares``): a bar pair per
+    jurisdiction and decided split (agreement, rule path, stage)."""
+    names = {j.id: (j.name if lang == "zh" else j.name_en) or j.id
+             for j in scenario.jurisdictions}
+    x = [f"{names.get(r.jurisdiction, r.jurisdiction)}<br>{r.path} {r.stage_start}–"
+         f"{r.stage_end}" for r in shares.itertuples()]
+    fig = go.Figure([go.Bar(x=x, y=shares["current_share"], name=_label("current", lang),
+                            texttemplate="%{y:.1%}", textposition="outside"),
+                     go.Bar(x=x, y=shares["share"], name=_label("optimized", lang),
+                            texttemplate="%{y:.1%}", textposition="outside")])
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(title=message("charts.share_axis", lang), tickformat=".0%",
+                     range=[0, 1.1])
+    return _layout(fig, message("charts.shares", lang))
+
+
+# ---------------------------------------------------------------------------------------------
+# Risk: fan charts, distribution of gains, tornado
+
+
+def fan(paths: pd.DataFrame, jurisdiction: str, name: str, lang: Lang = "zh") -> go.Figure:
+    """A fan chart of one jurisdiction from ``MonteCarloResult.paths`` (``year,
+    jurisdiction, p5 … p95``): the 5–95% and 25–75% bands and the median."""
+    part = paths[paths["jurisdiction"] == jurisdiction]
+    fig = go.Figure()
+    for lo, hi, band, alpha in (("p5", "p95", "band90", 0.15), ("p25", "p75", "band50", 0.3)):
+        fig.add_trace(go.Scatter(x=part["year"], y=part[hi], mode="lines",
+                                 line={"width": 0}, showlegend=False, hoverinfo="skip"))
+        fig.add_trace(go.Scatter(x=part["year"], y=part[lo], mode="lines", line={"width": 0},
+                                 fill="tonexty", fillcolor=f"rgba(31,119,180,{alpha})",
+                                 name=message(f"charts.fan.{band}", lang),
+                                 hovertemplate="%{x}: %{y:,.2f}"))
+    fig.add_trace(go.Scatter(x=part["year"], y=part["p50"], mode="lines",
+                             line={"color": "#1f77b4"},
+                             name=message("charts.fan.median", lang),
+                             hovertemplate="%{x}: %{y:,.2f}"))
+    fig.update_xaxes(title=_label("year", lang), dtick=1)
+    fig.update_yaxes(title=_money_axis(lang), tickformat=",.0f")
+    return _layout(fig, message("charts.fan", lang, name=name))
+
+
+def gains_histogram(draws: pd.DataFrame, names: Mapping[str, str],
+                    lang: Lang = "zh") -> go.Figure:
+    """Overlaid histograms of ``gain`` per jurisdiction from ``MonteCarloResult.draws``;
+    a dashed line at 0 (left of it: worse off than going alone)."""
+    fig = go.Figure([go.Histogram(x=g["gain"], name=names.get(j, j), opacity=0.6, nbinsx=40)
+                     for j, g in draws.groupby("jurisdiction", sort=False)])
+    fig.update_layout(barmode="overlay")
+    fig.add_vline(x=0, line_dash="dash", line_color="#d62728")
+    fig.update_xaxes(title=message("charts.gain_axis", lang), tickformat=",.0f")
+    fig.update_yaxes(title=message("charts.count", lang))
+    return _layout(fig, message("charts.gains_hist", lang))
+
+
+def tornado(table: pd.DataFrame, jurisdiction: str, name: str,
+            lang: Lang = "zh") -> go.Figure:
+    """A tornado of one jurisdiction from ``SensitivityResult.table``: for each parameter
+    (largest swing on top) the change of the PV net benefit from its base at the
+    parameter's low and high value."""
+    part = table[table["jurisdiction"] == jurisdiction].sort_values("swing")
+    fig = go.Figure([
+        go.Bar(y=part["parameter"], x=part["low"] - part["pv_base"], orientation="h",
+               name=message("charts.tornado.low", lang), hovertemplate="%{x:,.2f}"),
+        go.Bar(y=part["parameter"], x=part["high"] - part["pv_base"], orientation="h",
+               name=message("charts.tornado.high", lang), hovertemplate="%{x:,.2f}")])
+    fig.update_layout(barmode="overlay", height=max(300, 40 * len(part) + 120))
+    fig.update_xaxes(title=message("charts.tornado.axis", lang), tickformat=",.0f")
+    return _layout(fig, message("charts.tornado", lang, name=name))
+
+
+# ---------------------------------------------------------------------------------------------
+# Settlement: arrears
+
+
+def arrears_by_year(ledger, lang: Lang = "zh") -> pd.DataFrame:
+    """``year, payer, payee, pair, arrears_end``: what each payer still owes its payee at the
+    end of each settled year (``Ledger.ledger``, 万元)."""
+    sc = ledger.scenario
+    names = {j.id: (j.name if lang == "zh" else j.name_en) or j.id for j in sc.jurisdictions}
+    data = ledger.ledger[["year", "payer", "payee", "arrears_end"]].copy()
+    data.insert(3, "pair", data["payer"].map(names) + " → " + data["payee"].map(names))
+    return data.reset_index(drop=True)
+
+
+def arrears_bars(data: pd.DataFrame, lang: Lang = "zh") -> go.Figure:
+    fig = go.Figure([go.Bar(x=g["year"], y=g["arrears_end"], name=pair,
+                            texttemplate="%{y:,.2f}", textposition="outside")
+                     for pair, g in data.groupby("pair", sort=False)])
+    fig.update_layout(barmode="group")
+    fig.update_xaxes(title=_label("year", lang), dtick=1)
+    fig.update_yaxes(title=_money_axis(lang), tickformat=",.2f")
+    return _layout(fig, message("charts.arrears", lang))

@@ -16,6 +16,9 @@
                     [--lang zh|en]
     sharing agreement-text SCENARIO [--agreement ID] [--lang zh|en] [-o draft.docx|draft.md]
     sharing optimize SCENARIO [--objective X] [--spec spec.yaml] [-o optimized.yaml]
+    sharing report SCENARIO [--lang zh|en] -o report.html   self-contained HTML report
+    sharing montecarlo SCENARIO [--draws N] [--seed S] [--workers W] [--antithetic] [-o DIR]
+    sharing sensitivity SCENARIO [--delta 0.2] [-p KEY.PATH ...] [-o DIR]
 
 A SCENARIO is a file, or the name of a built-in one (``gaozhu``, ``formulary/eu_ccctb``: see
 ``sharing list``), from any folder. Messages are bilingual (中文 / English). Bad input prints
@@ -33,7 +36,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sharing import explain, games, io, settlement, statement, writeback
+from sharing import explain, games, io, report, risk_cli, settlement, statement, writeback
 from sharing.agreement_text import agreement_text
 from sharing.engine import simulate_file
 from sharing.i18n import Lang, define, message
@@ -161,6 +164,13 @@ def _parser() -> argparse.ArgumentParser:
     o.add_argument("--spec", type=Path, help="优化设定 YAML / spec YAML (docs/optimize.md)")
     o.add_argument("-o", "--out", type=Path,
                    help="写回优化份额后的情景 YAML / scenario YAML with the shares written back")
+    risk_cli.add_parsers(sub)
+    rp = sub.add_parser("report", help="HTML 测算报告（可离线查看）/ a self-contained HTML report")
+    rp.add_argument("scenario", metavar="SCENARIO")
+    rp.add_argument("--lang", choices=("zh", "en"), default="zh",
+                    help="报告语言 / language of the report")
+    rp.add_argument("-o", "--out", type=Path, required=True,
+                    help="输出 HTML 文件 / the HTML file to write")
     return p
 
 
@@ -372,6 +382,9 @@ def main(argv: list[str] | None = None) -> int:
             _game(args)
         elif args.command == "optimize":
             return _optimize(args)
+        elif args.command == "report":
+            res = simulate_file(find_scenario(args.scenario))
+            print(f"写入 wrote {report.write_report(res, args.out, args.lang)}")
         elif args.command == "agreement-text":
             draft = agreement_text(load_scenario(find_scenario(args.scenario)), args.lang,
                                    args.agreement)
@@ -383,6 +396,10 @@ def main(argv: list[str] | None = None) -> int:
             res = simulate_file(find_scenario(args.scenario))
             print(res.explain(args.jurisdiction, year=args.year, stream=args.stream,
                               column=args.column).text(args.lang))
+        elif args.command == "montecarlo":
+            risk_cli.run_montecarlo(args, _show)
+        elif args.command == "sensitivity":
+            risk_cli.run_sensitivity(args, _show)
         elif args.command == "import-xlsx":
             data = io.import_scenario_xlsx(args.workbook)
             args.out.write_text(io.scenario_yaml(data), encoding="utf-8")

@@ -42,6 +42,7 @@ __all__ = [
     "nucleolus",
     "per_capita_nucleolus",
     "prenucleolus",
+    "proportional",
     "scrb",
     "shapley",
     "tau_value",
@@ -63,6 +64,7 @@ LABELS = {
     "tau value": "tau value τ值",
     "SCRB": "separable costs remaining benefits (SCRB) 可分离费用剩余效益法",
     "least core": "least core 最小核心",
+    "proportional": "proportional to stand-alone values 按单干价值比例",
 }
 
 
@@ -875,6 +877,32 @@ def scrb(game: Game) -> Allocation:
     return _allocation(game, sign * x, "SCRB", explanation=explanation, warnings=notes)
 
 
+def proportional(game: Game) -> Allocation:
+    """The grand coalition's worth in proportion to the stand-alone values.
+
+    ``x_i = v(N) v({i}) / sum_j v({j})`` (``c`` for a cost game): the "proportional" rule of
+    cost allocation (Young 1994, "Cost allocation", Handbook of Game Theory 2, ch. 34, §4;
+    Moulin 1987 for the surplus version), the benchmark a fair split is compared with. It is
+    efficient and symmetric but ignores what coalitions other than N and the singletons are
+    worth, so it need not lie in the core.
+
+    Raises
+    ------
+    GameError
+        If the stand-alone values sum to zero.
+    """
+    alone = game.values[1 << np.arange(game.n)]
+    total = float(alone.sum())
+    tol = 1e-12 * max(1.0, float(np.abs(alone).max()))
+    if abs(total) <= tol:
+        raise GameError("the proportional split is undefined: the stand-alone values sum to "
+                        "zero")
+    full = game.values[(1 << game.n) - 1]
+    return _allocation(game, full * alone / total, "proportional",
+                       explanation={"stand_alone": dict(zip(game.players, alone.tolist(),
+                                                            strict=True))})
+
+
 # ---------------------------------------------------------------------------------------------
 # Core membership
 
@@ -1055,6 +1083,7 @@ CONCEPT_NAMES = {
     "tau value": ("τ值", "the tau value"),
     "SCRB": ("可分离费用剩余效益法", "SCRB"),
     "least core": ("最小核心", "the least core"),
+    "proportional": ("单干价值比例", "proportion to the stand-alone values"),
 }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -89,8 +90,9 @@ def _file_name(text: str) -> str:
     return re.sub(r"[\\/:*?\"<>|\s]+", "_", text).strip("_")
 
 
-def write_statement_docx(statement: Statement, payer: str, payee: str, path: str | Path) -> Path:
-    """One pair's statement as a .docx (python-docx)."""
+def write_statement_docx(statement: Statement, payer: str, payee: str,
+                         path: str | Path | BinaryIO) -> Path | BinaryIO:
+    """One pair's statement as a .docx (python-docx), to a path or a buffer."""
     lang, year, sc = statement.lang, statement.year, statement.scenario
     names = {j.id: j.name if lang == "zh" else j.name_en for j in sc.jurisdictions}
     pair = statement.pairs[(statement.pairs["payer"] == payer)
@@ -166,6 +168,9 @@ def write_statement_docx(statement: Statement, payer: str, payee: str, path: str
     doc.add_paragraph("")
     for text in _t("sign", lang).split("\n"):
         doc.add_paragraph(text)
+    if not isinstance(path, str | Path):  # a buffer (the app's download)
+        doc.save(path)
+        return path
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     doc.save(path)
@@ -235,16 +240,23 @@ def write_ledger(ledger: Ledger, year: int, directory: str | Path,
     tables = ledger_tables(ledger, lang)
     written = [io.write_csv(df, out / f"{key}.csv", f"%.{FEN_DECIMALS}f")
                for key, df in tables.items()]
+    written.append(ledger_workbook(ledger, out / f"settlement_{year}.xlsx", lang, tables))
+    written.extend(statement_docx_files(ledger, year, out, lang))
+    return written
+
+
+def ledger_workbook(ledger: Ledger, target: io.Target, lang: Lang = "zh",
+                    tables: dict[str, pd.DataFrame] | None = None) -> io.Target:
+    """The ledger's tables (:func:`ledger_tables`) as one workbook, a sheet each, amounts to
+    the fen, to a path or a buffer (the app's download)."""
+    tables = ledger_tables(ledger, lang) if tables is None else tables
     unit = "，单位：万元" if lang == "zh" else ", 万元 (10,000 CNY)"
     name = ledger.scenario.name if lang == "zh" else ledger.scenario.name_en
     sheets = {SHEETS[k][0 if lang == "zh" else 1]: (
         df, f"{name}：{SHEETS[k][0]}{unit}" if lang == "zh" else f"{name}: {k}{unit}")
         for k, df in tables.items()}
-    written.append(io.write_tables_xlsx(sheets, out / f"settlement_{year}.xlsx",
-                                        "#,##0." + "0" * FEN_DECIMALS))
-    written.extend(statement_docx_files(ledger, year, out, lang))
-    return written
+    return io.write_tables_xlsx(sheets, target, "#,##0." + "0" * FEN_DECIMALS)
 
 
-__all__ = ["ledger_tables", "statement_docx_files", "write_ledger",
+__all__ = ["ledger_tables", "ledger_workbook", "statement_docx_files", "write_ledger",
            "write_statement_docx"]

@@ -101,9 +101,9 @@ def test_opens_on_gaozhu_in_chinese_with_results():
     assert len(at.metric) == 2 and at.dataframe
 
 
-def test_seven_pages_in_order():
+def test_pages_in_order():
     assert [path for _, path, _ in PAGES] == ["overview", "agreements", "flows", "fair",
-                                              "risk", "compare", "export"]
+                                              "risk", "compare", "export", "settlement"]
 
 
 def test_toolbar_hidden():

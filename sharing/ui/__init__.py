@@ -3,7 +3,7 @@
 The app edits, calls the library (cached), displays and exports; it never computes a number
 itself. :func:`main` draws the sidebar (language, scenario, uploads) and runs the page the
 user picked from ``st.navigation``: 概览 Overview, 协议 Agreements, 资金流 Flows, 公平 Fair
-split, 风险 Risk, 比较 Compare, 导出 Export.
+split, 风险 Risk, 比较 Compare, 导出 Export, 结算 Settlement.
 
 The page contract
 -----------------
@@ -44,7 +44,16 @@ from __future__ import annotations
 import streamlit as st
 
 from sharing.ui import sidebar, widgets
-from sharing.ui.pages import agreements, compare, export, fair, flows, overview, risk
+from sharing.ui.pages import (
+    agreements,
+    compare,
+    export,
+    fair,
+    flows,
+    overview,
+    risk,
+    settlement,
+)
 from sharing.ui.text import language_switch, t
 
 # (module, url path, title key) in the order of the navigation
@@ -56,6 +65,7 @@ PAGES = [
     (risk, "risk", "page.risk"),
     (compare, "compare", "page.compare"),
     (export, "export", "page.export"),
+    (settlement, "settlement", "page.settlement"),
 ]
 
 
