@@ -11,7 +11,8 @@ from playwright.sync_api import Locator, Page
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 NAV = {"overview": ("概览", "Overview"), "agreements": ("协议", "Agreements"),
        "flows": ("资金流", "Flows"), "fair": ("公平", "Fair split"), "risk": ("风险", "Risk"),
-       "compare": ("比较", "Compare"), "export": ("导出", "Export")}
+       "compare": ("比较", "Compare"), "export": ("导出", "Export"),
+       "settlement": ("结算", "Settlement")}
 LANG_NAMES = {"zh": "中文", "en": "English"}
 
 

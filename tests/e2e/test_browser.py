@@ -38,7 +38,7 @@ pytestmark = pytest.mark.e2e
 
 LANGS = ["zh", "en"]
 GUANGAN = {"zh": "广安市(邻水县)", "en": "Guang'an"}
-PAGES = ["overview", "agreements", "flows", "fair", "risk", "compare", "export"]
+PAGES = ["overview", "agreements", "flows", "fair", "risk", "compare", "export", "settlement"]
 
 
 def raise_share(page, steps: int = 5) -> float:
@@ -124,7 +124,7 @@ def test_share_edit_changes_overview_and_variant_compares(server, page, lang):
 
 
 @pytest.mark.parametrize("lang", LANGS)
-def test_optimizer_run_and_apply(server, page, lang):
+def test_optimizer_run_and_apply(server, page, lang, screenshots):
     open_app(page, server, lang)
     go(page, "fair", lang)
     run = page.get_by_role("button", name={"zh": "运行优化", "en": "Run the optimizer"}[lang])
@@ -135,6 +135,7 @@ def test_optimizer_run_and_apply(server, page, lang):
     apply = page.get_by_role("button", name={"zh": "应用为方案", "en": "Apply as variant"}[lang])
     apply.wait_for()
     no_exception(page)
+    screenshot(page, screenshots / f"{lang}_4_fair_run.png")
     apply.click()
     settle(page)
     page.get_by_text({"zh": "已保存方案", "en": "Saved variant"}[lang]).first.wait_for()
@@ -146,22 +147,30 @@ def test_optimizer_run_and_apply(server, page, lang):
 
 
 @pytest.mark.parametrize("lang", LANGS)
-def test_small_monte_carlo(server, page, lang):
+def test_small_monte_carlo(server, page, lang, screenshots):
     open_app(page, server, lang)
     go(page, "risk", lang)
     if placeholder(page, "risk"):
         pytest.skip("the risk page is not built yet")
-    draws = page.get_by_test_id("stNumberInput").first
-    if draws.count():
-        draws.locator("input").fill("50")
-        draws.locator("input").press("Enter")
-        settle(page)
-    page.get_by_test_id("stMain").get_by_role("button").filter(
-        has_text=re.compile("运行|Run")).first.click()
+    draws = keyed(page, "risk_draws").locator("input")
+    draws.fill("50")
+    draws.press("Enter")
+    settle(page)
+    keyed(page, "risk_run").locator("button").click()
     settle(page, 1000)
-    page.get_by_test_id("stPlotlyChart").first.wait_for()
-    wait_for_charts(page)
+    page.get_by_text({"zh": "50 次抽样，随机种子 0", "en": "50 draws, seed 0"}[lang]).wait_for()
     no_exception(page)
+    loss = {"zh": "亏损概率", "en": "Probability of a loss"}[lang]
+    assert page.get_by_text(loss).count() >= 1
+    fans = [c for c in page.get_by_test_id("stPlotlyChart").all()
+            if "st-key-risk_fan_" in (c.evaluate("e => e.closest('[class*=st-key-]')?.className")
+                                      or "")]
+    assert len(fans) == 2  # one fan chart per jurisdiction
+    probabilities = [m for m in page.get_by_test_id("stMetricValue").all_inner_texts()
+                     if m.endswith("%")]
+    assert len(probabilities) == 2
+    assert all(0.0 <= float(m.rstrip("%")) <= 100.0 for m in probabilities)
+    screenshot(page, screenshots / f"{lang}_5_risk_run.png")
 
 
 # --- 6 -------------------------------------------------------------------------------------
