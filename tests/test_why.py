@@ -14,7 +14,7 @@ from streamlit.util import calc_hash
 import sharing
 from sharing.scenario import find_scenario
 from sharing.ui.text import LANG_KEY
-from sharing.ui.why import call
+from sharing.ui.why import call, steps_text
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -47,7 +47,7 @@ def codes(expander) -> list[str]:
 def trace_text(res, lang: str, jid: str, **kw) -> str:
     """The steps as the expander shows them: the trace's lines after its heading."""
     heading, *steps = res.explain(jid, **kw).text(lang).split("\n")
-    return heading, "\n".join(line.removeprefix("  ") for line in steps)
+    return heading, steps_text(steps)
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
@@ -120,3 +120,8 @@ def test_flows_table_explains_the_filtered_jurisdiction(lang, res):
     _, steps = trace_text(res, lang, jid, column="allocated")
     assert steps in codes(table)
 
+
+
+def test_steps_keep_their_numbers_aligned():
+    lines = ["  1. a", "  9. b", " 10. c"]
+    assert steps_text(lines) == " 1. a\n 9. b\n10. c"

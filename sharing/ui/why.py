@@ -9,6 +9,7 @@ question (they are immutable), so a rerun that does not change the question cost
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
 import streamlit as st
@@ -41,6 +42,7 @@ define({
 SUMMARY = ("pv_net_benefit", "gain", "standalone_pv", "no_agreement_pv", "allocated",
            "collected", "retained", "net_transfer", "unpaid", "subsidy", "cost_share",
            "net_benefit")
+LONG_STEPS, LONG_HEIGHT = 25, 480  # a long trace scrolls inside its box (pixels)
 STEP_COLUMNS = ["step", "rule_path", "what", "formula", "inputs", "value", "note"]
 
 
@@ -95,12 +97,17 @@ def expander(key: str, columns: Sequence[str] = SUMMARY,
         show(trace, jid, column, when, key)
 
 
+def steps_text(lines: list[str]) -> str:
+    """The numbered steps without their common indent (the numbers stay right-aligned)."""
+    return textwrap.dedent("\n".join(lines))
+
+
 def show(trace: Trace, jurisdiction: str, column: str, year: int | None, key: str) -> None:
     """A trace: its heading, its numbered steps (wrapped), the call and the steps' CSV."""
     heading, *steps = trace.text(lang()).split("\n")
     st.markdown(f"**{heading}**")
-    st.code("\n".join(line.removeprefix("  ") for line in steps), language=None,
-            wrap_lines=True)
+    st.code(steps_text(steps), language=None, wrap_lines=True,
+            height=LONG_HEIGHT if len(steps) > LONG_STEPS else "content")
     left, right = st.columns([1, 3])
     with left:
         name = t("file.why", jurisdiction=jurisdiction, column=column,

@@ -106,3 +106,20 @@ def screenshot(page: Page, path) -> None:
     page.screenshot(path=str(path), full_page=True)
     page.set_viewport_size(size)
     settle(page, 300)
+
+
+def choose(page: Page, key: str, option: str) -> None:
+    """Pick ``option`` in the selectbox with key ``key`` (its list may take a moment to open,
+    right after an expander opened)."""
+    from playwright.sync_api import TimeoutError as Timeout
+
+    wanted = page.get_by_role("option", name=option, exact=True)
+    for _ in range(5):
+        keyed(page, key).get_by_role("combobox").click()
+        try:
+            wanted.wait_for(timeout=5_000)
+            break
+        except Timeout:
+            page.keyboard.press("Escape")
+    wanted.click()
+    settle(page)

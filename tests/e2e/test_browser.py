@@ -19,8 +19,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from streamlit_page import download as download_file
 from streamlit_page import (
+    choose,
     go,
     keyed,
     metric_values,
@@ -33,6 +33,7 @@ from streamlit_page import (
     switch_language,
     wait_for_charts,
 )
+from streamlit_page import download as download_file
 
 pytestmark = pytest.mark.e2e
 
@@ -263,3 +264,29 @@ def test_screenshot_every_page(server, page, lang, screenshots):
         page.get_by_test_id("stMain").locator("h1, [data-testid=stAlert]").first.wait_for()
         screenshot(page, screenshots / f"{lang}_{i}_{name}.png")
         no_exception(page)
+
+
+# --- "为什么？ / why?" ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_why_shows_the_trace(server, page, lang, screenshots):
+    """The summary's why? explains 广安's allocated revenue in 2030 in the language."""
+    open_app(page, server, lang)
+    box = page.get_by_test_id("stExpander").filter(
+        has=keyed(page, "overview_summary_why_column"))
+    box.locator("summary").click()
+    keyed(page, "overview_summary_why_column").wait_for(state="visible")
+    choose(page, "overview_summary_why_column", {"zh": "分享后收入", "en": "allocated"}[lang])
+    choose(page, "overview_summary_why_year", "2030")
+    text = box.inner_text()
+    import sharing
+    from sharing.scenario import find_scenario
+
+    res = sharing.simulate(sharing.load_scenario(find_scenario("gaozhu")))
+    heading = res.explain("guangan", year=2030).text(lang).split("\n")[0]
+    assert heading in text  # the library's own trace, in the language
+    assert "res.explain('guangan', year=2030, column='allocated')" in text
+    assert "Σ" in text
+    no_exception(page)
+    screenshot(page, screenshots / f"{lang}_1_overview_why.png")
