@@ -123,3 +123,23 @@ def choose(page: Page, key: str, option: str) -> None:
             page.keyboard.press("Escape")
     wanted.click()
     settle(page)
+
+
+def edit_cell(page: Page, grid: Locator, row: int, column_fraction: float, value: str) -> None:
+    """Type ``value`` into a cell of a ``st.data_editor`` (a canvas): click the cell of data
+    row ``row`` (0-based) at ``column_fraction`` of the grid's width, double-click to open
+    its editor, fill it, press Enter."""
+    grid.scroll_into_view_if_needed()
+    page.wait_for_timeout(300)
+    box = grid.bounding_box()
+    row_height = 35  # Streamlit's default row height, the header included
+    x = box["x"] + box["width"] * column_fraction
+    y = box["y"] + row_height * (row + 1) + row_height / 2
+    page.mouse.click(x, y)
+    page.wait_for_timeout(300)
+    page.mouse.dblclick(x, y)
+    cell = page.locator("input.gdg-input, textarea.gdg-input")
+    cell.wait_for()
+    cell.fill(value)
+    cell.press("Enter")
+    settle(page, 1000)

@@ -21,6 +21,7 @@ import re
 import pytest
 from streamlit_page import (
     choose,
+    edit_cell,
     go,
     keyed,
     metric_values,
@@ -119,6 +120,32 @@ def test_share_edit_changes_overview_and_variant_compares(server, page, lang):
     numbers = set(re.findall(r"\d+\.\d\d", text))
     assert f"{after:.2f}" in numbers and f"{before:.2f}" in numbers
     no_exception(page)
+
+
+# --- 2b: a table edit that does not validate -----------------------------------------------
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_invalid_table_edit_keeps_the_last_results(server, page, lang):
+    """Shares 0.7 + 0.5 in the shares table: refused next to the table, in the language,
+    and the numbers on screen stay the last valid ones."""
+    open_app(page, server, lang)
+    go(page, "agreements", lang)
+    before = metric_values(page)
+    grid = page.locator("[class*=st-key-agreements-gaozhu_revenue-rule-increment-shares-table]"
+                        ).get_by_test_id("stDataFrame")
+    edit_cell(page, grid, row=0, column_fraction=0.75, value="0.7")
+    error = page.get_by_test_id("stAlertContentError").first
+    error.wait_for()
+    text = error.inner_text()
+    assert {"zh": "有问题：", "en": "Problems:"}[lang] in text
+    assert "shares" in text and "1.2" in text
+    stale = {"zh": "有修改未通过校验", "en": "An edit did not validate"}[lang]
+    assert stale in page.get_by_test_id("stAlertContentWarning").first.inner_text()
+    assert metric_values(page) == before
+    no_exception(page)
+    go(page, "overview", lang)
+    assert card(metric_values(page), GUANGAN[lang]) == card(before, GUANGAN[lang])
 
 
 # --- 4 -------------------------------------------------------------------------------------
