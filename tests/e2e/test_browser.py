@@ -11,7 +11,8 @@ new session), as a user would:
 7. upload a broken file and see its problems in the language;
 8. two browser contexts: an edit in one does not appear in the other;
 
-and a screenshot of every page in both languages under ``tests/e2e/screenshots/``.
+also a shares-table cell (the data editor's canvas) that does not validate, the summary's
+"为什么？ / why?" trace, and a screenshot of every page in both languages under ``tests/e2e/screenshots/``.
 """
 
 from __future__ import annotations
