@@ -179,6 +179,18 @@ def test_overview_scenario_picker_changes_numbers(lang):
     assert ws(at).origin.name == "gaozhu_fixed_5050"
 
 
+@pytest.mark.parametrize("lang", LANGS)
+def test_overview_invalid_edit_keeps_last_results(lang):
+    at = start(lang)
+    before, table = metrics(at), at.dataframe[0].value
+    invalid_shares(at)
+    go(at, "overview")
+    assert not at.exception
+    assert STALE[lang] in at.warning[0].value
+    assert metrics(at) == before
+    pd.testing.assert_frame_equal(at.dataframe[0].value, table)
+
+
 @pytest.mark.parametrize("name", sorted(builtin_scenarios()))
 def test_every_builtin_scenario_renders(name):
     at = start("zh")
