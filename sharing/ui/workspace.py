@@ -32,6 +32,7 @@ from sharing.frozen import freeze
 from sharing.i18n import Problem, message
 from sharing.result import Result
 from sharing.scenario import Scenario, ScenarioError, builtin_scenarios, find_scenario
+from sharing.ui.text import lang
 
 DEFAULT_SCENARIO = "gaozhu"
 STATE_KEY = "workspace"
@@ -225,8 +226,9 @@ class Workspace:
     def widget_key(self, name: str) -> str:
         """A key for an editor widget showing the scenario's value: it changes with every
         change of the scenario, so that every widget shows the new values (a refused edit
-        leaves the key, and the user's input, where they are)."""
-        return f"{name}@{self.revision}"
+        leaves the key, and the user's input, where they are), and with the language
+        (Streamlit's frontend keeps the option labels a widget was made with)."""
+        return f"{name}@{self.revision}:{lang()}"
 
     def current_variant(self) -> Variant:
         return Variant(self.origin, tuple(self.edits.items()), self.scenario)

@@ -26,7 +26,15 @@ from sharing.scenario import Agreement, Scenario
 from sharing.taxes import TAX_NAMES
 from sharing.ui import workspace
 from sharing.ui.text import lang, money, pick, t
-from sharing.ui.widgets import edit_table, field_problems, file_name, number, send, show_problems
+from sharing.ui.widgets import (
+    choice,
+    edit_table,
+    field_problems,
+    file_name,
+    number,
+    send,
+    show_problems,
+)
 from sharing.ui.words import word
 
 RULE_TYPES = ("host", "fixed", "factors", "stock_increment", "schedule", "capped", "floor",
@@ -575,8 +583,8 @@ def render() -> None:
         else:
             ids = [ag.id for ag in sc.agreements]
             labels = {ag.id: pick(ag.name, ag.name_en) or ag.id for ag in sc.agreements}
-            chosen = st.selectbox(t("agreements.agreement"), ids, key="agreements_pick",
-                                  format_func=lambda k: labels[k]) if len(ids) > 1 else ids[0]
+            chosen = choice(t("agreements.agreement"), ids, "agreements_pick", labels) \
+                if len(ids) > 1 else ids[0]
             ag = sc.agreements[ids.index(chosen)]
             if ag.reference:
                 st.caption(ag.reference)

@@ -17,6 +17,7 @@ from sharing.ui import workspace
 from sharing.ui.text import label, lang, money_columns, pick, t
 from sharing.ui.widgets import (
     chart,
+    choice,
     compare_snippet_code,
     download_csv,
     show_problems,
@@ -106,8 +107,8 @@ def render() -> None:
     default = [CURRENT, *(k for k in options if k.startswith("variant:"))]
     if len(default) < 2 and ws.origin == workspace.Origin("builtin", "gaozhu"):
         default.append(BUILTIN + COMPARISON_CASE)  # a first look needs no set-up
-    picked = st.multiselect(t("compare.pick"), list(options), default=default,
-                            key="compare_pick", format_func=options.get)
+    picked = choice(t("compare.pick"), list(options), "compare_pick", options, default=default,
+                    multiple=True)
     if len(picked) < 2:
         st.info(t("compare.need_two"))
         return
@@ -124,12 +125,11 @@ def render() -> None:
     names = list(results)
     left, right = st.columns(2)
     ids = [k for k in picked if options[k] in results]
-    baseline = options[left.selectbox(t("compare.baseline"), ids, key="compare_baseline",
-                                      format_func=options.get)]
+    baseline = options[choice(t("compare.baseline"), ids, "compare_baseline", options,
+                              container=left)]
     metric_names = {m: label(m) for m in COMPARE_METRICS}
-    metric = right.selectbox(t("compare.metric"), COMPARE_METRICS,
-                             index=COMPARE_METRICS.index("pv_net_benefit"),
-                             key="compare_metric", format_func=metric_names.get)
+    metric = choice(t("compare.metric"), COMPARE_METRICS, "compare_metric", metric_names,
+                    default="pv_net_benefit", container=right)
     data = charts.comparison(results, baseline, lang())
     part = data[data["metric"] == metric].reset_index(drop=True)
     imports = ["from sharing import charts"]
