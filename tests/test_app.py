@@ -290,7 +290,7 @@ def test_agreements_save_variant_reset_and_compare():
     go(at, "compare")
     ok(at)
     table = at.dataframe[0].value
-    assert list(table.columns[:2]) == ["当前情景", "方案：七三"]
+    assert list(table.index) == ["当前情景", "方案：七三", "Δ 方案：七三 − 当前情景"]
     changed = at.dataframe[1].value
     words = "协议「高竹新区税收分享」 · 规则 · 增量 · 份额 · 广安市(邻水县)"
     assert words in set(changed.iloc[:, 0])
@@ -346,7 +346,7 @@ def test_compare_metric_and_baseline(lang):
     at = start(lang, "compare")
     ok(at)
     table = at.dataframe[0].value
-    assert table.shape[1] == 3  # current, the 50:50 comparison case, the difference
+    assert table.shape == (3, 2)  # current, the 50:50 case, the difference × two sides
     at.selectbox(key=f"compare_metric:{lang}").set_value("collected").run()
     ok(at)
     assert not at.dataframe[0].value.equals(table)

@@ -38,6 +38,7 @@ define({
                             "Pick at least two; on the Agreements page, edit and “save as "
                             "variant” to add one"),
     "ui.compare.baseline": ("基准", "Baseline"),
+    "ui.compare.scenario": ("情景", "scenario"),
     "ui.compare.metric": ("指标", "Metric"),
     "ui.compare.table": ("对比表（万元）", "Side by side (10,000 CNY)"),
     "ui.compare.bars": ("分组柱状图", "Grouped bars"),
@@ -139,10 +140,12 @@ def render() -> None:
                                 imports)
 
     st.subheader(t("compare.table"))
-    wide = part.pivot_table(index="name", columns="scenario", values="value", sort=False)
+    # scenarios as rows (their names are long), jurisdictions as columns, then differences
+    values = part.pivot_table(index="scenario", columns="name", values="value", sort=False)
     diff = part[part["scenario"] != baseline].pivot_table(
-        index="name", columns="scenario", values="difference", sort=False)
-    wide = wide[names].join(diff.add_prefix("Δ "), how="left").rename_axis(label("name"))
+        index="scenario", columns="name", values="difference", sort=False)
+    wide = pd.concat([values.loc[names], diff.rename(index=lambda n: f"Δ {n} − {baseline}")])
+    wide = wide.rename_axis(index=t("compare.scenario"), columns=None)
     st.dataframe(wide, width="stretch", column_config=money_columns(list(wide.columns)))
     full = compare_table(compare(results, baseline), lang())
     download_csv(full, t("file.compare"), key="compare_csv")
