@@ -10,7 +10,7 @@ import streamlit as st
 
 from sharing import charts
 from sharing.diff import MISSING, changes
-from sharing.i18n import define
+from sharing.i18n import MESSAGES, define
 from sharing.io import compare_table
 from sharing.result import COMPARE_METRICS, compare
 from sharing.ui import workspace
@@ -75,9 +75,11 @@ def _variant(ws: workspace.Workspace, option: str) -> workspace.Variant:
                              workspace.load_builtin(name))
 
 
-def _text(value: Any) -> str:
+def _text(value: Any, path: str = "") -> str:
     if value == MISSING:
         return value
+    if path.endswith(".type") and f"ui.rule.{value}" in MESSAGES:
+        return t(f"rule.{value}")  # rule types in words, as the editor names them
     if isinstance(value, float):
         return f"{value:,.6g}"
     return str(value)
@@ -93,9 +95,12 @@ def what_changed(base: workspace.Variant, others: dict[str, workspace.Variant]) 
                 continue
             words = [in_words(v.scenario if after != MISSING else base.scenario, path)
                      for path, after in zip(diff["path"], diff["after"], strict=True)]
-            table = pd.DataFrame({t("compare.what"): words,
-                                  t("compare.before"): diff["before"].map(_text),
-                                  t("compare.after"): diff["after"].map(_text)})
+            table = pd.DataFrame({
+                t("compare.what"): words,
+                t("compare.before"): [_text(v, p) for p, v in zip(diff["path"], diff["before"],
+                                                                  strict=True)],
+                t("compare.after"): [_text(v, p) for p, v in zip(diff["path"], diff["after"],
+                                                                 strict=True)]})
             st.dataframe(table, hide_index=True, width="stretch")
 
 
