@@ -278,6 +278,34 @@ def test_agreements_rule_type_and_yaml():
     assert "not valid YAML" in at.error[0].value
 
 
+@pytest.mark.parametrize("name", sorted(builtin_scenarios()))
+def test_agreements_forms_of_every_builtin_rule(name):
+    at = start("en")
+    at.sidebar.selectbox(key="sidebar_scenario").set_value(name).run()
+    go(at, "agreements")
+    ok(at)
+    sc = ws(at).scenario
+    for ag in sc.agreements[1:]:
+        at.selectbox(key="agreements_pick:en").set_value(ag.id).run()
+        ok(at)
+
+
+@pytest.mark.parametrize("kind", ["host", "fixed", "factors", "stock_increment", "schedule",
+                                  "capped", "floor", "tiered", "fixed_return", "claims"])
+def test_agreements_every_rule_type_can_be_picked(kind):
+    at = start("zh", "agreements")
+    before = metrics(at)
+    at.selectbox(key=key(at, "agreements.gaozhu_revenue.rule.type")).set_value(kind).run()
+    assert not at.exception
+    if kind == "stock_increment":  # gaozhu's own rule: nothing changes
+        assert not ws(at).edits and metrics(at) == before
+    elif ws(at).edits:  # accepted: the rule is the new type and the numbers follow it
+        assert ws(at).scenario.agreements[0].rule.type == kind
+    else:  # refused (e.g. a relocated-firm rule on a park): said in Chinese, numbers kept
+        assert at.error[0].value.startswith(PROBLEMS["zh"])
+        assert metrics(at) == before
+
+
 def test_agreements_save_variant_reset_and_compare():
     at = start("zh", "agreements")
     at.slider(key=key(at, SHARES)).set_value(0.7).run()

@@ -136,11 +136,9 @@ def _on_value(path: str, key: str, convert: Callable[[Any], Any] = lambda v: v) 
 
 def value_input(ws: workspace.Workspace, kind: str, label: str, path: str, value: Any,
                 **options: Any) -> None:
-    """A number input, slider, selectbox or text input bound to ``path``; its problems
-    under it."""
+    """A number input, slider or selectbox bound to ``path``; its problems under it."""
     key = ws.widget_key(path)
-    widget = {"number": st.number_input, "slider": st.slider, "select": st.selectbox,
-              "text": st.text_input}[kind]
+    widget = {"number": st.number_input, "slider": st.slider, "select": st.selectbox}[kind]
     convert = options.pop("convert", lambda v: v)
     if kind == "select":
         options.setdefault("index", options["options"].index(value)
@@ -382,20 +380,12 @@ def yaml_editor(ws: workspace.Workspace, rule: Any, path: str) -> None:
     """The rule as YAML, for what the forms do not cover."""
     with st.expander(t("agreements.yaml")):
         key = ws.widget_key(f"{path}#yaml")
-        text = yaml.safe_dump(_plain(rule.model_dump(mode="json", exclude_none=True)),
+        text = yaml.safe_dump(rule.model_dump(mode="json", exclude_none=True),
                               allow_unicode=True, sort_keys=False)
         st.text_area("YAML", text, key=key, height=200, label_visibility="collapsed")
         st.button(t("agreements.apply"), key=f"{key}#apply", on_click=_on_yaml,
                   args=(path, key))
         field_problems(ws, key)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
 
 
 # ---------------------------------------------------------------------------------------------
