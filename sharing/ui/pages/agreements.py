@@ -167,12 +167,23 @@ def _equal(keys: list[str]) -> dict[str, float]:
     return shares
 
 
+def rule_changes(kind: str, sc: Scenario, ag: Agreement, path: str) -> dict[str, Any]:
+    """The edits that put a rule of type ``kind`` at ``path``: its starting point, and for a
+    factor formula without contributions of its own, a copy of the scenario's first
+    contributions to start from."""
+    changes: dict[str, Any] = {path: default_rule(kind, sc, ag)}
+    if kind == "factors" and ag.id not in sc.contributions and sc.contributions:
+        changes[f"contributions.{ag.id}"] = next(iter(sc.contributions.values()))
+    return changes
+
+
 def default_rule(kind: str, sc: Scenario, ag: Agreement) -> dict[str, Any]:
     """A starting point for a rule of type ``kind`` between the agreement's parties."""
     who = parties(sc, ag)
     start, end = sc.years.start, sc.years.end
     equal = {"type": "fixed", "shares": _equal(who)}
-    factors = list(sc.contributions.get(ag.id, {})) or ["capital"]
+    factors = list(sc.contributions.get(ag.id) or next(iter(sc.contributions.values()), {})) \
+        or ["capital"]
     mid = (start + end) // 2
     return {
         "host": {"type": "host"},
@@ -260,7 +271,7 @@ def rule_form(ws: workspace.Workspace, ag: Agreement, rule: Any, path: str,
     kind_names = {k: t(f"rule.{k}") for k in kinds}  # format_funcs run outside the page
     st.selectbox(t("agreements.rule_type"), kinds, index=kinds.index(rule.type), key=key,
                  format_func=kind_names.get, on_change=send,
-                 args=(lambda: {path: default_rule(st.session_state[key], ws.scenario, ag)},
+                 args=(lambda: rule_changes(st.session_state[key], ws.scenario, ag, path),
                        f"{path}.type"))
     field_problems(ws, f"{path}.type")
     names = _names(sc)
