@@ -489,6 +489,25 @@ def test_upload_workbook():
     assert ws(at).scenario.agreements == sc.agreements
 
 
+def test_upload_broken_workbook_names_sheet_row_and_column():
+    from openpyxl import load_workbook
+
+    book = io.BytesIO()
+    export_scenario_xlsx(sharing.load_scenario(find_scenario("gaozhu")), book)
+    wb = load_workbook(io.BytesIO(book.getvalue()))
+    wb["jurisdictions"].cell(row=2, column=4).value = "atlantis"  # province
+    broken = io.BytesIO()
+    wb.save(broken)
+    at = start("en")
+    before = metrics(at)
+    upload(at, "book.xlsx", broken.getvalue())
+    assert not at.exception
+    message = at.error[0].value
+    assert "book.xlsx: sheet jurisdictions, row 2, column province" in message
+    assert "/tmp" not in message and "sharing-upload" not in message
+    assert metrics(at) == before and ws(at).origin.name == "gaozhu"
+
+
 def test_upload_firms_csv_gbk_and_bad_csv():
     at = start("zh")
     csv = ("id,name,origin,destination,move_year,pre_move_vat\n"
