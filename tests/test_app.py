@@ -253,6 +253,20 @@ def test_agreements_tables_edit_costs_and_projections():
     assert metrics(at) != middle
 
 
+def test_agreements_firms_table_edits_pre_move_taxes():
+    at = start("zh")
+    at.sidebar.selectbox(key="sidebar_scenario").set_value("jjj_2015_relocation").run()
+    go(at, "agreements")
+    ok(at)
+    before = metrics(at)
+    firm = ws(at).scenario.firms[0]
+    edit_table(at, "firms#table", {0: {"growth": 0.2, "vat": 9000.0}})
+    ok(at)
+    assert ws(at).edits[f"firms.{firm.id}.growth"] == 0.2
+    assert ws(at).edits[f"firms.{firm.id}.pre_move"]["vat"] == 9000.0
+    assert metrics(at) != before
+
+
 def test_agreements_bad_cell_is_a_problem_of_the_field():
     at = start("zh", "agreements")
     edit_table(at, "costs#table", {1: {"infrastructure": "abc"}})
