@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import pprint
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import pandas as pd
@@ -47,13 +47,18 @@ def snippet_code(origin: Origin, edits: Iterable[tuple[str, Any]], expression: s
     """Python that rebuilds the session's scenario and prints ``data = <expression>``;
     ``expression`` may use ``sc`` (the scenario), ``res`` (its result) and the modules
     imported by ``imports`` lines."""
-    lines = ["import sharing", *imports, *origin.load_code()]
-    edits = list(edits)
-    if edits:
-        body = pprint.pformat(dict(edits), width=88, sort_dicts=False)
-        lines.append("sc = sc.replace(" + body.replace("\n", "\n" + " " * 16) + ")")
+    lines = ["import sharing", *imports, *origin.load_code(), *_replace_lines(edits)]
     lines += ["res = sharing.simulate(sc)", f"data = {expression}", "print(data)"]
     return "\n".join(lines) + "\n"
+
+
+def _replace_lines(edits: Iterable[tuple[str, Any]]) -> list[str]:
+    """``sc = sc.replace({...})`` with the edits in order (none: no line)."""
+    edits = dict(edits)
+    if not edits:
+        return []
+    body = pprint.pformat(edits, width=88, sort_dicts=False)
+    return ["sc = sc.replace(" + body.replace("\n", "\n" + " " * 16) + ")"]
 
 
 def compare_snippet_code(variants: dict[str, workspace.Variant], expression: str,
@@ -67,10 +72,7 @@ def compare_snippet_code(variants: dict[str, workspace.Variant], expression: str
     lines += ["", "scenarios = {}"]
     for name, v in variants.items():
         lines += [line for line in v.origin.load_code() if line.startswith("sc = ")]
-        if v.edits:
-            body = pprint.pformat(dict(v.edits), width=88, sort_dicts=False)
-            lines.append("sc = sc.replace(" + body.replace("\n", "\n" + " " * 16) + ")")
-        lines.append(f"scenarios[{name!r}] = sc")
+        lines += [*_replace_lines(v.edits), f"scenarios[{name!r}] = sc"]
     lines += ["results = {name: sharing.simulate(sc) for name, sc in scenarios.items()}",
               f"data = {expression}", "print(data)"]
     return "\n".join(lines) + "\n"
@@ -99,6 +101,26 @@ def chart(fig: go.Figure, data: pd.DataFrame, name: str, key: str, ws: Workspace
 
 
 EDIT_PLACE = "<scenario>"  # where Scenario.replace places its problems: the field says it
+
+
+def choice(label: str, options: list[Any], name: str, labels: Mapping[Any, str],
+           default: Any = None, multiple: bool = False, container: Any = st) -> Any:
+    """A selectbox (or a multiselect with ``multiple``) whose option labels are in the
+    session's language. Streamlit's frontend keeps the labels a widget was made with, so
+    the widget's key carries the language; the choice itself is kept under ``name`` and
+    survives a switch of language."""
+    kept = st.session_state.get(name, default)
+    key = f"{name}:{lang()}"
+    if multiple:
+        kept = [v for v in (kept or []) if v in options]
+        value = container.multiselect(label, options, default=kept, key=key,
+                                      format_func=labels.get)
+    else:
+        index = options.index(kept) if kept in options else 0
+        value = container.selectbox(label, options, index=index, key=key,
+                                    format_func=labels.get)
+    st.session_state[name] = value
+    return value
 
 
 def editor_frame(df: pd.DataFrame, state: dict | None) -> pd.DataFrame:

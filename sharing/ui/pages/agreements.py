@@ -26,9 +26,18 @@ from sharing.scenario import Agreement, Scenario
 from sharing.taxes import TAX_NAMES
 from sharing.ui import workspace
 from sharing.ui.text import lang, money, pick, t
-from sharing.ui.widgets import edit_table, field_problems, file_name, number, send, show_problems
+from sharing.ui.widgets import (
+    choice,
+    edit_table,
+    field_problems,
+    file_name,
+    number,
+    send,
+    show_problems,
+)
 from sharing.ui.words import word
 
+MAX_FIRMS = 200  # rows in the firms table; a longer list is edited as a CSV
 RULE_TYPES = ("host", "fixed", "factors", "stock_increment", "schedule", "capped", "floor",
               "tiered", "fixed_return", "claims")
 
@@ -104,6 +113,12 @@ define({
     "ui.col.base": ("基数", "base"),
     "ui.col.base_year": ("基年", "base year"),
     "ui.col.growth": ("年增速", "growth"),
+    "ui.col.firm": ("企业", "firm"),
+    "ui.col.move_year": ("迁移年份", "move year"),
+    "ui.col.pre_move": ("迁移前{tax}（万元/年）", "pre-move {tax} (10,000 CNY a year)"),
+    "ui.agreements.firms": ("迁移企业（显示 {n} / {total} 家；长名单请改 CSV 后上传）",
+                            "Migrated firms ({n} of {total} shown; edit long lists in their "
+                            "CSV and upload it)"),
     "ui.rule.host": ("不分享（归征收地）", "host keeps all"),
     "ui.rule.fixed": ("固定比例", "fixed ratio"),
     "ui.rule.factors": ("要素公式", "factor formula"),
@@ -128,11 +143,9 @@ def _on_value(path: str, key: str, convert: Callable[[Any], Any] = lambda v: v) 
 
 def value_input(ws: workspace.Workspace, kind: str, label: str, path: str, value: Any,
                 **options: Any) -> None:
-    """A number input, slider, selectbox or text input bound to ``path``; its problems
-    under it."""
+    """A number input, slider or selectbox bound to ``path``; its problems under it."""
     key = ws.widget_key(path)
-    widget = {"number": st.number_input, "slider": st.slider, "select": st.selectbox,
-              "text": st.text_input}[kind]
+    widget = {"number": st.number_input, "slider": st.slider, "select": st.selectbox}[kind]
     convert = options.pop("convert", lambda v: v)
     if kind == "select":
         options.setdefault("index", options["options"].index(value)
@@ -161,12 +174,23 @@ def _equal(keys: list[str]) -> dict[str, float]:
     return shares
 
 
+def rule_changes(kind: str, sc: Scenario, ag: Agreement, path: str) -> dict[str, Any]:
+    """The edits that put a rule of type ``kind`` at ``path``: its starting point, and for a
+    factor formula without contributions of its own, a copy of the scenario's first
+    contributions to start from."""
+    changes: dict[str, Any] = {path: default_rule(kind, sc, ag)}
+    if kind == "factors" and ag.id not in sc.contributions and sc.contributions:
+        changes[f"contributions.{ag.id}"] = next(iter(sc.contributions.values()))
+    return changes
+
+
 def default_rule(kind: str, sc: Scenario, ag: Agreement) -> dict[str, Any]:
     """A starting point for a rule of type ``kind`` between the agreement's parties."""
     who = parties(sc, ag)
     start, end = sc.years.start, sc.years.end
     equal = {"type": "fixed", "shares": _equal(who)}
-    factors = list(sc.contributions.get(ag.id, {})) or ["capital"]
+    factors = list(sc.contributions.get(ag.id) or next(iter(sc.contributions.values()), {})) \
+        or ["capital"]
     mid = (start + end) // 2
     return {
         "host": {"type": "host"},
@@ -254,7 +278,7 @@ def rule_form(ws: workspace.Workspace, ag: Agreement, rule: Any, path: str,
     kind_names = {k: t(f"rule.{k}") for k in kinds}  # format_funcs run outside the page
     st.selectbox(t("agreements.rule_type"), kinds, index=kinds.index(rule.type), key=key,
                  format_func=kind_names.get, on_change=send,
-                 args=(lambda: {path: default_rule(st.session_state[key], ws.scenario, ag)},
+                 args=(lambda: rule_changes(st.session_state[key], ws.scenario, ag, path),
                        f"{path}.type"))
     field_problems(ws, f"{path}.type")
     names = _names(sc)
@@ -374,20 +398,12 @@ def yaml_editor(ws: workspace.Workspace, rule: Any, path: str) -> None:
     """The rule as YAML, for what the forms do not cover."""
     with st.expander(t("agreements.yaml")):
         key = ws.widget_key(f"{path}#yaml")
-        text = yaml.safe_dump(_plain(rule.model_dump(mode="json", exclude_none=True)),
+        text = yaml.safe_dump(rule.model_dump(mode="json", exclude_none=True),
                               allow_unicode=True, sort_keys=False)
         st.text_area("YAML", text, key=key, height=200, label_visibility="collapsed")
         st.button(t("agreements.apply"), key=f"{key}#apply", on_click=_on_yaml,
                   args=(path, key))
         field_problems(ws, key)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
 
 
 # ---------------------------------------------------------------------------------------------
@@ -457,6 +473,13 @@ def projections(sc: Scenario) -> pd.DataFrame:
                                           f"{names.get(site.host, site.host)}",
                                  "tax": tax, "base": spec.base, "base_year": spec.base_year,
                                  "growth": spec.growth})
+    for firm in sc.firms:  # transferred projects (招商引资项目异地流转) have projections
+        for tax, spec in (firm.taxes or {}).items():
+            if spec.base is not None:
+                rows.append({"path": f"firms.{firm.id}.taxes.{tax}",
+                             "where": pick(firm.name, firm.name_en) or firm.id, "tax": tax,
+                             "base": spec.base, "base_year": spec.base_year,
+                             "growth": spec.growth})
     for stream in sc.streams:
         if stream.base is not None:
             rows.append({"path": f"streams.{stream.id}", "where": stream.id, "tax": stream.tax,
@@ -493,6 +516,45 @@ def projections_editor(ws: workspace.Workspace) -> None:
         "base": st.column_config.NumberColumn(t("col.base"), format="%.2f"),
         "base_year": st.column_config.NumberColumn(t("col.base_year"), format="%d"),
         "growth": st.column_config.NumberColumn(t("col.growth"), format="%.4f", step=0.01)})
+
+
+def firms_editor(ws: workspace.Workspace) -> None:
+    """Migrated firms: move year, growth and pre-move taxes (the first MAX_FIRMS of them;
+    long lists are edited in their CSV and uploaded)."""
+    firms = [f for f in ws.scenario.firms if f.pre_move is not None]
+    if not firms:
+        return
+    st.caption(t("agreements.firms", n=min(len(firms), MAX_FIRMS), total=len(firms)))
+    firms = firms[:MAX_FIRMS]
+    taxes = list(dict.fromkeys(tax for f in firms for tax in f.pre_move))
+    df = pd.DataFrame([{"firm": pick(f.name, f.name_en) or f.id, "move_year": f.move_year,
+                        "growth": f.growth,
+                        **{tax: float(f.pre_move.get(tax, 0.0)) for tax in taxes}}
+                       for f in firms])
+    pick_lang = 0 if lang() == "zh" else 1
+
+    def changes(new: pd.DataFrame) -> dict:
+        out: dict[str, Any] = {}
+        for i, (firm, old, r) in enumerate(zip(firms, df.to_dict("records"),
+                                               new.to_dict("records"), strict=True)):
+            year = number(r["move_year"], t("col.move_year"), i)
+            if year != old["move_year"]:
+                out[f"firms.{firm.id}.move_year"] = None if year is None else int(year)
+            growth = number(r["growth"], t("col.growth"), i)
+            if growth != old["growth"]:
+                out[f"firms.{firm.id}.growth"] = growth
+            pre_move = {tax: number(r[tax], tax, i) for tax in taxes}
+            if pre_move != {tax: old[tax] for tax in taxes}:
+                out[f"firms.{firm.id}.pre_move"] = {k: v for k, v in pre_move.items() if v}
+        return out
+
+    edit_table(ws, "firms#table", df, changes, disabled=["firm"], column_config={
+        "firm": st.column_config.TextColumn(t("col.firm")),
+        "move_year": st.column_config.NumberColumn(t("col.move_year"), format="%d"),
+        "growth": st.column_config.NumberColumn(t("col.growth"), format="%.4f", step=0.01),
+        **{tax: st.column_config.NumberColumn(
+            t("col.pre_move", tax=TAX_NAMES.get(tax, (tax, tax))[pick_lang]), format="%.2f")
+           for tax in taxes}})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -575,8 +637,8 @@ def render() -> None:
         else:
             ids = [ag.id for ag in sc.agreements]
             labels = {ag.id: pick(ag.name, ag.name_en) or ag.id for ag in sc.agreements}
-            chosen = st.selectbox(t("agreements.agreement"), ids, key="agreements_pick",
-                                  format_func=lambda k: labels[k]) if len(ids) > 1 else ids[0]
+            chosen = choice(t("agreements.agreement"), ids, "agreements_pick", labels) \
+                if len(ids) > 1 else ids[0]
             ag = sc.agreements[ids.index(chosen)]
             if ag.reference:
                 st.caption(ag.reference)
@@ -587,6 +649,7 @@ def render() -> None:
         costs_editor(ws)
     with tabs[3]:
         projections_editor(ws)
+        firms_editor(ws)
     with tabs[4]:
         value_input(ws, "number", t("agreements.discount_rate"), "discount_rate",
                     float(sc.discount_rate), min_value=0.0, max_value=1.0, step=0.005,
