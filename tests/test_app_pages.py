@@ -206,6 +206,8 @@ def test_risk_monte_carlo_seed_and_bad_input(lang):
     ok(at)
     pd.testing.assert_frame_equal(frame(at, mean), after)
     # a negative spread: refused in the language, the last result stays
+    at.checkbox(key="risk_use_own").uncheck().run()  # 高竹 has its own section: edit it
+    assert at.number_input(key="risk_growth").value == pytest.approx(0.1)
     at.number_input(key="risk_growth").set_value(-0.1).run()
     at.button(key="risk_run").click().run()
     assert not at.exception
@@ -226,6 +228,11 @@ def test_risk_tornado_follows_delta(lang):
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     narrow = numbers(spec["data"][1]["x"])
     assert np.abs(narrow).max() < np.abs(wide).max()
+    assert len(spec["data"][1]["y"]) > 1  # the default set: many parameters
+    at.radio(key="risk_params").set_value(True).run()  # the scenario's own: its range
+    ok(at)
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert list(spec["data"][1]["y"]) == ["discount_rate"]
 
 
 def test_risk_snippets_reproduce_the_numbers():
