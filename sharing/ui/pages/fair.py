@@ -43,8 +43,8 @@ define({
     "ui.fair.splits": ("各分配方案对比（净收益现值，万元）",
                        "Splits side by side (PV net benefit, 10,000 CNY)"),
     "ui.fair.core": ("核心检验", "Core check"),
-    "ui.fair.core_ok": ("{solution}在核心内：没有任何联盟单干能得到更多",
-                        "The {solution} is in the core: no coalition gets more on its own"),
+    "ui.fair.core_ok": ("在核心内（没有任何联盟单干能得到更多）：{solution}",
+                        "In the core (no coalition gets more on its own): {solution}"),
     "ui.fair.core_blocked": ("{solution}不在核心内：{blocking} 单干可多得 {excess} 万元",
                              "The {solution} is not in the core: {blocking} would get "
                              "{excess} (10,000 CNY) more on their own"),
@@ -65,6 +65,7 @@ define({
     "ui.fair.bounds": ("份额上下限", "Share bounds"),
     "ui.fair.bounds_who": ("限定哪些辖区的份额", "Bound the shares of"),
     "ui.fair.bound_of": ("{name} 的份额范围", "Share range of {name}"),
+    "ui.fair.choose": ("选择辖区", "Choose jurisdictions"),
     "ui.fair.floor": ("每年保底（万元）", "Yearly floor (10,000 CNY)"),
     "ui.fair.floor_who": ("为哪些辖区设每年保底", "A yearly floor for"),
     "ui.fair.floor_of": ("{name} 每年至少（万元）", "{name} at least (10,000 CNY a year)"),
@@ -180,13 +181,12 @@ def splits(ws: workspace.Workspace, table: pd.DataFrame, core: pd.DataFrame) -> 
     chart(charts.fair_bars(table, lang()), table, t("file.fair_split"), "fair_bars", ws,
           f"charts.fair_split(res, {lang()!r})", imports=imports)
     st.subheader(t("fair.core"))
-    for row in core.itertuples():
-        name = _solution_name(row.solution)
-        if row.in_core:
-            st.success(t("fair.core_ok", solution=name))
-        else:
-            st.warning(t("fair.core_blocked", solution=name, blocking=row.blocking,
-                       excess=NUMBER_FORMAT.format(row.excess)))
+    inside = [_solution_name(s) for s in core.loc[core["in_core"], "solution"]]
+    if inside:
+        st.success(t("fair.core_ok", solution=("、" if lang() == "zh" else ", ").join(inside)))
+    for row in core[~core["in_core"]].itertuples():
+        st.warning(t("fair.core_blocked", solution=_solution_name(row.solution),
+                     blocking=row.blocking, excess=NUMBER_FORMAT.format(row.excess)))
     left, right = st.columns([1, 3])
     with left:
         download_csv(core, t("file.core_check"), key="fair_core_csv")
@@ -249,7 +249,7 @@ def spec_form(sc: Scenario) -> dict[str, Any]:
             constraints["participation"] = False
         ids = sc.jurisdiction_ids
         bounded = st.multiselect(t("fair.bounds_who"), ids, key="fair_bounds_who",
-                                 format_func=names.get)
+                                 format_func=names.get, placeholder=t("fair.choose"))
         bounds = {}
         for jid in bounded:
             lo, hi = st.slider(t("fair.bound_of", name=names[jid]), 0.0, 1.0, (0.0, 1.0),
@@ -258,7 +258,7 @@ def spec_form(sc: Scenario) -> dict[str, Any]:
         if bounds:
             constraints["bounds"] = bounds
         floored = st.multiselect(t("fair.floor_who"), ids, key="fair_floor_who",
-                                 format_func=names.get)
+                                 format_func=names.get, placeholder=t("fair.choose"))
         floors = {}
         for jid in floored:
             a, b = st.columns(2)

@@ -26,6 +26,7 @@ from sharing.scenario import Scenario, ScenarioError
 from sharing.ui import workspace
 from sharing.ui.text import NUMBER_FORMAT, lang, money_columns, pick, t
 from sharing.ui.widgets import chart, download_csv, show_problems, snippet
+from sharing.ui.words import in_words
 
 RESULT_KEY = "risk_mc"
 PROBLEMS_KEY = "risk_mc_problems"
@@ -354,7 +355,9 @@ def sensitivity_section(ws: workspace.Workspace, res: Result) -> None:
     who = right.selectbox(t("risk.who"), sc.jurisdiction_ids, key="risk_who",
                           format_func=names.get)
     part = table[table["jurisdiction"] == who].reset_index(drop=True)
-    chart(charts.tornado(table, who, names[who], lang()), part, t("file.tornado", name=who),
+    words = {p: in_words(sc, p) for p in table["parameter"].unique()}
+    chart(charts.tornado(table, who, names[who], lang(), words), part,
+          t("file.tornado", name=who),
           "risk_tornado", ws, f"{call}.table"
           f".query(\"jurisdiction == {who!r}\").reset_index(drop=True)",
           imports=["import sharing.risk"])
@@ -365,7 +368,7 @@ def sensitivity_section(ws: workspace.Workspace, res: Result) -> None:
     else:
         base = table.drop_duplicates("parameter").set_index("parameter")["base"]
         shown = pd.DataFrame({
-            t("risk.col.parameter"): crossing["parameter"],
+            t("risk.col.parameter"): crossing["parameter"].map(words),
             t("risk.col.jurisdiction"): crossing["jurisdiction"].map(names),
             t("risk.col.base"): crossing["parameter"].map(base),
             t("risk.col.break_even"): crossing["value"]})
