@@ -522,7 +522,7 @@ def arrears_bars(data: pd.DataFrame, lang: Lang = "zh") -> go.Figure:
     fig = go.Figure([go.Bar(x=g["year"], y=g["arrears_end"], name=pair,
                             texttemplate="%{y:,.2f}", textposition="outside")
                      for pair, g in data.groupby("pair", sort=False)])
-    fig.update_layout(barmode="group")
+    fig.update_layout(barmode="group", showlegend=True)
     fig.update_xaxes(title=_label("year", lang), dtick=1)
     fig.update_yaxes(title=_money_axis(lang), tickformat=",.2f")
     return _layout(fig, message("charts.arrears", lang))

@@ -191,7 +191,12 @@ def _workbook(led, language: str) -> bytes:
     return buffer.getvalue()
 
 
-def _table(df, language: str) -> None:
+def _table(df, language: str, names: dict[str, str]) -> None:
+    """A ledger table with headers and codes in the language and names, not ids."""
+    df = df.copy()
+    for column in ("payer", "payee", "jurisdiction", "agreement"):
+        if column in df.columns:
+            df[column] = df[column].map(lambda v: names.get(v, v))
     shown = translate(df, language)
     money = [c for c, orig in zip(shown.columns, df.columns, strict=True)
              if df[orig].dtype.kind == "f"]
@@ -233,7 +238,8 @@ def show(ws: workspace.Workspace, led, code_args: str) -> None:
           imports=["from sharing import charts"])
     for key, frame in (("ledger", led.ledger), ("due", led.due), ("variance", led.variance)):
         st.markdown(f"**{t(f'settlement.{key}')}**")
-        _table(frame, language)
+        _table(frame, language, {**names, **{a.id: pick(a.name, a.name_en) or a.id
+                                             for a in sc.agreements}})
         left, right = st.columns([1, 3])
         with left:
             download_csv(translate(frame, language), t(f"file.settlement_{key}"),
