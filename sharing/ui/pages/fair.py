@@ -338,9 +338,11 @@ def optimizer(ws: workspace.Workspace) -> None:
 
 
 def _shares_table(opt: OptimizationResult) -> pd.DataFrame:
-    names = _names(opt.input_scenario)
+    sc = opt.input_scenario
+    names = _names(sc)
+    agreements = {a.id: pick(a.name, a.name_en) or a.id for a in sc.agreements}
     return pd.DataFrame({
-        t("fair.col.agreement"): opt.shares["agreement"],
+        t("fair.col.agreement"): opt.shares["agreement"].map(agreements),
         t("fair.col.path"): opt.shares["path"],
         t("fair.col.stage_start"): opt.shares["stage_start"],
         t("fair.col.stage_end"): opt.shares["stage_end"],

@@ -92,6 +92,9 @@ define({
     "ui.risk.col.high": ("高值下净收益现值", "PV at high"),
     "ui.risk.col.swing": ("摆幅", "swing"),
     "ui.risk.col.mean": ("均值", "mean"),
+    "ui.risk.col.p5": ("5% 分位", "5th percentile"),
+    "ui.risk.col.p50": ("中位数", "median"),
+    "ui.risk.col.p95": ("95% 分位", "95th percentile"),
     "ui.risk.col.std": ("标准差", "std"),
     "ui.risk.col.prob_loss": ("亏损概率", "probability of loss"),
     "ui.risk.col.expected_shortfall": ("最差 5% 均值", "mean of worst 5%"),
@@ -287,7 +290,7 @@ def mc_results(ws: workspace.Workspace, kept: dict[str, Any]) -> None:
     cols = ["mean", "std", "p5", "p50", "p95", "prob_loss", "expected_shortfall", "mean_gain"]
     table = summary[["jurisdiction", *cols]].copy()
     table["jurisdiction"] = table["jurisdiction"].map(names)
-    headers = {c: t(f"risk.col.{c}") if c not in ("p5", "p50", "p95") else c for c in cols}
+    headers = {c: t(f"risk.col.{c}") for c in cols}
     headers["jurisdiction"] = t("risk.col.jurisdiction")
     shown = table.rename(columns=headers)
     money = [headers[c] for c in cols if c != "prob_loss"]

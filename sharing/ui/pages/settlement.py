@@ -79,6 +79,8 @@ define({
                            "Statement {payer} → {payee} (Word)"),
     "ui.settlement.xlsx": ("下载账簿工作簿", "Download the ledger workbook"),
     "ui.settlement.failed": ("无法结算：", "Cannot settle:"),
+    "ui.file.actuals_template": ("实际数模板", "actuals_template"),
+    "ui.file.payments_template": ("付款模板", "payments_template"),
     "ui.file.settlement_ledger": ("账簿", "ledger"),
     "ui.file.settlement_due": ("应结算明细", "due"),
     "ui.file.settlement_variance": ("预测与实际", "variance"),
@@ -121,14 +123,14 @@ def inputs(ws: workspace.Workspace) -> tuple[Any, Any, str, str, list[Problem]] 
                                 key="settlement_actuals")
         st.download_button(t("settlement.template_actuals"),
                            lambda: actuals_template(sc).encode("utf-8-sig"),
-                           file_name="actuals_template.csv", mime="text/csv",
+                           file_name=file_name(t("file.actuals_template")), mime="text/csv",
                            key="settlement_template_actuals", on_click="ignore")
     with right:
         up_p = st.file_uploader(t("settlement.payments"), type=["csv"], help=help_text,
                                 key="settlement_payments")
         st.download_button(t("settlement.template_payments"),
                            lambda: payments_template(sc).encode("utf-8-sig"),
-                           file_name="payments_template.csv", mime="text/csv",
+                           file_name=file_name(t("file.payments_template")), mime="text/csv",
                            key="settlement_template_payments", on_click="ignore")
     actuals, payments = _read(up_a, problems), _read(up_p, problems)
     if actuals is None and not problems:
