@@ -112,14 +112,12 @@ class Plan:
     uncertainty: Uncertainty
     model: Model
     unit_of_row: np.ndarray
-    unit_of_stay: np.ndarray
     sigma: np.ndarray
     group: np.ndarray
     alpha: np.ndarray
     beta: np.ndarray
     macro: float
     exit_of_row: np.ndarray
-    exit_of_stay: np.ndarray
     exit_p: np.ndarray
     delayed: np.ndarray
     delay_cum: np.ndarray
@@ -140,26 +138,19 @@ class Plan:
 def make_plan(sc: Scenario) -> Plan:
     u = sc.uncertainty or Uncertainty()
     model = compile_scenario(sc, both_sides=u.move_delay is not None)
-    s, stay = model.streams, model.stay
+    s = model.streams
     k = len(s)
-    # Noise units: a firm's tax is one unit wherever it is paid.
+    # Noise units: a firm's tax is one unit wherever it is paid (at origin, at destination,
+    # and at home in the counterfactual); any other stream is a unit of its own.
     firm_tax = np.where(s.firm >= 0, s.firm * len(TAXES) + s.tax, -1)
-    stay_key = stay.firm * len(TAXES) + stay.tax
-    keys = np.unique(np.concatenate([firm_tax[firm_tax >= 0], stay_key]))
-    unit_of_row = np.where(firm_tax >= 0, np.searchsorted(keys, np.maximum(firm_tax, 0)),
-                           len(keys) + np.arange(k))
-    unit_of_stay = np.searchsorted(keys, stay_key).astype(int)
-    n_units = len(keys) + k
+    keys = np.unique(firm_tax[firm_tax >= 0])
+    own = firm_tax < 0
+    unit_of_row = np.where(own, len(keys) + np.cumsum(own) - 1,
+                           np.searchsorted(keys, np.maximum(firm_tax, 0)))
+    n_units = len(keys) + int(own.sum())
     unit_row = np.zeros(n_units, dtype=int)  # a representative row of each unit
     unit_row[unit_of_row] = np.arange(k)
-    firm_only = np.zeros(n_units, dtype=bool)
-    firm_only[unit_of_stay] = True
-    firm_only[unit_of_row] = False
-    unit_firm = np.full(n_units, -1)
-    unit_firm[unit_of_row] = s.firm
-    unit_firm[unit_of_stay] = stay.firm
-    unit_park = np.where(firm_only, -1, s.park[unit_row])
-    unit_spec = np.where(firm_only, -1, s.spec[unit_row])
+    unit_firm, unit_park, unit_spec = s.firm[unit_row], s.park[unit_row], s.spec[unit_row]
     g = u.growth
     sigma = np.full(n_units, g.sigma if g else 0.0)
     if g:
@@ -187,13 +178,11 @@ def make_plan(sc: Scenario) -> Plan:
         alpha[owner < 0] = 1.0
     # Exit units: a firm, or a park site.
     exit_of_row = np.full(k, -1)
-    exit_of_stay = np.full(len(stay.firm), -1)
     exit_p: list[float] = []
     surv = u.survival
     if surv is not None and surv.firms is not None:
         p = [surv.firms.by_id.get(f.id, surv.firms.annual_exit) for f in sc.firms]
         exit_of_row = np.where(s.firm >= 0, s.firm, -1)
-        exit_of_stay = stay.firm.copy()
         exit_p.extend(p)
     if surv is not None and surv.parks is not None:
         site = np.array([s.suffixes[x].rsplit("/", 1)[0] for x in s.suffix], dtype=object)
@@ -228,8 +217,8 @@ def make_plan(sc: Scenario) -> Plan:
     positions = {a.id: i for i, a in enumerate(sc.agreements)}
     compliance = tuple((positions[aid], *spread.beta) for aid, spread in u.compliance.items())
     base_values = tuple(float(value_at(sc, p.path)) for p in u.parameters)
-    return Plan(sc, u, model, unit_of_row.astype(int), unit_of_stay, sigma, group, alpha, beta,
-                u.macro.sigma if u.macro else 0.0, exit_of_row, exit_of_stay,
+    return Plan(sc, u, model, unit_of_row.astype(int), sigma, group, alpha, beta,
+                u.macro.sigma if u.macro else 0.0, exit_of_row,
                 np.array(exit_p, dtype=float), delayed, delay_cum, compliance, u.parameters,
                 base_values)
 
@@ -358,22 +347,21 @@ def _parameter_values(p, base: float, u: np.ndarray) -> np.ndarray:
 def inputs(plan: Plan, model: Model, smp: Sample, rows: slice = slice(None),
            consume: bool = False):
     """Engine inputs for the draws ``rows`` of ``smp`` on ``model`` (the plan's model, or a
-    draw's own when a parameter changes it): gross ``(D, streams, years)``, the stay rows,
-    the firm facts (None when no draw moves them). With ``consume`` the sample's multiplier
+    draw's own when a parameter changes it): gross ``(D, streams, years)`` and the firm facts
+    (None when no draw moves them). What firms would pay had they stayed follows from the
+    gross amounts (:meth:`Model.stay_gross`). With ``consume`` the sample's multiplier
     buffer becomes the gross amounts (no copy; the sample is not used again)."""
-    s, stay, years = model.streams, model.stay, model.years
+    s, years = model.streams, model.years
     mult = None if smp.multiplier is None else smp.multiplier[rows]
     delay = None if smp.delay is None else smp.delay[rows]
     n = len(smp.compliance[rows])
     gross = np.broadcast_to(s.gross, (n, *s.gross.shape))
-    stay_gross = np.broadcast_to(stay.gross, (n, *stay.gross.shape))
     facts = None
     if delay is not None:
-        gross, stay_gross, facts = _delayed(plan, model, delay, mult)
+        gross, facts = _delayed(plan, model, delay, mult)
     if mult is not None:
         k = len(s)
         same = mult.shape[1] == k and np.array_equal(plan.unit_of_row, np.arange(k))
-        stay_gross = stay_gross * mult[:, plan.unit_of_stay]
         if facts is None and np.any(s.pre_move_gross > 0):
             facts = _facts(model, mult, plan, np.zeros((n, 0), int))
         if same and consume and delay is None:
@@ -388,9 +376,7 @@ def inputs(plan: Plan, model: Model, smp: Sample, rows: slice = slice(None),
             gross *= alive
         else:
             gross = gross * alive
-        if len(plan.exit_of_stay):
-            stay_gross = stay_gross * _alive(exit_at, plan.exit_of_stay, t)
-    return gross, stay_gross, facts
+    return gross, facts
 
 
 def _alive(exit_at: np.ndarray, unit: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -414,13 +400,12 @@ def _firm_table(model: Model):
 
 
 def _delayed(plan: Plan, model: Model, delay: np.ndarray, mult: np.ndarray | None):
-    """Gross, stay and facts with each delayed firm's move (or production) shifted."""
-    s, stay, years = model.streams, model.stay, model.years
+    """Gross and facts with each delayed firm's move (or production) shifted."""
+    s, years = model.streams, model.years
     n = len(delay)
     shift = np.zeros((n, len(model.scenario.firms)), dtype=int)
     shift[:, plan.delayed] = delay
     gross = np.repeat(s.gross[None], n, axis=0)
-    stay_gross = np.repeat(stay.gross[None], n, axis=0)
     if plan.uncertainty.move_delay.firms.of == "move":
         rows, firms, pre, growth, dest = _firm_table(model)
         move = s.move_year[rows][None] + shift[:, firms]  # (D, rows)
@@ -428,18 +413,7 @@ def _delayed(plan: Plan, model: Model, delay: np.ndarray, mult: np.ndarray | Non
             years[None, None, :] - move[:, :, None] + 1)
         after = years[None, None, :] >= move[:, :, None]
         gross[:, rows] = np.where(dest[None, :, None], level * after, level * ~after)
-        migrated = np.array([model.scenario.firms[f].move_year is not None for f in stay.firm],
-                            dtype=bool)
-        if migrated.any():
-            srow = np.flatnonzero(migrated)
-            f = stay.firm[srow]
-            smove = np.array([model.scenario.firms[x].move_year for x in f])[None] + shift[:, f]
-            spre = np.array([model.scenario.firms[x].pre_move.get(TAXES[t], 0.0)
-                             for x, t in zip(f, stay.tax[srow], strict=True)])
-            sgrowth = np.array([model.scenario.firms[x].growth for x in f])
-            stay_gross[:, srow] = spre[None, :, None] * (1.0 + sgrowth[None, :, None]) ** (
-                years[None, None, :] - smove[:, :, None] + 1)
-    return gross, stay_gross, _facts(model, mult, plan, shift)
+    return gross, _facts(model, mult, plan, shift)
 
 
 def _facts(model: Model, mult: np.ndarray | None, plan: Plan, shift: np.ndarray) -> Facts:
@@ -500,8 +474,8 @@ def run_chunk(plan: Plan, start: int, stop: int, seed: int, antithetic: bool,
             if bad.size:  # the scenario's own check says what is wrong, with the draw
                 _draw_model(plan, smp.values[bad[0]], start + int(bad[0]))
             discount = (1.0 + rate[:, None]) ** -(model.years - model.years[0])[None, :]
-        gross, stay, facts = inputs(plan, model, smp, consume=True)
-        batch = run_batch(model, gross, smp.compliance, stay=stay, facts=facts,
+        gross, facts = inputs(plan, model, smp, consume=True)
+        batch = run_batch(model, gross, smp.compliance, facts=facts,
                           discount=discount, cache=plan.cache)
         pv, alone, alloc = batch.pv_net_benefit, batch.standalone_pv, batch.allocated
     else:
@@ -510,8 +484,8 @@ def run_chunk(plan: Plan, start: int, stop: int, seed: int, antithetic: bool,
         alloc = np.zeros((len(smp), len(model.jurisdictions), len(model.years)))
         for d in range(len(smp)):
             own = _draw_model(plan, smp.values[d], start + d)
-            gross, stay, facts = inputs(plan, own, smp, slice(d, d + 1))
-            batch = run_batch(own, gross, smp.compliance[d:d + 1], stay=stay, facts=facts)
+            gross, facts = inputs(plan, own, smp, slice(d, d + 1))
+            batch = run_batch(own, gross, smp.compliance[d:d + 1], facts=facts)
             pv[d], alone[d], alloc[d] = (batch.pv_net_benefit[0], batch.standalone_pv[0],
                                          batch.allocated[0])
     return ChunkResult(start, pv, alone, alloc if keep_paths else None)

@@ -353,3 +353,14 @@ def test_explain_names_the_riskiest_side():
     zh, en = mc.explain("zh"), mc.explain("en")
     assert "承担的风险最大" in zh and "carries the most risk" in en
     assert "北京" in zh and "Beijing" in en
+
+
+def test_counterfactual_follows_perturbed_gross():
+    # The no-cooperation value of migrated firms (what they would pay at home) follows the
+    # gross amounts a run is given, in Model.run as in run_batch.
+    model = compile_scenario(scenario("jjj_2015_relocation"))
+    base = model.run()
+    doubled = model.run(2.0 * model.streams.gross)
+    close(doubled.standalone_pv, 2.0 * base.standalone_pv)
+    batch = run_batch(model, np.stack([model.streams.gross, 2.0 * model.streams.gross]))
+    close(batch.standalone_pv[1], 2.0 * base.standalone_pv)
