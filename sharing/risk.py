@@ -241,11 +241,11 @@ class Sample:
 
 def _block_variates(plan: Plan, block: int, size: int, seed: int, antithetic: bool,
                     z: np.ndarray | None):
-    """The standard variates of one block, in a fixed order: normals for growth (units ×
-    years − 1, written into ``z``) and the macro factor (years − 1), uniforms for exits,
-    delays, compliance and parameters. With ``antithetic`` the second half of the block
-    mirrors the first (z → −z, u → 1 − u). A whole block is always drawn, so that a draw
-    does not depend on how many follow it."""
+    """The standard variates of one block of ``size`` draws, in a fixed order: normals for
+    growth (units × years, written into ``z``; year 0's are not used) and the macro factor
+    (years − 1), uniforms for exits, delays, compliance and parameters. With ``antithetic``
+    the second half of the block mirrors the first (z → −z, u → 1 − u). A whole block of
+    :data:`BLOCK` is always drawn, so that a draw does not depend on how many follow it."""
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(block,))))
     full, n = (BLOCK // 2, size // 2) if antithetic else (BLOCK, size)
     steps = plan.n_years - 1
@@ -265,8 +265,11 @@ def _block_variates(plan: Plan, block: int, size: int, seed: int, antithetic: bo
     return m, uniforms
 
 
-def sample(plan: Plan, start: int, stop: int, seed: int, antithetic: bool = False) -> Sample:
-    """The inputs of draws ``start`` to ``stop`` (whole blocks, but for the last)."""
+def sample(plan: Plan, start: int, stop: int, seed: int, antithetic: bool = False,
+           total: int | None = None) -> Sample:
+    """The inputs of draws ``start`` to ``stop`` of a run of ``total`` draws (default
+    ``stop``; the last block of a run may be short, which antithetic pairs depend on)."""
+    total = stop if total is None else total
     n = stop - start
     n_units = len(plan.sigma)
     # One buffer (draws, units, years) holds the shocks, then log M, then M: year 0 has no
@@ -274,9 +277,16 @@ def sample(plan: Plan, start: int, stop: int, seed: int, antithetic: bool = Fals
     z = np.empty((n, n_units, plan.n_years)) if np.any(plan.sigma > 0) else None
     parts = []
     for block in range(start // BLOCK, -(-stop // BLOCK)):
-        lo, hi = block * BLOCK, min((block + 1) * BLOCK, stop)
-        rows = None if z is None else z[lo - start:hi - start]
-        parts.append(_block_variates(plan, block, hi - lo, seed, antithetic, rows))
+        first = block * BLOCK
+        size = min(BLOCK, total - first)
+        lo, hi = max(start, first) - first, min(stop, first + size) - first
+        inside = lo == 0 and hi == size
+        rows = None if z is None else (z[first - start:first - start + size] if inside
+                                       else np.empty((size, n_units, plan.n_years)))
+        m, uniforms = _block_variates(plan, block, size, seed, antithetic, rows)
+        if rows is not None and not inside:
+            z[first + lo - start:first + hi - start] = rows[lo:hi]
+        parts.append((None if m is None else m[lo:hi], [u[lo:hi] for u in uniforms]))
     m = None if parts[0][0] is None else np.concatenate([p[0] for p in parts])
     u_exit, u_delay, u_comp, u_par = (np.concatenate([p[1][i] for p in parts])
                                       for i in range(4))
@@ -462,9 +472,9 @@ class ChunkResult:
 
 
 def run_chunk(plan: Plan, start: int, stop: int, seed: int, antithetic: bool,
-              keep_paths: bool) -> ChunkResult:
-    """Draws ``start`` to ``stop``: sample, build the inputs, run the engine's batch."""
-    smp = sample(plan, start, stop, seed, antithetic)
+              keep_paths: bool, total: int | None = None) -> ChunkResult:
+    """Draws ``start`` to ``stop`` of ``total``: sample, build the inputs, run the batch."""
+    smp = sample(plan, start, stop, seed, antithetic, total)
     model = plan.model
     if plan.batched_parameters:
         discount = None
@@ -518,9 +528,9 @@ def _cached_plan(key: str) -> Plan:
 
 
 def _remote_chunk(key: str, start: int, stop: int, seed: int, antithetic: bool,
-                  keep_paths: bool) -> ChunkResult:
+                  keep_paths: bool, total: int) -> ChunkResult:
     """A chunk in another process: the scenario travels as JSON, compiled once per worker."""
-    return run_chunk(_cached_plan(key), start, stop, seed, antithetic, keep_paths)
+    return run_chunk(_cached_plan(key), start, stop, seed, antithetic, keep_paths, total)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -665,7 +675,7 @@ def monte_carlo(scenario: Scenario, draws: int = 10_000, seed: int = 0,
 
     ``uncertainty`` takes the keys of the scenario's ``uncertainty:`` section (None: the
     scenario's own; validated with key paths). Draws run in chunks of ``chunk`` draws
-    (rounded up to whole blocks of :data:`BLOCK`; default: about 16 MB of tax amounts each),
+    (default: about 16 MB of tax amounts each, in whole blocks of :data:`BLOCK`),
     in this process or on ``executor`` (any ``concurrent.futures.Executor``: a
     ``ProcessPoolExecutor``, or a ``dask.distributed`` client's ``get_executor()``).
     ``progress(done, total)`` is called after each chunk. The same ``seed`` gives the same
@@ -683,22 +693,23 @@ def monte_carlo(scenario: Scenario, draws: int = 10_000, seed: int = 0,
     streams, years = len(plan.model.streams), len(plan.model.years)
     if chunk is None:
         chunk = max(1, CHUNK_BYTES // (8 * max(streams, 1) * years))
+        if chunk >= BLOCK:
+            chunk -= chunk % BLOCK
     chunk = _check_count("chunk", chunk)
-    chunk = -(-chunk // BLOCK) * BLOCK
     ranges = [(lo, min(lo + chunk, draws)) for lo in range(0, draws, chunk)]
     keep = lambda lo: lo < MAX_PATH_DRAWS  # noqa: E731
     results: list[ChunkResult] = []
     done = 0
     if executor is None:
         for lo, hi in ranges:
-            results.append(run_chunk(plan, lo, hi, seed, antithetic, keep(lo)))
+            results.append(run_chunk(plan, lo, hi, seed, antithetic, keep(lo), draws))
             done += hi - lo
             if progress is not None:
                 progress(done, draws)
     else:
         key = sc.model_dump_json()
-        futures = {executor.submit(_remote_chunk, key, lo, hi, seed, antithetic, keep(lo)):
-                   hi - lo for lo, hi in ranges}
+        futures = {executor.submit(_remote_chunk, key, lo, hi, seed, antithetic, keep(lo),
+                                   draws): hi - lo for lo, hi in ranges}
         for future in cf.as_completed(futures):
             results.append(future.result())
             done += futures[future]
