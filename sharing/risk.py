@@ -136,6 +136,8 @@ class Plan:
 
 
 def make_plan(sc: Scenario) -> Plan:
+    """Compile ``sc`` (with a stream on both sides of every move when moves may slip) and
+    its ``uncertainty:`` section into a :class:`Plan`."""
     u = sc.uncertainty or Uncertainty()
     model = compile_scenario(sc, both_sides=u.move_delay is not None)
     s = model.streams
