@@ -35,3 +35,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_optimize.py
 	$(BIN)/python benchmarks/bench_io.py
 	$(BIN)/python benchmarks/bench_settle.py
+	$(BIN)/python benchmarks/bench_app.py

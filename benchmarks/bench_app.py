@@ -56,7 +56,7 @@ def main() -> None:
     at = app_on("agreements")
     slider_edits = []
     for v in values:
-        slider = at.slider(key=f"{SHARES}@{at.session_state['workspace'].revision}")
+        slider = at.slider(key=f"{SHARES}@{at.session_state['workspace'].revision}:zh")
         slider.set_value(v)
         slider_edits.append(timed(at.run))
         assert not at.exception and not at.error
@@ -64,7 +64,7 @@ def main() -> None:
 
     table_edits = []
     for i in range(args.edits):
-        key = f"costs#table@{at.session_state['workspace'].revision}"
+        key = f"costs#table@{at.session_state['workspace'].revision}:zh"
         at.session_state[key] = {"edited_rows": {0: {"infrastructure": 20000.0 + i + 1}},
                                  "added_rows": [], "deleted_rows": []}
         table_edits.append(timed(at.run))

@@ -67,9 +67,14 @@ def metrics(at: AppTest) -> list[tuple[str, str]]:
     return [(m.label, m.value) for m in at.metric]
 
 
+def key(at: AppTest, name: str) -> str:
+    """The key of an editor widget (see Workspace.widget_key)."""
+    return f"{name}@{ws(at).revision}:{at.session_state[LANG_KEY]}"
+
+
 def edit_table(at: AppTest, name: str, edited_rows: dict) -> AppTest:
-    key = f"{name}@{ws(at).revision}"
-    at.session_state[key] = {"edited_rows": edited_rows, "added_rows": [], "deleted_rows": []}
+    key_ = key(at, name)
+    at.session_state[key_] = {"edited_rows": edited_rows, "added_rows": [], "deleted_rows": []}
     return at.run()
 
 
@@ -155,7 +160,7 @@ def test_overview_negative_gain_is_marked_red():
     at = start("en")
     assert not [m for m in at.markdown if ":red[" in m.value]
     go(at, "agreements")
-    at.slider(key=f"{SHARES}@0").set_value(0.0).run()  # Guang'an gives all the increment away
+    at.slider(key=key(at, SHARES)).set_value(0.0).run()  # Guang'an gives all the increment away
     go(at, "overview")
     ok(at)
     assert any(":red[" in m.value and "negative gain" in m.value for m in at.markdown)
@@ -179,6 +184,18 @@ def test_overview_scenario_picker_changes_numbers(lang):
     assert ws(at).origin.name == "gaozhu_fixed_5050"
 
 
+@pytest.mark.parametrize("lang", LANGS)
+def test_overview_invalid_edit_keeps_last_results(lang):
+    at = start(lang)
+    before, table = metrics(at), at.dataframe[0].value
+    invalid_shares(at)
+    go(at, "overview")
+    assert not at.exception
+    assert STALE[lang] in at.warning[0].value
+    assert metrics(at) == before
+    pd.testing.assert_frame_equal(at.dataframe[0].value, table)
+
+
 @pytest.mark.parametrize("name", sorted(builtin_scenarios()))
 def test_every_builtin_scenario_renders(name):
     at = start("zh")
@@ -197,7 +214,7 @@ def test_every_builtin_scenario_renders(name):
 def test_agreements_slider_updates_numbers(lang):
     at = start(lang, "agreements")
     before = metrics(at)
-    at.slider(key=f"{SHARES}@0").set_value(0.6).run()
+    at.slider(key=key(at, SHARES)).set_value(0.6).run()
     ok(at)
     after = metrics(at)
     assert after != before
@@ -246,24 +263,52 @@ def test_agreements_bad_cell_is_a_problem_of_the_field():
 def test_agreements_rule_type_and_yaml():
     at = start("en", "agreements")
     rule = "agreements.gaozhu_revenue.rule"
-    at.selectbox(key=f"{rule}.type@0").set_value("fixed").run()
+    at.selectbox(key=key(at, f"{rule}.type")).set_value("fixed").run()
     ok(at)
     assert ws(at).scenario.agreements[0].rule.type == "fixed"
-    assert at.slider(key=f"{rule}.shares@1").value == 0.5
-    area = at.text_area(key=f"{rule}#yaml@1")
+    assert at.slider(key=key(at, f"{rule}.shares")).value == 0.5
+    area = at.text_area(key=key(at, f"{rule}#yaml"))
     area.input("type: fixed\nshares: {guangan: 0.7, yubei: 0.3}\n").run()
-    at.button(key=f"{rule}#yaml@1#apply").click().run()
+    at.button(key=key(at, f"{rule}#yaml") + "#apply").click().run()
     ok(at)
     assert dict(ws(at).scenario.agreements[0].rule.shares) == {"guangan": 0.7, "yubei": 0.3}
-    area = at.text_area(key=f"{rule}#yaml@2")
+    area = at.text_area(key=key(at, f"{rule}#yaml"))
     area.input("type: fixed\nshares: {guangan: 0.7\n").run()
-    at.button(key=f"{rule}#yaml@2#apply").click().run()
+    at.button(key=key(at, f"{rule}#yaml") + "#apply").click().run()
     assert "not valid YAML" in at.error[0].value
+
+
+@pytest.mark.parametrize("name", sorted(builtin_scenarios()))
+def test_agreements_forms_of_every_builtin_rule(name):
+    at = start("en")
+    at.sidebar.selectbox(key="sidebar_scenario").set_value(name).run()
+    go(at, "agreements")
+    ok(at)
+    sc = ws(at).scenario
+    for ag in sc.agreements[1:]:
+        at.selectbox(key="agreements_pick:en").set_value(ag.id).run()
+        ok(at)
+
+
+@pytest.mark.parametrize("kind", ["host", "fixed", "factors", "stock_increment", "schedule",
+                                  "capped", "floor", "tiered", "fixed_return", "claims"])
+def test_agreements_every_rule_type_can_be_picked(kind):
+    at = start("zh", "agreements")
+    before = metrics(at)
+    at.selectbox(key=key(at, "agreements.gaozhu_revenue.rule.type")).set_value(kind).run()
+    assert not at.exception
+    if kind == "stock_increment":  # gaozhu's own rule: nothing changes
+        assert not ws(at).edits and metrics(at) == before
+    elif ws(at).edits:  # accepted: the rule is the new type and the numbers follow it
+        assert ws(at).scenario.agreements[0].rule.type == kind
+    else:  # refused (e.g. a relocated-firm rule on a park): said in Chinese, numbers kept
+        assert at.error[0].value.startswith(PROBLEMS["zh"])
+        assert metrics(at) == before
 
 
 def test_agreements_save_variant_reset_and_compare():
     at = start("zh", "agreements")
-    at.slider(key=f"{SHARES}@0").set_value(0.7).run()
+    at.slider(key=key(at, SHARES)).set_value(0.7).run()
     at.text_input(key="agreements_variant_name").input("七三").run()
     at.button(key="agreements_save").click().run()
     ok(at)
@@ -273,7 +318,7 @@ def test_agreements_save_variant_reset_and_compare():
     go(at, "compare")
     ok(at)
     table = at.dataframe[0].value
-    assert list(table.columns[:2]) == ["当前情景", "方案：七三"]
+    assert list(table.index) == ["当前情景", "方案：七三", "Δ 方案：七三 − 当前情景"]
     changed = at.dataframe[1].value
     words = "协议「高竹新区税收分享」 · 规则 · 增量 · 份额 · 广安市(邻水县)"
     assert words in set(changed.iloc[:, 0])
@@ -300,11 +345,11 @@ def test_flows_year_changes_the_sankey(lang):
     at = start(lang, "flows")
     res = sharing.simulate(sharing.load_scenario(find_scenario("gaozhu")))
     assert sankey_total(at) == pytest.approx(res.allocated.sum(axis=0) @ res.model.discount)
-    at.selectbox(key="flows_when").set_value(2030).run()
+    at.selectbox(key=f"flows_when:{lang}").set_value(2030).run()
     ok(at)
     year = list(res.years).index(2030)
     assert sankey_total(at) == pytest.approx(res.allocated[:, year].sum())
-    at.selectbox(key="flows_who").set_value("yubei").run()
+    at.selectbox(key=f"flows_who:{lang}").set_value("yubei").run()
     ok(at)
     assert set(at.dataframe[0].value.iloc[:, 1]) == {"yubei"}
 
@@ -329,13 +374,28 @@ def test_compare_metric_and_baseline(lang):
     at = start(lang, "compare")
     ok(at)
     table = at.dataframe[0].value
-    assert table.shape[1] == 3  # current, the 50:50 comparison case, the difference
-    at.selectbox(key="compare_metric").set_value("collected").run()
+    assert table.shape == (3, 2)  # current, the 50:50 case, the difference × two sides
+    at.selectbox(key=f"compare_metric:{lang}").set_value("collected").run()
     ok(at)
     assert not at.dataframe[0].value.equals(table)
-    picked = at.multiselect(key="compare_pick").value
-    at.selectbox(key="compare_baseline").set_value(picked[1]).run()
+    picked = at.multiselect(key=f"compare_pick:{lang}").value
+    at.selectbox(key=f"compare_baseline:{lang}").set_value(picked[1]).run()
     ok(at)
+
+
+def test_choices_survive_a_language_switch():
+    at = start("zh", "flows")
+    at.selectbox(key="flows_when:zh").set_value(2030).run()
+    at.sidebar.radio(key=LANG_KEY).set_value("en").run()
+    ok(at)
+    box = at.selectbox(key="flows_when:en")
+    assert box.value == 2030 and box.format_func("pv") == "All years, present value"
+    go(at, "compare")
+    at.selectbox(key="compare_metric:en").set_value("gain").run()
+    at.sidebar.radio(key=LANG_KEY).set_value("zh").run()
+    ok(at)
+    assert at.selectbox(key="compare_metric:zh").value == "gain"
+    assert at.multiselect(key="compare_pick:zh").format_func("current") == "当前情景"
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -365,7 +425,7 @@ def run_snippets(at: AppTest) -> list[dict]:
 @pytest.mark.parametrize("page", MY_PAGES)
 def test_snippets_reproduce_the_numbers(page, capsys):
     at = start("zh", "agreements")
-    at.slider(key=f"{SHARES}@0").set_value(0.55).run()
+    at.slider(key=key(at, SHARES)).set_value(0.55).run()
     edit_table(at, "costs#table", {2: {"infrastructure": 12345.0}})
     at.text_input(key="agreements_variant_name").input("v").run()
     at.button(key="agreements_save").click().run()
@@ -474,7 +534,7 @@ def test_upload_rows_kind_and_paths():
 def test_sessions_are_isolated():
     one, two = start("zh", "agreements"), start("zh", "agreements")
     before = metrics(two)
-    one.slider(key=f"{SHARES}@0").set_value(0.8).run()
+    one.slider(key=key(one, SHARES)).set_value(0.8).run()
     two.run()
     assert metrics(one) != before
     assert metrics(two) == before and ws(two).edits == {}

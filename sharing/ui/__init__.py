@@ -32,9 +32,14 @@ A page is a module in ``sharing/ui/pages/`` with one function ``render() -> None
   ``widgets.chart(fig, data, name, key, ws, expression)``: it draws the chart, a CSV download
   of ``data`` and the "用 Python 复现 / reproduce in Python" snippet, where ``expression``
   (Python over ``sc``, ``res`` and ``charts``) computes ``data`` from the replayed scenario.
-- Tables: ``widgets.download_csv(df, name, key)`` (UTF-8 with BOM, formulas neutralised);
-  ``widgets.show_problems(items)`` / ``widgets.field_problems(ws, field)`` show problems in
-  the language, wrapped, with no server paths.
+- Tables: ``widgets.download_csv(df, name, key)`` (UTF-8 with BOM, formulas neutralised,
+  made when clicked); ``widgets.show_problems(items)`` / ``widgets.field_problems(ws, field)``
+  show problems in the language, wrapped, with no server paths.
+- Widgets: a choice whose option labels are translated is ``widgets.choice(label, options,
+  name, labels)`` (its key carries the language, its value survives a switch); a widget that
+  shows a scenario value uses ``key=ws.widget_key(name)`` and sends ``ws.edit`` from its
+  ``on_change``; a table that edits the scenario is ``widgets.edit_table(ws, name, df,
+  to_changes)``. Page-level keys start with the page's name (``fair_...``).
 - Long work (optimizer, Monte Carlo) runs behind a button, shows ``st.progress`` and keeps
   its output in ``st.session_state`` so that other widgets do not lose it.
 """

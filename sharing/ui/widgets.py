@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import pprint
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import pandas as pd
@@ -99,6 +99,26 @@ def chart(fig: go.Figure, data: pd.DataFrame, name: str, key: str, ws: Workspace
 
 
 EDIT_PLACE = "<scenario>"  # where Scenario.replace places its problems: the field says it
+
+
+def choice(label: str, options: list[Any], name: str, labels: Mapping[Any, str],
+           default: Any = None, multiple: bool = False, container: Any = st) -> Any:
+    """A selectbox (or a multiselect with ``multiple``) whose option labels are in the
+    session's language. Streamlit's frontend keeps the labels a widget was made with, so
+    the widget's key carries the language; the choice itself is kept under ``name`` and
+    survives a switch of language."""
+    kept = st.session_state.get(name, default)
+    key = f"{name}:{lang()}"
+    if multiple:
+        kept = [v for v in (kept or []) if v in options]
+        value = container.multiselect(label, options, default=kept, key=key,
+                                      format_func=labels.get)
+    else:
+        index = options.index(kept) if kept in options else 0
+        value = container.selectbox(label, options, index=index, key=key,
+                                    format_func=labels.get)
+    st.session_state[name] = value
+    return value
 
 
 def editor_frame(df: pd.DataFrame, state: dict | None) -> pd.DataFrame:

@@ -11,7 +11,9 @@ from, and the scenario and result stay the last valid ones.
 
 Simulations are cached across sessions (``st.cache_resource``, keyed on the origin and the
 edits); a session never holds the cached :class:`Result` itself but a private copy whose
-tables are its own and whose arrays are read-only (see :func:`private_result`).
+tables are its own and whose arrays are read-only (see :func:`private_result`). What else is
+shared is immutable: scenarios (frozen models), the titles of the built-in scenarios (a
+read-only mapping), and the compiled ``Result.model``, which only the library reads.
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ import numpy as np
 import streamlit as st
 
 import sharing
+from sharing.frozen import freeze
 from sharing.i18n import Problem, message
 from sharing.result import Result
 from sharing.scenario import Scenario, ScenarioError, builtin_scenarios, find_scenario
+from sharing.ui.text import lang
 
 DEFAULT_SCENARIO = "gaozhu"
 STATE_KEY = "workspace"
@@ -122,7 +126,8 @@ def builtin_titles() -> dict[str, tuple[str, str]]:
         except ScenarioError:
             continue  # a broken built-in file is a test failure, not the user's problem
         titles[name] = (sc.name, sc.name_en)
-    return dict(sorted(titles.items(), key=lambda kv: kv[0] != DEFAULT_SCENARIO))
+    # shared by every session: read-only
+    return freeze(dict(sorted(titles.items(), key=lambda kv: kv[0] != DEFAULT_SCENARIO)))
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
@@ -153,6 +158,12 @@ class Workspace:
     @property
     def key(self) -> str:
         return cache_key(self.origin, tuple(self.edits.items()))
+
+    @property
+    def refused(self) -> bool:
+        """Whether an edit was refused, so that the results shown are the last valid ones
+        (an upload's problems are the upload's, not the results')."""
+        return any(v for k, v in self.problems.items() if k != "upload")
 
     def _run(self) -> bool:
         try:
@@ -215,8 +226,9 @@ class Workspace:
     def widget_key(self, name: str) -> str:
         """A key for an editor widget showing the scenario's value: it changes with every
         change of the scenario, so that every widget shows the new values (a refused edit
-        leaves the key, and the user's input, where they are)."""
-        return f"{name}@{self.revision}"
+        leaves the key, and the user's input, where they are), and with the language
+        (Streamlit's frontend keeps the option labels a widget was made with)."""
+        return f"{name}@{self.revision}:{lang()}"
 
     def current_variant(self) -> Variant:
         return Variant(self.origin, tuple(self.edits.items()), self.scenario)

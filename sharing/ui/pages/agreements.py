@@ -26,7 +26,15 @@ from sharing.scenario import Agreement, Scenario
 from sharing.taxes import TAX_NAMES
 from sharing.ui import workspace
 from sharing.ui.text import lang, money, pick, t
-from sharing.ui.widgets import edit_table, field_problems, file_name, number, send, show_problems
+from sharing.ui.widgets import (
+    choice,
+    edit_table,
+    field_problems,
+    file_name,
+    number,
+    send,
+    show_problems,
+)
 from sharing.ui.words import word
 
 RULE_TYPES = ("host", "fixed", "factors", "stock_increment", "schedule", "capped", "floor",
@@ -128,11 +136,9 @@ def _on_value(path: str, key: str, convert: Callable[[Any], Any] = lambda v: v) 
 
 def value_input(ws: workspace.Workspace, kind: str, label: str, path: str, value: Any,
                 **options: Any) -> None:
-    """A number input, slider, selectbox or text input bound to ``path``; its problems
-    under it."""
+    """A number input, slider or selectbox bound to ``path``; its problems under it."""
     key = ws.widget_key(path)
-    widget = {"number": st.number_input, "slider": st.slider, "select": st.selectbox,
-              "text": st.text_input}[kind]
+    widget = {"number": st.number_input, "slider": st.slider, "select": st.selectbox}[kind]
     convert = options.pop("convert", lambda v: v)
     if kind == "select":
         options.setdefault("index", options["options"].index(value)
@@ -161,12 +167,23 @@ def _equal(keys: list[str]) -> dict[str, float]:
     return shares
 
 
+def rule_changes(kind: str, sc: Scenario, ag: Agreement, path: str) -> dict[str, Any]:
+    """The edits that put a rule of type ``kind`` at ``path``: its starting point, and for a
+    factor formula without contributions of its own, a copy of the scenario's first
+    contributions to start from."""
+    changes: dict[str, Any] = {path: default_rule(kind, sc, ag)}
+    if kind == "factors" and ag.id not in sc.contributions and sc.contributions:
+        changes[f"contributions.{ag.id}"] = next(iter(sc.contributions.values()))
+    return changes
+
+
 def default_rule(kind: str, sc: Scenario, ag: Agreement) -> dict[str, Any]:
     """A starting point for a rule of type ``kind`` between the agreement's parties."""
     who = parties(sc, ag)
     start, end = sc.years.start, sc.years.end
     equal = {"type": "fixed", "shares": _equal(who)}
-    factors = list(sc.contributions.get(ag.id, {})) or ["capital"]
+    factors = list(sc.contributions.get(ag.id) or next(iter(sc.contributions.values()), {})) \
+        or ["capital"]
     mid = (start + end) // 2
     return {
         "host": {"type": "host"},
@@ -254,7 +271,7 @@ def rule_form(ws: workspace.Workspace, ag: Agreement, rule: Any, path: str,
     kind_names = {k: t(f"rule.{k}") for k in kinds}  # format_funcs run outside the page
     st.selectbox(t("agreements.rule_type"), kinds, index=kinds.index(rule.type), key=key,
                  format_func=kind_names.get, on_change=send,
-                 args=(lambda: {path: default_rule(st.session_state[key], ws.scenario, ag)},
+                 args=(lambda: rule_changes(st.session_state[key], ws.scenario, ag, path),
                        f"{path}.type"))
     field_problems(ws, f"{path}.type")
     names = _names(sc)
@@ -374,20 +391,12 @@ def yaml_editor(ws: workspace.Workspace, rule: Any, path: str) -> None:
     """The rule as YAML, for what the forms do not cover."""
     with st.expander(t("agreements.yaml")):
         key = ws.widget_key(f"{path}#yaml")
-        text = yaml.safe_dump(_plain(rule.model_dump(mode="json", exclude_none=True)),
+        text = yaml.safe_dump(rule.model_dump(mode="json", exclude_none=True),
                               allow_unicode=True, sort_keys=False)
         st.text_area("YAML", text, key=key, height=200, label_visibility="collapsed")
         st.button(t("agreements.apply"), key=f"{key}#apply", on_click=_on_yaml,
                   args=(path, key))
         field_problems(ws, key)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
 
 
 # ---------------------------------------------------------------------------------------------
@@ -562,7 +571,7 @@ def render() -> None:
     sc = ws.scenario
     st.title(t("page.agreements"))
     st.caption(pick(sc.name, sc.name_en))
-    if any(ws.problems.values()):
+    if ws.refused:
         st.warning(t("stale"))
     show_problems(ws.problems.get("scenario", []))
     numbers(ws)
@@ -575,8 +584,8 @@ def render() -> None:
         else:
             ids = [ag.id for ag in sc.agreements]
             labels = {ag.id: pick(ag.name, ag.name_en) or ag.id for ag in sc.agreements}
-            chosen = st.selectbox(t("agreements.agreement"), ids, key="agreements_pick",
-                                  format_func=lambda k: labels[k]) if len(ids) > 1 else ids[0]
+            chosen = choice(t("agreements.agreement"), ids, "agreements_pick", labels) \
+                if len(ids) > 1 else ids[0]
             ag = sc.agreements[ids.index(chosen)]
             if ag.reference:
                 st.caption(ag.reference)

@@ -10,13 +10,14 @@ import streamlit as st
 
 from sharing import charts
 from sharing.diff import MISSING, changes
-from sharing.i18n import define
+from sharing.i18n import MESSAGES, define
 from sharing.io import compare_table
 from sharing.result import COMPARE_METRICS, compare
 from sharing.ui import workspace
 from sharing.ui.text import label, lang, money_columns, pick, t
 from sharing.ui.widgets import (
     chart,
+    choice,
     compare_snippet_code,
     download_csv,
     show_problems,
@@ -25,6 +26,7 @@ from sharing.ui.words import in_words
 
 CURRENT = "current"
 BUILTIN = "builtin:"
+COMPARISON_CASE = "gaozhu_fixed_5050"  # the default scenario's 50:50 comparison case
 
 define({
     "ui.compare.pick": ("对比哪些情景（至少两个）", "Scenarios to compare (two or more)"),
@@ -36,6 +38,7 @@ define({
                             "Pick at least two; on the Agreements page, edit and “save as "
                             "variant” to add one"),
     "ui.compare.baseline": ("基准", "Baseline"),
+    "ui.compare.scenario": ("情景", "scenario"),
     "ui.compare.metric": ("指标", "Metric"),
     "ui.compare.table": ("对比表（万元）", "Side by side (10,000 CNY)"),
     "ui.compare.bars": ("分组柱状图", "Grouped bars"),
@@ -72,9 +75,11 @@ def _variant(ws: workspace.Workspace, option: str) -> workspace.Variant:
                              workspace.load_builtin(name))
 
 
-def _text(value: Any) -> str:
+def _text(value: Any, path: str = "") -> str:
     if value == MISSING:
         return value
+    if path.endswith(".type") and f"ui.rule.{value}" in MESSAGES:
+        return t(f"rule.{value}")  # rule types in words, as the editor names them
     if isinstance(value, float):
         return f"{value:,.6g}"
     return str(value)
@@ -90,24 +95,26 @@ def what_changed(base: workspace.Variant, others: dict[str, workspace.Variant]) 
                 continue
             words = [in_words(v.scenario if after != MISSING else base.scenario, path)
                      for path, after in zip(diff["path"], diff["after"], strict=True)]
-            table = pd.DataFrame({t("compare.what"): words,
-                                  t("compare.before"): diff["before"].map(_text),
-                                  t("compare.after"): diff["after"].map(_text)})
+            table = pd.DataFrame({
+                t("compare.what"): words,
+                t("compare.before"): [_text(v, p) for p, v in zip(diff["path"], diff["before"],
+                                                                  strict=True)],
+                t("compare.after"): [_text(v, p) for p, v in zip(diff["path"], diff["after"],
+                                                                 strict=True)]})
             st.dataframe(table, hide_index=True, width="stretch")
 
 
 def render() -> None:
     ws = workspace.get()
     st.title(t("page.compare"))
-    if any(ws.problems.values()):
+    if ws.refused:
         st.warning(t("stale"))
     options = _choices(ws)
     default = [CURRENT, *(k for k in options if k.startswith("variant:"))]
-    if len(default) < 2:
-        default.append(BUILTIN + "gaozhu_fixed_5050" if BUILTIN + "gaozhu_fixed_5050" in options
-                       else next(k for k in options if k != CURRENT))
-    picked = st.multiselect(t("compare.pick"), list(options), default=default,
-                            key="compare_pick", format_func=options.get)
+    if len(default) < 2 and ws.origin == workspace.Origin("builtin", "gaozhu"):
+        default.append(BUILTIN + COMPARISON_CASE)  # a first look needs no set-up
+    picked = choice(t("compare.pick"), list(options), "compare_pick", options, default=default,
+                    multiple=True)
     if len(picked) < 2:
         st.info(t("compare.need_two"))
         return
@@ -124,12 +131,11 @@ def render() -> None:
     names = list(results)
     left, right = st.columns(2)
     ids = [k for k in picked if options[k] in results]
-    baseline = options[left.selectbox(t("compare.baseline"), ids, key="compare_baseline",
-                                      format_func=options.get)]
+    baseline = options[choice(t("compare.baseline"), ids, "compare_baseline", options,
+                              container=left)]
     metric_names = {m: label(m) for m in COMPARE_METRICS}
-    metric = right.selectbox(t("compare.metric"), COMPARE_METRICS,
-                             index=COMPARE_METRICS.index("pv_net_benefit"),
-                             key="compare_metric", format_func=metric_names.get)
+    metric = choice(t("compare.metric"), COMPARE_METRICS, "compare_metric", metric_names,
+                    default="pv_net_benefit", container=right)
     data = charts.comparison(results, baseline, lang())
     part = data[data["metric"] == metric].reset_index(drop=True)
     imports = ["from sharing import charts"]
@@ -139,10 +145,12 @@ def render() -> None:
                                 imports)
 
     st.subheader(t("compare.table"))
-    wide = part.pivot_table(index="name", columns="scenario", values="value", sort=False)
+    # scenarios as rows (their names are long), jurisdictions as columns, then differences
+    values = part.pivot_table(index="scenario", columns="name", values="value", sort=False)
     diff = part[part["scenario"] != baseline].pivot_table(
-        index="name", columns="scenario", values="difference", sort=False)
-    wide = wide[names].join(diff.add_prefix("Δ "), how="left").rename_axis(label("name"))
+        index="scenario", columns="name", values="difference", sort=False)
+    wide = pd.concat([values.loc[names], diff.rename(index=lambda n: f"Δ {n} − {baseline}")])
+    wide = wide.rename_axis(index=t("compare.scenario"), columns=None)
     st.dataframe(wide, width="stretch", column_config=money_columns(list(wide.columns)))
     full = compare_table(compare(results, baseline), lang())
     download_csv(full, t("file.compare"), key="compare_csv")

@@ -11,7 +11,7 @@ from sharing.i18n import define
 from sharing.io import INDICATOR_NAMES
 from sharing.ui import workspace
 from sharing.ui.text import label, lang, money_columns, pick, shown, t
-from sharing.ui.widgets import chart, download_csv, show_problems, snippet
+from sharing.ui.widgets import chart, choice, download_csv, show_problems, snippet
 
 PV = "pv"
 
@@ -46,8 +46,7 @@ def sankey(ws: workspace.Workspace) -> None:
     st.subheader(t("flows.sankey"))
     years = [int(y) for y in res.years]
     when_names = {PV: t("flows.pv"), **{y: str(y) for y in years}}
-    when = st.selectbox(t("flows.when"), [PV, *years], key="flows_when",
-                        format_func=when_names.get)
+    when = choice(t("flows.when"), [PV, *years], "flows_when", when_names)
     year = None if when == PV else int(when)
     data = charts.transfers(res, year, lang())
     st.caption(t("flows.sankey_note"))
@@ -63,7 +62,7 @@ def tax_table(ws: workspace.Workspace) -> None:
     names = {j.id: pick(j.name, j.name_en) for j in res.scenario.jurisdictions}
     options = ["", *names]
     who_names = {"": t("flows.all"), **names}
-    who = st.selectbox(t("flows.who"), options, key="flows_who", format_func=who_names.get)
+    who = choice(t("flows.who"), options, "flows_who", who_names)
     data = charts.by_tax(res)
     expression = "charts.by_tax(res)"
     if who:
@@ -105,7 +104,7 @@ def render() -> None:
         st.warning(t("no_result"))
         show_problems(ws.problems.get("scenario", []))
         return
-    if any(ws.problems.values()):
+    if ws.refused:
         st.warning(t("stale"))
     sankey(ws)
     tax_table(ws)

@@ -146,7 +146,7 @@ def render() -> None:
         st.warning(t("no_result"))
         show_problems(ws.problems.get("scenario", []))
         return
-    if any(ws.problems.values()):
+    if ws.refused:
         st.warning(t("stale"))
     cards(res)
     st.subheader(t("overview.by_year"))
