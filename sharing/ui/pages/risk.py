@@ -25,7 +25,7 @@ from sharing.risk import default_parameters
 from sharing.scenario import Scenario, ScenarioError
 from sharing.ui import workspace
 from sharing.ui.text import NUMBER_FORMAT, lang, money_columns, pick, t
-from sharing.ui.widgets import chart, download_csv, show_problems, snippet
+from sharing.ui.widgets import chart, choice, download_csv, show_problems, snippet
 from sharing.ui.words import in_words
 
 RESULT_KEY = "risk_mc"
@@ -338,8 +338,7 @@ def sensitivity_section(ws: workspace.Workspace, res: Result) -> None:
     own_params = bool(sc.uncertainty and sc.uncertainty.parameters)
     if own_params:
         sets = {False: t("risk.params_default"), True: t("risk.params_own")}
-        own = st.radio(t("risk.params"), list(sets), key="risk_params", horizontal=True,
-                       format_func=sets.get)
+        own = choice(t("risk.params"), [False, True], "risk_params", sets)
     else:
         own = False
     left, right = st.columns(2)
@@ -355,8 +354,7 @@ def sensitivity_section(ws: workspace.Workspace, res: Result) -> None:
         show_problems(err.items)
         return
     table, even = found["table"], found["break_even"]
-    who = right.selectbox(t("risk.who"), sc.jurisdiction_ids, key="risk_who",
-                          format_func=names.get)
+    who = choice(t("risk.who"), sc.jurisdiction_ids, "risk_who", names, container=right)
     part = table[table["jurisdiction"] == who].reset_index(drop=True)
     words = {p: in_words(sc, p) for p in table["parameter"].unique()}
     chart(charts.tornado(table, who, names[who], lang(), words), part,
@@ -393,7 +391,7 @@ def render() -> None:
         st.warning(t("no_result"))
         show_problems(ws.problems.get("scenario", []))
         return
-    if any(ws.problems.values()):
+    if ws.refused:
         st.warning(t("stale"))
     monte_carlo(ws)
     sensitivity_section(ws, res)

@@ -27,7 +27,7 @@ from sharing.statement import ledger_workbook, write_statement_docx
 from sharing.ui import workspace
 from sharing.ui.text import lang, money_columns, pick, t
 from sharing.ui.upload import MAX_BYTES
-from sharing.ui.widgets import chart, download_csv, file_name, show_problems, snippet
+from sharing.ui.widgets import chart, choice, download_csv, file_name, show_problems, snippet
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "scenarios" / "actuals"
 EXAMPLE_FOR = "gaozhu"  # the built-in scenario the example actuals belong to
@@ -265,9 +265,8 @@ def render() -> None:
     found = inputs(ws)
     sc = ws.scenario
     years = [None, *range(sc.years.start, sc.years.end + 1)]
-    through = st.selectbox(t("settlement.year"), years, key="settlement_year",
-                           format_func=lambda y: t("settlement.year_auto") if y is None
-                           else str(y))
+    through = choice(t("settlement.year"), years, "settlement_year",
+                     {y: t("settlement.year_auto") if y is None else str(y) for y in years})
     if found is None:
         st.session_state[PROBLEMS_KEY] = []
     else:
