@@ -165,7 +165,7 @@ def per_draw_loop(sc: sharing.Scenario, draws: int) -> float:
     model = compile_scenario(sc)
     plan = sharing.risk.make_plan(sc)
     smp = sharing.risk.sample(plan, 0, draws, SEED)
-    gross, _, _ = sharing.risk.inputs(plan, plan.model, smp)
+    gross, _ = sharing.risk.inputs(plan, plan.model, smp)
     ids = [a.id for a in sc.agreements]
     t = time.perf_counter()
     gains = [(res.pv_net_benefit - res.standalone_pv)

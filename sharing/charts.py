@@ -489,16 +489,17 @@ def gains_histogram(draws: pd.DataFrame, names: Mapping[str, str],
     return _layout(fig, message("charts.gains_hist", lang))
 
 
-def tornado(table: pd.DataFrame, jurisdiction: str, name: str,
-            lang: Lang = "zh") -> go.Figure:
+def tornado(table: pd.DataFrame, jurisdiction: str, name: str, lang: Lang = "zh",
+            labels: Mapping[str, str] | None = None) -> go.Figure:
     """A tornado of one jurisdiction from ``SensitivityResult.table``: for each parameter
-    (largest swing on top) the change of the PV net benefit from its base at the
-    parameter's low and high value."""
+    (largest swing on top; named by ``labels`` when given, else by its key path) the change
+    of the PV net benefit from its base at the parameter's low and high value."""
     part = table[table["jurisdiction"] == jurisdiction].sort_values("swing")
+    names = part["parameter"].map(lambda p: (labels or {}).get(p, p))
     fig = go.Figure([
-        go.Bar(y=part["parameter"], x=part["low"] - part["pv_base"], orientation="h",
+        go.Bar(y=names, x=part["low"] - part["pv_base"], orientation="h",
                name=message("charts.tornado.low", lang), hovertemplate="%{x:,.2f}"),
-        go.Bar(y=part["parameter"], x=part["high"] - part["pv_base"], orientation="h",
+        go.Bar(y=names, x=part["high"] - part["pv_base"], orientation="h",
                name=message("charts.tornado.high", lang), hovertemplate="%{x:,.2f}")])
     fig.update_layout(barmode="overlay", height=max(300, 40 * len(part) + 120))
     fig.update_xaxes(title=message("charts.tornado.axis", lang), tickformat=",.0f")
@@ -523,7 +524,7 @@ def arrears_bars(data: pd.DataFrame, lang: Lang = "zh") -> go.Figure:
     fig = go.Figure([go.Bar(x=g["year"], y=g["arrears_end"], name=pair,
                             texttemplate="%{y:,.2f}", textposition="outside")
                      for pair, g in data.groupby("pair", sort=False)])
-    fig.update_layout(barmode="group")
+    fig.update_layout(barmode="group", showlegend=True)
     fig.update_xaxes(title=_label("year", lang), dtick=1)
     fig.update_yaxes(title=_money_axis(lang), tickformat=",.2f")
     return _layout(fig, message("charts.arrears", lang))

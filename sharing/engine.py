@@ -143,6 +143,30 @@ class Model:
     covered: np.ndarray = field(repr=False)
     index: dict[str, int] = field(repr=False)
 
+    @cached_property
+    def stay_rows(self) -> sparse.csr_matrix:
+        """(stay rows × streams): 1 where a stream carries the stay row's firm and tax. A
+        firm's tax is paid at its origin before the move and at its destination after, so
+        the two streams add up to what it would pay had it stayed."""
+        s, st = self.streams, self.stay
+        key = np.where(s.firm >= 0, s.firm * len(TAXES) + s.tax, -1)
+        stay_key = st.firm * len(TAXES) + st.tax
+        rows, cols = np.nonzero(stay_key[:, None] == key[None, :])
+        return sparse.csr_matrix((np.ones(len(rows)), (rows, cols)),
+                                 shape=(len(st.firm), len(s)))
+
+    def stay_gross(self, gross: np.ndarray) -> np.ndarray:
+        """What migrated firms (and projects) would pay had they stayed, from the streams'
+        gross amounts ``(streams, years)`` or ``(draws, streams, years)``: the no-cooperation
+        counterfactual follows perturbed amounts (growth, survival, a delayed move)."""
+        if gross is self.streams.gross:
+            return self.stay.gross
+        if gross.ndim == 2:
+            return self.stay_rows @ gross
+        n_d, k, n_t = gross.shape
+        flat = np.ascontiguousarray(gross.transpose(1, 0, 2)).reshape(k, n_d * n_t)
+        return (self.stay_rows @ flat).reshape(-1, n_d, n_t).transpose(1, 0, 2)
+
     def run(self, gross: np.ndarray | None = None,
             compliance: dict[str, float] | None = None) -> Result:
         """Simulate. ``gross`` replaces the stream amounts (same shape as
@@ -633,7 +657,7 @@ def coalition_items(model: Model, alloc: Allocation) -> CoalitionItems:
         stay_pair = model.stay.origin * n_j + model.stay.destination
         codes, inverse = np.unique(pair, return_inverse=True)
         stay_code = np.searchsorted(codes, stay_pair)
-        stay_pv = (model.stay.gross * model.stay.retention) @ model.discount
+        stay_pv = (model.stay_gross(alloc.gross) * model.stay.retention) @ model.discount
         size = len(codes) * n_j
         a_rows.extend(np.bincount(inverse * n_j + s.host[firm_rows], weights=pv[firm_rows],
                                   minlength=size).reshape(len(codes), n_j))
@@ -1095,7 +1119,7 @@ def run_batch(model: Model, gross: np.ndarray, compliance: np.ndarray | None = N
         pv_retained = np.einsum("dkt,kt,dt->dk", gross, s.retention, discount)
     standalone = pv_retained @ alone.streams + subsidy_alone + cost_alone
     if len(model.stay.firm):
-        stay_gross = model.stay.gross[None] if stay is None else stay
+        stay_gross = model.stay_gross(gross) if stay is None else stay
         stay_pv = np.einsum("dkt,dt->dk", stay_gross * model.stay.retention, discount)
         standalone = standalone + stay_pv @ alone.stay
     return Batch(allocated, subsidy, cost_share, pv, standalone)

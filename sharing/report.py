@@ -52,7 +52,8 @@ body{font-family:"Noto Sans CJK SC","Microsoft YaHei","PingFang SC",sans-serif;m
 max-width:1100px;padding:0 1em;color:#222}
 h1{font-size:1.6em}h2{font-size:1.25em;margin-top:2em;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;font-size:.9em;margin:.5em 0}
-th,td{border:1px solid #ccc;padding:.25em .6em}td.num{text-align:right;white-space:nowrap}
+th,td{border:1px solid #ccc;padding:.25em .6em;white-space:nowrap}td.num{text-align:right}
+.wide{overflow-x:auto}
 th{background:#f3f3f3}.muted{color:#666;font-size:.9em}.bad{color:#b00}.good{color:#070}
 """
 
@@ -74,7 +75,8 @@ def _table(df: pd.DataFrame, money: list[str]) -> str:
             else:
                 cells.append(f"<td>{html.escape('' if value is None else str(value))}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    return (f"<div class='wide'><table><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table></div>")
 
 
 class _Figures:

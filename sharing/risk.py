@@ -112,14 +112,12 @@ class Plan:
     uncertainty: Uncertainty
     model: Model
     unit_of_row: np.ndarray
-    unit_of_stay: np.ndarray
     sigma: np.ndarray
     group: np.ndarray
     alpha: np.ndarray
     beta: np.ndarray
     macro: float
     exit_of_row: np.ndarray
-    exit_of_stay: np.ndarray
     exit_p: np.ndarray
     delayed: np.ndarray
     delay_cum: np.ndarray
@@ -138,28 +136,23 @@ class Plan:
 
 
 def make_plan(sc: Scenario) -> Plan:
+    """Compile ``sc`` (with a stream on both sides of every move when moves may slip) and
+    its ``uncertainty:`` section into a :class:`Plan`."""
     u = sc.uncertainty or Uncertainty()
     model = compile_scenario(sc, both_sides=u.move_delay is not None)
-    s, stay = model.streams, model.stay
+    s = model.streams
     k = len(s)
-    # Noise units: a firm's tax is one unit wherever it is paid.
+    # Noise units: a firm's tax is one unit wherever it is paid (at origin, at destination,
+    # and at home in the counterfactual); any other stream is a unit of its own.
     firm_tax = np.where(s.firm >= 0, s.firm * len(TAXES) + s.tax, -1)
-    stay_key = stay.firm * len(TAXES) + stay.tax
-    keys = np.unique(np.concatenate([firm_tax[firm_tax >= 0], stay_key]))
-    unit_of_row = np.where(firm_tax >= 0, np.searchsorted(keys, np.maximum(firm_tax, 0)),
-                           len(keys) + np.arange(k))
-    unit_of_stay = np.searchsorted(keys, stay_key).astype(int)
-    n_units = len(keys) + k
+    keys = np.unique(firm_tax[firm_tax >= 0])
+    own = firm_tax < 0
+    unit_of_row = np.where(own, len(keys) + np.cumsum(own) - 1,
+                           np.searchsorted(keys, np.maximum(firm_tax, 0)))
+    n_units = len(keys) + int(own.sum())
     unit_row = np.zeros(n_units, dtype=int)  # a representative row of each unit
     unit_row[unit_of_row] = np.arange(k)
-    firm_only = np.zeros(n_units, dtype=bool)
-    firm_only[unit_of_stay] = True
-    firm_only[unit_of_row] = False
-    unit_firm = np.full(n_units, -1)
-    unit_firm[unit_of_row] = s.firm
-    unit_firm[unit_of_stay] = stay.firm
-    unit_park = np.where(firm_only, -1, s.park[unit_row])
-    unit_spec = np.where(firm_only, -1, s.spec[unit_row])
+    unit_firm, unit_park, unit_spec = s.firm[unit_row], s.park[unit_row], s.spec[unit_row]
     g = u.growth
     sigma = np.full(n_units, g.sigma if g else 0.0)
     if g:
@@ -187,13 +180,11 @@ def make_plan(sc: Scenario) -> Plan:
         alpha[owner < 0] = 1.0
     # Exit units: a firm, or a park site.
     exit_of_row = np.full(k, -1)
-    exit_of_stay = np.full(len(stay.firm), -1)
     exit_p: list[float] = []
     surv = u.survival
     if surv is not None and surv.firms is not None:
         p = [surv.firms.by_id.get(f.id, surv.firms.annual_exit) for f in sc.firms]
         exit_of_row = np.where(s.firm >= 0, s.firm, -1)
-        exit_of_stay = stay.firm.copy()
         exit_p.extend(p)
     if surv is not None and surv.parks is not None:
         site = np.array([s.suffixes[x].rsplit("/", 1)[0] for x in s.suffix], dtype=object)
@@ -228,8 +219,8 @@ def make_plan(sc: Scenario) -> Plan:
     positions = {a.id: i for i, a in enumerate(sc.agreements)}
     compliance = tuple((positions[aid], *spread.beta) for aid, spread in u.compliance.items())
     base_values = tuple(float(value_at(sc, p.path)) for p in u.parameters)
-    return Plan(sc, u, model, unit_of_row.astype(int), unit_of_stay, sigma, group, alpha, beta,
-                u.macro.sigma if u.macro else 0.0, exit_of_row, exit_of_stay,
+    return Plan(sc, u, model, unit_of_row.astype(int), sigma, group, alpha, beta,
+                u.macro.sigma if u.macro else 0.0, exit_of_row,
                 np.array(exit_p, dtype=float), delayed, delay_cum, compliance, u.parameters,
                 base_values)
 
@@ -252,11 +243,11 @@ class Sample:
 
 def _block_variates(plan: Plan, block: int, size: int, seed: int, antithetic: bool,
                     z: np.ndarray | None):
-    """The standard variates of one block, in a fixed order: normals for growth (units ×
-    years − 1, written into ``z``) and the macro factor (years − 1), uniforms for exits,
-    delays, compliance and parameters. With ``antithetic`` the second half of the block
-    mirrors the first (z → −z, u → 1 − u). A whole block is always drawn, so that a draw
-    does not depend on how many follow it."""
+    """The standard variates of one block of ``size`` draws, in a fixed order: normals for
+    growth (units × years, written into ``z``; year 0's are not used) and the macro factor
+    (years − 1), uniforms for exits, delays, compliance and parameters. With ``antithetic``
+    the second half of the block mirrors the first (z → −z, u → 1 − u). A whole block of
+    :data:`BLOCK` is always drawn, so that a draw does not depend on how many follow it."""
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(block,))))
     full, n = (BLOCK // 2, size // 2) if antithetic else (BLOCK, size)
     steps = plan.n_years - 1
@@ -276,8 +267,11 @@ def _block_variates(plan: Plan, block: int, size: int, seed: int, antithetic: bo
     return m, uniforms
 
 
-def sample(plan: Plan, start: int, stop: int, seed: int, antithetic: bool = False) -> Sample:
-    """The inputs of draws ``start`` to ``stop`` (whole blocks, but for the last)."""
+def sample(plan: Plan, start: int, stop: int, seed: int, antithetic: bool = False,
+           total: int | None = None) -> Sample:
+    """The inputs of draws ``start`` to ``stop`` of a run of ``total`` draws (default
+    ``stop``; the last block of a run may be short, which antithetic pairs depend on)."""
+    total = stop if total is None else total
     n = stop - start
     n_units = len(plan.sigma)
     # One buffer (draws, units, years) holds the shocks, then log M, then M: year 0 has no
@@ -285,9 +279,16 @@ def sample(plan: Plan, start: int, stop: int, seed: int, antithetic: bool = Fals
     z = np.empty((n, n_units, plan.n_years)) if np.any(plan.sigma > 0) else None
     parts = []
     for block in range(start // BLOCK, -(-stop // BLOCK)):
-        lo, hi = block * BLOCK, min((block + 1) * BLOCK, stop)
-        rows = None if z is None else z[lo - start:hi - start]
-        parts.append(_block_variates(plan, block, hi - lo, seed, antithetic, rows))
+        first = block * BLOCK
+        size = min(BLOCK, total - first)
+        lo, hi = max(start, first) - first, min(stop, first + size) - first
+        inside = lo == 0 and hi == size
+        rows = None if z is None else (z[first - start:first - start + size] if inside
+                                       else np.empty((size, n_units, plan.n_years)))
+        m, uniforms = _block_variates(plan, block, size, seed, antithetic, rows)
+        if rows is not None and not inside:
+            z[first + lo - start:first + hi - start] = rows[lo:hi]
+        parts.append((None if m is None else m[lo:hi], [u[lo:hi] for u in uniforms]))
     m = None if parts[0][0] is None else np.concatenate([p[0] for p in parts])
     u_exit, u_delay, u_comp, u_par = (np.concatenate([p[1][i] for p in parts])
                                       for i in range(4))
@@ -358,22 +359,21 @@ def _parameter_values(p, base: float, u: np.ndarray) -> np.ndarray:
 def inputs(plan: Plan, model: Model, smp: Sample, rows: slice = slice(None),
            consume: bool = False):
     """Engine inputs for the draws ``rows`` of ``smp`` on ``model`` (the plan's model, or a
-    draw's own when a parameter changes it): gross ``(D, streams, years)``, the stay rows,
-    the firm facts (None when no draw moves them). With ``consume`` the sample's multiplier
+    draw's own when a parameter changes it): gross ``(D, streams, years)`` and the firm facts
+    (None when no draw moves them). What firms would pay had they stayed follows from the
+    gross amounts (:meth:`Model.stay_gross`). With ``consume`` the sample's multiplier
     buffer becomes the gross amounts (no copy; the sample is not used again)."""
-    s, stay, years = model.streams, model.stay, model.years
+    s, years = model.streams, model.years
     mult = None if smp.multiplier is None else smp.multiplier[rows]
     delay = None if smp.delay is None else smp.delay[rows]
     n = len(smp.compliance[rows])
     gross = np.broadcast_to(s.gross, (n, *s.gross.shape))
-    stay_gross = np.broadcast_to(stay.gross, (n, *stay.gross.shape))
     facts = None
     if delay is not None:
-        gross, stay_gross, facts = _delayed(plan, model, delay, mult)
+        gross, facts = _delayed(plan, model, delay, mult)
     if mult is not None:
         k = len(s)
         same = mult.shape[1] == k and np.array_equal(plan.unit_of_row, np.arange(k))
-        stay_gross = stay_gross * mult[:, plan.unit_of_stay]
         if facts is None and np.any(s.pre_move_gross > 0):
             facts = _facts(model, mult, plan, np.zeros((n, 0), int))
         if same and consume and delay is None:
@@ -388,9 +388,7 @@ def inputs(plan: Plan, model: Model, smp: Sample, rows: slice = slice(None),
             gross *= alive
         else:
             gross = gross * alive
-        if len(plan.exit_of_stay):
-            stay_gross = stay_gross * _alive(exit_at, plan.exit_of_stay, t)
-    return gross, stay_gross, facts
+    return gross, facts
 
 
 def _alive(exit_at: np.ndarray, unit: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -414,13 +412,12 @@ def _firm_table(model: Model):
 
 
 def _delayed(plan: Plan, model: Model, delay: np.ndarray, mult: np.ndarray | None):
-    """Gross, stay and facts with each delayed firm's move (or production) shifted."""
-    s, stay, years = model.streams, model.stay, model.years
+    """Gross and facts with each delayed firm's move (or production) shifted."""
+    s, years = model.streams, model.years
     n = len(delay)
     shift = np.zeros((n, len(model.scenario.firms)), dtype=int)
     shift[:, plan.delayed] = delay
     gross = np.repeat(s.gross[None], n, axis=0)
-    stay_gross = np.repeat(stay.gross[None], n, axis=0)
     if plan.uncertainty.move_delay.firms.of == "move":
         rows, firms, pre, growth, dest = _firm_table(model)
         move = s.move_year[rows][None] + shift[:, firms]  # (D, rows)
@@ -428,18 +425,7 @@ def _delayed(plan: Plan, model: Model, delay: np.ndarray, mult: np.ndarray | Non
             years[None, None, :] - move[:, :, None] + 1)
         after = years[None, None, :] >= move[:, :, None]
         gross[:, rows] = np.where(dest[None, :, None], level * after, level * ~after)
-        migrated = np.array([model.scenario.firms[f].move_year is not None for f in stay.firm],
-                            dtype=bool)
-        if migrated.any():
-            srow = np.flatnonzero(migrated)
-            f = stay.firm[srow]
-            smove = np.array([model.scenario.firms[x].move_year for x in f])[None] + shift[:, f]
-            spre = np.array([model.scenario.firms[x].pre_move.get(TAXES[t], 0.0)
-                             for x, t in zip(f, stay.tax[srow], strict=True)])
-            sgrowth = np.array([model.scenario.firms[x].growth for x in f])
-            stay_gross[:, srow] = spre[None, :, None] * (1.0 + sgrowth[None, :, None]) ** (
-                years[None, None, :] - smove[:, :, None] + 1)
-    return gross, stay_gross, _facts(model, mult, plan, shift)
+    return gross, _facts(model, mult, plan, shift)
 
 
 def _facts(model: Model, mult: np.ndarray | None, plan: Plan, shift: np.ndarray) -> Facts:
@@ -488,9 +474,9 @@ class ChunkResult:
 
 
 def run_chunk(plan: Plan, start: int, stop: int, seed: int, antithetic: bool,
-              keep_paths: bool) -> ChunkResult:
-    """Draws ``start`` to ``stop``: sample, build the inputs, run the engine's batch."""
-    smp = sample(plan, start, stop, seed, antithetic)
+              keep_paths: bool, total: int | None = None) -> ChunkResult:
+    """Draws ``start`` to ``stop`` of ``total``: sample, build the inputs, run the batch."""
+    smp = sample(plan, start, stop, seed, antithetic, total)
     model = plan.model
     if plan.batched_parameters:
         discount = None
@@ -500,8 +486,8 @@ def run_chunk(plan: Plan, start: int, stop: int, seed: int, antithetic: bool,
             if bad.size:  # the scenario's own check says what is wrong, with the draw
                 _draw_model(plan, smp.values[bad[0]], start + int(bad[0]))
             discount = (1.0 + rate[:, None]) ** -(model.years - model.years[0])[None, :]
-        gross, stay, facts = inputs(plan, model, smp, consume=True)
-        batch = run_batch(model, gross, smp.compliance, stay=stay, facts=facts,
+        gross, facts = inputs(plan, model, smp, consume=True)
+        batch = run_batch(model, gross, smp.compliance, facts=facts,
                           discount=discount, cache=plan.cache)
         pv, alone, alloc = batch.pv_net_benefit, batch.standalone_pv, batch.allocated
     else:
@@ -510,8 +496,8 @@ def run_chunk(plan: Plan, start: int, stop: int, seed: int, antithetic: bool,
         alloc = np.zeros((len(smp), len(model.jurisdictions), len(model.years)))
         for d in range(len(smp)):
             own = _draw_model(plan, smp.values[d], start + d)
-            gross, stay, facts = inputs(plan, own, smp, slice(d, d + 1))
-            batch = run_batch(own, gross, smp.compliance[d:d + 1], stay=stay, facts=facts)
+            gross, facts = inputs(plan, own, smp, slice(d, d + 1))
+            batch = run_batch(own, gross, smp.compliance[d:d + 1], facts=facts)
             pv[d], alone[d], alloc[d] = (batch.pv_net_benefit[0], batch.standalone_pv[0],
                                          batch.allocated[0])
     return ChunkResult(start, pv, alone, alloc if keep_paths else None)
@@ -544,9 +530,9 @@ def _cached_plan(key: str) -> Plan:
 
 
 def _remote_chunk(key: str, start: int, stop: int, seed: int, antithetic: bool,
-                  keep_paths: bool) -> ChunkResult:
+                  keep_paths: bool, total: int) -> ChunkResult:
     """A chunk in another process: the scenario travels as JSON, compiled once per worker."""
-    return run_chunk(_cached_plan(key), start, stop, seed, antithetic, keep_paths)
+    return run_chunk(_cached_plan(key), start, stop, seed, antithetic, keep_paths, total)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -691,7 +677,7 @@ def monte_carlo(scenario: Scenario, draws: int = 10_000, seed: int = 0,
 
     ``uncertainty`` takes the keys of the scenario's ``uncertainty:`` section (None: the
     scenario's own; validated with key paths). Draws run in chunks of ``chunk`` draws
-    (rounded up to whole blocks of :data:`BLOCK`; default: about 16 MB of tax amounts each),
+    (default: about 16 MB of tax amounts each, in whole blocks of :data:`BLOCK`),
     in this process or on ``executor`` (any ``concurrent.futures.Executor``: a
     ``ProcessPoolExecutor``, or a ``dask.distributed`` client's ``get_executor()``).
     ``progress(done, total)`` is called after each chunk. The same ``seed`` gives the same
@@ -709,22 +695,23 @@ def monte_carlo(scenario: Scenario, draws: int = 10_000, seed: int = 0,
     streams, years = len(plan.model.streams), len(plan.model.years)
     if chunk is None:
         chunk = max(1, CHUNK_BYTES // (8 * max(streams, 1) * years))
+        if chunk >= BLOCK:
+            chunk -= chunk % BLOCK
     chunk = _check_count("chunk", chunk)
-    chunk = -(-chunk // BLOCK) * BLOCK
     ranges = [(lo, min(lo + chunk, draws)) for lo in range(0, draws, chunk)]
     keep = lambda lo: lo < MAX_PATH_DRAWS  # noqa: E731
     results: list[ChunkResult] = []
     done = 0
     if executor is None:
         for lo, hi in ranges:
-            results.append(run_chunk(plan, lo, hi, seed, antithetic, keep(lo)))
+            results.append(run_chunk(plan, lo, hi, seed, antithetic, keep(lo), draws))
             done += hi - lo
             if progress is not None:
                 progress(done, draws)
     else:
         key = sc.model_dump_json()
-        futures = {executor.submit(_remote_chunk, key, lo, hi, seed, antithetic, keep(lo)):
-                   hi - lo for lo, hi in ranges}
+        futures = {executor.submit(_remote_chunk, key, lo, hi, seed, antithetic, keep(lo),
+                                   draws): hi - lo for lo, hi in ranges}
         for future in cf.as_completed(futures):
             results.append(future.result())
             done += futures[future]

@@ -102,13 +102,13 @@ def test_fair_splits_core_and_optimizer(lang):
     shapley = "沙普利值" if lang == "zh" else "Shapley value"
     assert table[shapley].sum() == pytest.approx(table[head].sum())
     core = [s.value for s in at.success]
-    assert any(("在核心内" if lang == "zh" else "is in the core") in s for s in core)
+    assert any(("在核心内" if lang == "zh" else "In the core") in s for s in core)
     # run: maximin gives 广安 46.06%; a 5% step moves it onto the grid (45%)
     at.button(key="fair_run").click().run()
     ok(at)
     share = "优化份额" if lang == "zh" else "optimized share"
     assert frame(at, share)[share].iloc[0] == "46.0627%"
-    at.selectbox(key="fair_step").set_value(0.05).run()
+    at.selectbox(key=f"fair_step:{lang}").set_value(0.05).run()
     at.button(key="fair_run").click().run()
     ok(at)
     assert frame(at, share)[share].iloc[0] == "45.0000%"
@@ -123,7 +123,7 @@ def test_fair_splits_core_and_optimizer(lang):
 @pytest.mark.parametrize("lang", LANGS)
 def test_fair_infeasible_shows_relaxation(lang):
     at = start(lang, "fair")
-    at.multiselect(key="fair_bounds_who").set_value(["guangan"]).run()
+    at.multiselect(key=f"fair_bounds_who:{lang}").set_value(["guangan"]).run()
     at.slider(key="fair_bound_guangan").set_value((0.6, 0.8)).run()
     at.button(key="fair_run").click().run()
     ok(at)
@@ -206,6 +206,8 @@ def test_risk_monte_carlo_seed_and_bad_input(lang):
     ok(at)
     pd.testing.assert_frame_equal(frame(at, mean), after)
     # a negative spread: refused in the language, the last result stays
+    at.checkbox(key="risk_use_own").uncheck().run()  # 高竹 has its own section: edit it
+    assert at.number_input(key="risk_growth").value == pytest.approx(0.1)
     at.number_input(key="risk_growth").set_value(-0.1).run()
     at.button(key="risk_run").click().run()
     assert not at.exception
@@ -226,6 +228,12 @@ def test_risk_tornado_follows_delta(lang):
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     narrow = numbers(spec["data"][1]["x"])
     assert np.abs(narrow).max() < np.abs(wide).max()
+    assert len(spec["data"][1]["y"]) > 1  # the default set: many parameters
+    at.selectbox(key=f"risk_params:{lang}").set_value(True).run()  # the scenario's own: its range
+    ok(at)
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert [y.lower() for y in spec["data"][1]["y"]] == [
+        "贴现率" if lang == "zh" else "discount rate"]  # in words, not a key path
 
 
 def test_risk_snippets_reproduce_the_numbers():
@@ -307,7 +315,7 @@ def test_settlement_example_year_and_bad_upload(lang):
     statement = next(c.value for c in at.code if c.language != "python")
     assert "2024" in statement and "1,960,000.00" in statement
     assert ("年末欠款：460,000.00" if lang == "zh" else "460,000.00") in statement
-    at.selectbox(key="settlement_year").set_value(2023).run()
+    at.selectbox(key=f"settlement_year:{lang}").set_value(2023).run()
     ok(at)
     statement_2023 = next(c.value for c in at.code if c.language != "python")
     assert "2023" in statement_2023 and statement_2023 != statement
@@ -358,3 +366,15 @@ def test_results_of_another_scenario_are_not_shown():
     ok(at)
     assert "fair_opt" not in at.session_state
     assert not [m for m in at.markdown if "46.06%" in m.value]
+
+
+def test_choices_survive_a_language_switch():
+    at = start("zh", "fair")
+    at.selectbox(key="fair_step:zh").set_value(0.05).run()
+    at.multiselect(key="fair_bounds_who:zh").set_value(["yubei"]).run()
+    at.sidebar.radio(key=LANG_KEY).set_value("en").run()
+    ok(at)
+    step = at.selectbox(key="fair_step:en")
+    assert step.value == 0.05 and step.format_func(None) == "continuous"
+    who = at.multiselect(key="fair_bounds_who:en")
+    assert who.value == ["yubei"] and who.format_func("yubei") == "Yubei District"

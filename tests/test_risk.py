@@ -102,7 +102,9 @@ def test_same_seed_whatever_chunk():
     b = monte_carlo(sc, draws=300, seed=5, chunk=64)
     c = monte_carlo(sc, draws=300, seed=5, chunk=200,
                     executor=cf.ThreadPoolExecutor(max_workers=3))
+    e = monte_carlo(sc, draws=300, seed=5, chunk=37)  # chunks need not be whole blocks
     assert np.array_equal(a.pv, b.pv) and np.array_equal(a.pv, c.pv)
+    assert np.array_equal(a.pv, e.pv) and np.array_equal(a.allocated, e.allocated)
     assert np.array_equal(a.standalone, c.standalone)
     d = monte_carlo(sc, draws=300, seed=6)
     assert not np.array_equal(a.pv, d.pv)
@@ -131,6 +133,15 @@ def test_dask_local_cluster_equals_in_process():
                             progress=lambda done, total: seen.append((done, total)))
     assert np.array_equal(here.pv, there.pv)
     assert seen[-1] == (200, 200)
+
+
+def test_antithetic_whatever_chunk():
+    sc = scenario("jjj_2015_relocation").replace({"uncertainty": {**FIRMS, "growth": {
+        "sigma": 0.2}, "parameters": []}})
+    a = monte_carlo(sc, draws=100, seed=8, antithetic=True)
+    b = monte_carlo(sc, draws=100, seed=8, antithetic=True, chunk=7)
+    assert np.array_equal(a.pv, b.pv)
+    assert a.summary.se_mean_antithetic.notna().all()
 
 
 def test_progress_and_antithetic():
@@ -353,3 +364,14 @@ def test_explain_names_the_riskiest_side():
     zh, en = mc.explain("zh"), mc.explain("en")
     assert "承担的风险最大" in zh and "carries the most risk" in en
     assert "北京" in zh and "Beijing" in en
+
+
+def test_counterfactual_follows_perturbed_gross():
+    # The no-cooperation value of migrated firms (what they would pay at home) follows the
+    # gross amounts a run is given, in Model.run as in run_batch.
+    model = compile_scenario(scenario("jjj_2015_relocation"))
+    base = model.run()
+    doubled = model.run(2.0 * model.streams.gross)
+    close(doubled.standalone_pv, 2.0 * base.standalone_pv)
+    batch = run_batch(model, np.stack([model.streams.gross, 2.0 * model.streams.gross]))
+    close(batch.standalone_pv[1], 2.0 * base.standalone_pv)

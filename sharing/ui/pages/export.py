@@ -18,7 +18,7 @@ from sharing.result import Result
 from sharing.ui import workspace
 from sharing.ui.pages.fair import games_tables
 from sharing.ui.text import lang, pick, t
-from sharing.ui.widgets import download_csv, file_name, show_problems, snippet
+from sharing.ui.widgets import choice, download_csv, file_name, show_problems, snippet
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -119,8 +119,7 @@ def files(ws: workspace.Workspace, res: Result) -> None:
             ids = [None, *(ag.id for ag in sc.agreements)]
             names = {ag.id: pick(ag.name, ag.name_en) or ag.id for ag in sc.agreements}
             names[None] = t("export.docx_all")
-            which = st.selectbox(t("export.docx_which"), ids, key="export_agreement",
-                                 format_func=names.get)
+            which = choice(t("export.docx_which"), ids, "export_agreement", names)
             draft = agreement_text(sc, language, which)
             st.download_button(t("export.docx"), draft.docx_bytes,
                                file_name=file_name(f"{t('file.export_agreement')}_{stem}",
@@ -146,7 +145,7 @@ def render() -> None:
         st.warning(t("no_result"))
         show_problems(ws.problems.get("scenario", []))
         return
-    if any(ws.problems.values()):
+    if ws.refused:
         st.warning(t("stale"))
     st.caption(pick(res.scenario.name, res.scenario.name_en) + " · " +
                t("export.intro", language=t("export.language")))

@@ -27,7 +27,7 @@ from sharing.result import Result
 from sharing.scenario import Scenario, ScenarioError, value_at
 from sharing.ui import workspace
 from sharing.ui.text import NUMBER_FORMAT, lang, money_columns, pick, t
-from sharing.ui.widgets import chart, download_csv, show_problems, snippet
+from sharing.ui.widgets import chart, choice, download_csv, show_problems, snippet
 
 RESULT_KEY = "fair_opt"
 PROBLEMS_KEY = "fair_opt_problems"
@@ -43,8 +43,8 @@ define({
     "ui.fair.splits": ("各分配方案对比（净收益现值，万元）",
                        "Splits side by side (PV net benefit, 10,000 CNY)"),
     "ui.fair.core": ("核心检验", "Core check"),
-    "ui.fair.core_ok": ("{solution}在核心内：没有任何联盟单干能得到更多",
-                        "The {solution} is in the core: no coalition gets more on its own"),
+    "ui.fair.core_ok": ("在核心内（没有任何联盟单干能得到更多）：{solution}",
+                        "In the core (no coalition gets more on its own): {solution}"),
     "ui.fair.core_blocked": ("{solution}不在核心内：{blocking} 单干可多得 {excess} 万元",
                              "The {solution} is not in the core: {blocking} would get "
                              "{excess} (10,000 CNY) more on their own"),
@@ -65,6 +65,7 @@ define({
     "ui.fair.bounds": ("份额上下限", "Share bounds"),
     "ui.fair.bounds_who": ("限定哪些辖区的份额", "Bound the shares of"),
     "ui.fair.bound_of": ("{name} 的份额范围", "Share range of {name}"),
+    "ui.fair.choose": ("选择辖区", "Choose jurisdictions"),
     "ui.fair.floor": ("每年保底（万元）", "Yearly floor (10,000 CNY)"),
     "ui.fair.floor_who": ("为哪些辖区设每年保底", "A yearly floor for"),
     "ui.fair.floor_of": ("{name} 每年至少（万元）", "{name} at least (10,000 CNY a year)"),
@@ -180,13 +181,12 @@ def splits(ws: workspace.Workspace, table: pd.DataFrame, core: pd.DataFrame) -> 
     chart(charts.fair_bars(table, lang()), table, t("file.fair_split"), "fair_bars", ws,
           f"charts.fair_split(res, {lang()!r})", imports=imports)
     st.subheader(t("fair.core"))
-    for row in core.itertuples():
-        name = _solution_name(row.solution)
-        if row.in_core:
-            st.success(t("fair.core_ok", solution=name))
-        else:
-            st.warning(t("fair.core_blocked", solution=name, blocking=row.blocking,
-                       excess=NUMBER_FORMAT.format(row.excess)))
+    inside = [_solution_name(s) for s in core.loc[core["in_core"], "solution"]]
+    if inside:
+        st.success(t("fair.core_ok", solution=("、" if lang() == "zh" else ", ").join(inside)))
+    for row in core[~core["in_core"]].itertuples():
+        st.warning(t("fair.core_blocked", solution=_solution_name(row.solution),
+                     blocking=row.blocking, excess=NUMBER_FORMAT.format(row.excess)))
     left, right = st.columns([1, 3])
     with left:
         download_csv(core, t("file.core_check"), key="fair_core_csv")
@@ -228,16 +228,27 @@ def weight_options(sc: Scenario) -> dict[str, str]:
     return out
 
 
+def pick_many(label: str, options: list[str], name: str, labels: dict[str, str]) -> list[str]:
+    """A multiselect of jurisdictions named in the language (as ``widgets.choice``: the key
+    carries the language, the choice is kept under ``name``), with its placeholder in the
+    language too."""
+    kept = [v for v in st.session_state.get(name, []) if v in options]
+    value = st.multiselect(label, options, default=kept, key=f"{name}:{lang()}",
+                           format_func=labels.get, placeholder=t("fair.choose"))
+    st.session_state[name] = value
+    return value
+
+
 def spec_form(sc: Scenario) -> dict[str, Any]:
     """The optimizer's spec (docs/optimize.md) from the form's widgets."""
     names = _names(sc)
     objective_names = {k: OBJECTIVE_WORDS[k][0][0 if lang() == "zh" else 1] for k in OBJECTIVES}
     left, right = st.columns(2)
-    objective = left.selectbox(t("fair.objective"), OBJECTIVES, key="fair_objective",
-                               format_func=objective_names.get)
+    objective = choice(t("fair.objective"), list(OBJECTIVES), "fair_objective",
+                       objective_names, container=left)
     weights = weight_options(sc)
-    weight = right.selectbox(t("fair.weights"), list(weights), key="fair_weights",
-                             format_func=weights.get)
+    weight = choice(t("fair.weights"), list(weights), "fair_weights", weights,
+                    container=right)
     constraints: dict[str, Any] = {}
     with st.expander(t("fair.constraints"), expanded=True):
         left, right = st.columns(2)
@@ -248,8 +259,7 @@ def spec_form(sc: Scenario) -> dict[str, Any]:
         else:
             constraints["participation"] = False
         ids = sc.jurisdiction_ids
-        bounded = st.multiselect(t("fair.bounds_who"), ids, key="fair_bounds_who",
-                                 format_func=names.get)
+        bounded = pick_many(t("fair.bounds_who"), ids, "fair_bounds_who", names)
         bounds = {}
         for jid in bounded:
             lo, hi = st.slider(t("fair.bound_of", name=names[jid]), 0.0, 1.0, (0.0, 1.0),
@@ -257,8 +267,7 @@ def spec_form(sc: Scenario) -> dict[str, Any]:
             bounds[jid] = [float(lo), float(hi)]
         if bounds:
             constraints["bounds"] = bounds
-        floored = st.multiselect(t("fair.floor_who"), ids, key="fair_floor_who",
-                                 format_func=names.get)
+        floored = pick_many(t("fair.floor_who"), ids, "fair_floor_who", names)
         floors = {}
         for jid in floored:
             a, b = st.columns(2)
@@ -272,9 +281,9 @@ def spec_form(sc: Scenario) -> dict[str, Any]:
         left, right = st.columns(2)
         if left.checkbox(t("fair.core_on"), key="fair_core"):
             constraints["core"] = "all"
-        step = right.selectbox(t("fair.step"), STEPS, key="fair_step",
-                               format_func=lambda s: t("fair.step_none") if s is None
-                               else f"{s:.0%}")
+        step = choice(t("fair.step"), list(STEPS), "fair_step",
+                      {s: t("fair.step_none") if s is None else f"{s:.0%}" for s in STEPS},
+                      container=right)
         if step is not None:
             constraints["step"] = step
     time_limit = st.number_input(t("fair.time_limit"), value=30.0, min_value=1.0,
@@ -338,9 +347,11 @@ def optimizer(ws: workspace.Workspace) -> None:
 
 
 def _shares_table(opt: OptimizationResult) -> pd.DataFrame:
-    names = _names(opt.input_scenario)
+    sc = opt.input_scenario
+    names = _names(sc)
+    agreements = {a.id: pick(a.name, a.name_en) or a.id for a in sc.agreements}
     return pd.DataFrame({
-        t("fair.col.agreement"): opt.shares["agreement"],
+        t("fair.col.agreement"): opt.shares["agreement"].map(agreements),
         t("fair.col.path"): opt.shares["path"],
         t("fair.col.stage_start"): opt.shares["stage_start"],
         t("fair.col.stage_end"): opt.shares["stage_end"],
@@ -471,7 +482,7 @@ def render() -> None:
         st.warning(t("no_result"))
         show_problems(ws.problems.get("scenario", []))
         return
-    if any(ws.problems.values()):
+    if ws.refused:
         st.warning(t("stale"))
     try:
         tables = games_tables(ws.key, res, lang())

@@ -15,15 +15,18 @@ from typing import Any
 
 import pandas as pd
 import streamlit as st
+import yaml
 
 import sharing
 from sharing import charts
 from sharing.i18n import Problem, define
 from sharing.result import Result
+from sharing.risk import default_parameters
 from sharing.scenario import Scenario, ScenarioError
 from sharing.ui import workspace
 from sharing.ui.text import NUMBER_FORMAT, lang, money_columns, pick, t
-from sharing.ui.widgets import chart, download_csv, show_problems, snippet
+from sharing.ui.widgets import chart, choice, download_csv, show_problems, snippet
+from sharing.ui.words import in_words
 
 RESULT_KEY = "risk_mc"
 PROBLEMS_KEY = "risk_mc_problems"
@@ -41,6 +44,15 @@ define({
     "ui.risk.growth": ("税收增长波动 σ（每年）", "Growth noise σ (per year)"),
     "ui.risk.macro": ("宏观因素 σ（各税源共同）", "Macro factor σ (common to all streams)"),
     "ui.risk.rho": ("同一园区内税源的相关系数", "Correlation of the streams within a park"),
+    "ui.risk.own_section": ("情景文件中的 uncertainty 设定", "The scenario's uncertainty "
+                            "section"),
+    "ui.risk.park_exit": ("园区片区每年退出概率", "Yearly exit probability of a park site"),
+    "ui.risk.params": ("敏感性参数", "Parameters"),
+    "ui.risk.params_default": ("默认参数集（贴现率、各税源增速、履约率、规则金额，±幅度）",
+                               "the default set (discount rate, growth rates, compliance, "
+                               "rule amounts; ± the change)"),
+    "ui.risk.params_own": ("情景设定的不确定参数（其上下限）", "the scenario's uncertain "
+                           "parameters (their low and high)"),
     "ui.risk.exit": ("企业每年退出概率", "Yearly exit probability of a firm"),
     "ui.risk.compliance": ("履约率不确定：Beta(a, b) 的 a、b（0 = 不设）",
                            "Uncertain compliance: a and b of Beta(a, b) (0 = none)"),
@@ -80,6 +92,9 @@ define({
     "ui.risk.col.high": ("高值下净收益现值", "PV at high"),
     "ui.risk.col.swing": ("摆幅", "swing"),
     "ui.risk.col.mean": ("均值", "mean"),
+    "ui.risk.col.p5": ("5% 分位", "5th percentile"),
+    "ui.risk.col.p50": ("中位数", "median"),
+    "ui.risk.col.p95": ("95% 分位", "95th percentile"),
     "ui.risk.col.std": ("标准差", "std"),
     "ui.risk.col.prob_loss": ("亏损概率", "probability of loss"),
     "ui.risk.col.expected_shortfall": ("最差 5% 均值", "mean of worst 5%"),
@@ -122,37 +137,74 @@ def _checked(problems: list[Problem], label: str, value: float, low: float,
     return float(value)
 
 
+def _own(sc: Scenario) -> dict[str, float]:
+    """The form's starting values: the scenario's own section where it has one."""
+    u = sc.uncertainty
+    out = {"growth": 0.1, "macro": 0.03, "rho": 0.5, "firm_exit": 0.0, "park_exit": 0.0,
+           "a": 0.0, "b": 0.0}
+    if u is None:
+        return out
+    out["growth"] = u.growth.sigma if u.growth else 0.0
+    out["macro"] = u.macro.sigma if u.macro else 0.0
+    out["rho"] = u.correlation.rho if u.correlation else 0.0
+    if u.survival is not None:
+        out["firm_exit"] = u.survival.firms.annual_exit if u.survival.firms else 0.0
+        out["park_exit"] = u.survival.parks.annual_exit if u.survival.parks else 0.0
+    if u.compliance:
+        out["a"], out["b"] = next(iter(u.compliance.values())).beta
+    return out
+
+
 def uncertainty_form(sc: Scenario, problems: list[Problem]) -> dict[str, Any] | None:
     """The ``uncertainty`` argument of ``sharing.monte_carlo`` from the form (None: the
-    scenario's own section); values out of range are added to ``problems``."""
-    if sc.uncertainty is not None and st.checkbox(t("risk.use_own"), value=True,
-                                                  key="risk_use_own"):
-        return None
+    scenario's own section, shown as YAML); values out of range are added to
+    ``problems``."""
+    if sc.uncertainty is not None:
+        own = st.checkbox(t("risk.use_own"), value=True, key="risk_use_own")
+        if own:
+            with st.expander(t("risk.own_section")):
+                st.code(yaml.safe_dump(sc.uncertainty.model_dump(mode="json",
+                                                                 exclude_defaults=True),
+                                       allow_unicode=True, sort_keys=False), language="yaml")
+            return None
+    start = _own(sc)
     left, middle, right = st.columns(3)
     out: dict[str, Any] = {}
-    growth = left.number_input(t("risk.growth"), value=0.1, step=0.01, format="%.3f",
-                               key="risk_growth")
-    macro = middle.number_input(t("risk.macro"), value=0.03, step=0.01, format="%.3f",
-                                key="risk_macro")
+    growth = left.number_input(t("risk.growth"), value=float(start["growth"]), step=0.01,
+                               format="%.3f", key="risk_growth")
+    macro = middle.number_input(t("risk.macro"), value=float(start["macro"]), step=0.01,
+                                format="%.3f", key="risk_macro")
     out["growth"] = {"sigma": _checked(problems, t("risk.growth"), growth, 0.0, 1.0)}
     if macro:
         out["macro"] = {"sigma": _checked(problems, t("risk.macro"), macro, 0.0, 1.0)}
     if sc.parks:
-        rho = right.number_input(t("risk.rho"), value=0.5, step=0.1, key="risk_rho")
+        rho = right.number_input(t("risk.rho"), value=float(start["rho"]), step=0.1,
+                                 key="risk_rho")
         if rho:
             out["correlation"] = {"within": "park",
                                   "rho": _checked(problems, t("risk.rho"), rho, -1.0, 1.0)}
+    survival = {}
     if sc.firms:
-        exit_p = left.number_input(t("risk.exit"), value=0.0, step=0.01, format="%.3f",
-                                   key="risk_exit")
+        exit_p = left.number_input(t("risk.exit"), value=float(start["firm_exit"]),
+                                   step=0.01, format="%.3f", key="risk_exit")
         if exit_p:
-            out["survival"] = {"firms": {"annual_exit": _checked(
-                problems, t("risk.exit"), exit_p, 0.0, 1.0)}}
+            survival["firms"] = {"annual_exit": _checked(problems, t("risk.exit"), exit_p,
+                                                         0.0, 1.0)}
+    if sc.parks:
+        exit_p = middle.number_input(t("risk.park_exit"), value=float(start["park_exit"]),
+                                     step=0.01, format="%.3f", key="risk_park_exit")
+        if exit_p:
+            survival["parks"] = {"annual_exit": _checked(problems, t("risk.park_exit"),
+                                                         exit_p, 0.0, 1.0)}
+    if survival:
+        out["survival"] = survival
     if sc.agreements:
         st.caption(t("risk.compliance"))
         a_col, b_col = st.columns(2)
-        a = a_col.number_input(t("risk.beta_a"), value=0.0, step=1.0, key="risk_beta_a")
-        b = b_col.number_input(t("risk.beta_b"), value=0.0, step=1.0, key="risk_beta_b")
+        a = a_col.number_input(t("risk.beta_a"), value=float(start["a"]), step=1.0,
+                               key="risk_beta_a")
+        b = b_col.number_input(t("risk.beta_b"), value=float(start["b"]), step=1.0,
+                               key="risk_beta_b")
         if a or b:
             beta = [_checked(problems, f"Beta {name}", value, 1e-6, 1e6)
                     for name, value in (("a", a), ("b", b))]
@@ -238,7 +290,7 @@ def mc_results(ws: workspace.Workspace, kept: dict[str, Any]) -> None:
     cols = ["mean", "std", "p5", "p50", "p95", "prob_loss", "expected_shortfall", "mean_gain"]
     table = summary[["jurisdiction", *cols]].copy()
     table["jurisdiction"] = table["jurisdiction"].map(names)
-    headers = {c: t(f"risk.col.{c}") if c not in ("p5", "p50", "p95") else c for c in cols}
+    headers = {c: t(f"risk.col.{c}") for c in cols}
     headers["jurisdiction"] = t("risk.col.jurisdiction")
     shown = table.rename(columns=headers)
     money = [headers[c] for c in cols if c != "prob_loss"]
@@ -270,10 +322,12 @@ def mc_results(ws: workspace.Workspace, kept: dict[str, Any]) -> None:
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def sensitivity(key: str, _sc: Scenario, delta: float) -> dict[str, pd.DataFrame]:
-    """``sharing.sensitivity`` of one scenario (cached per scenario and delta; copies)."""
+def sensitivity(key: str, _sc: Scenario, delta: float, own: bool) -> dict[str, pd.DataFrame]:
+    """``sharing.sensitivity`` of one scenario (cached per scenario, delta and parameter
+    set; each session gets copies)."""
     del key
-    found = sharing.sensitivity(_sc, delta=delta)
+    parameters = None if own else default_parameters(_sc)
+    found = sharing.sensitivity(_sc, parameters=parameters, delta=delta)
     return {"table": found.table, "break_even": found.break_even}
 
 
@@ -281,22 +335,33 @@ def sensitivity_section(ws: workspace.Workspace, res: Result) -> None:
     st.subheader(t("risk.sensitivity"))
     sc = res.scenario
     names = _names(sc)
+    own_params = bool(sc.uncertainty and sc.uncertainty.parameters)
+    if own_params:
+        sets = {False: t("risk.params_default"), True: t("risk.params_own")}
+        own = choice(t("risk.params"), [False, True], "risk_params", sets)
+    else:
+        own = False
     left, right = st.columns(2)
     delta = left.select_slider(t("risk.delta"), [0.05, 0.1, 0.2, 0.3, 0.5], value=0.2,
-                               key="risk_delta", format_func="{:.0%}".format)
+                               key="risk_delta", format_func="{:.0%}".format, disabled=own)
+    call = (f"sharing.sensitivity(sc, delta={float(delta)!r})" if own else
+            f"sharing.sensitivity(sc, sharing.risk.default_parameters(sc), "
+            f"delta={float(delta)!r})")
     try:
-        found = sensitivity(ws.key, sc, float(delta))
+        found = sensitivity(ws.key, sc, float(delta), own)
     except ScenarioError as err:
         st.error(t("risk.sens_failed"))
         show_problems(err.items)
         return
     table, even = found["table"], found["break_even"]
-    who = right.selectbox(t("risk.who"), sc.jurisdiction_ids, key="risk_who",
-                          format_func=names.get)
+    who = choice(t("risk.who"), sc.jurisdiction_ids, "risk_who", names, container=right)
     part = table[table["jurisdiction"] == who].reset_index(drop=True)
-    chart(charts.tornado(table, who, names[who], lang()), part, t("file.tornado", name=who),
-          "risk_tornado", ws, f"sharing.sensitivity(sc, delta={float(delta)!r}).table"
-          f".query(\"jurisdiction == {who!r}\").reset_index(drop=True)")
+    words = {p: in_words(sc, p) for p in table["parameter"].unique()}
+    chart(charts.tornado(table, who, names[who], lang(), words), part,
+          t("file.tornado", name=who),
+          "risk_tornado", ws, f"{call}.table"
+          f".query(\"jurisdiction == {who!r}\").reset_index(drop=True)",
+          imports=["import sharing.risk"])
     st.markdown(f"**{t('risk.break_even')}**")
     crossing = even.dropna(subset=["value"])
     if crossing.empty:
@@ -304,7 +369,7 @@ def sensitivity_section(ws: workspace.Workspace, res: Result) -> None:
     else:
         base = table.drop_duplicates("parameter").set_index("parameter")["base"]
         shown = pd.DataFrame({
-            t("risk.col.parameter"): crossing["parameter"],
+            t("risk.col.parameter"): crossing["parameter"].map(words),
             t("risk.col.jurisdiction"): crossing["jurisdiction"].map(names),
             t("risk.col.base"): crossing["parameter"].map(base),
             t("risk.col.break_even"): crossing["value"]})
@@ -313,7 +378,7 @@ def sensitivity_section(ws: workspace.Workspace, res: Result) -> None:
     with left:
         download_csv(even, t("file.break_even"), key="risk_break_even_csv")
     with right:
-        snippet(ws, f"sharing.sensitivity(sc, delta={float(delta)!r}).break_even")
+        snippet(ws, f"{call}.break_even", imports=["import sharing.risk"])
 
 
 def render() -> None:
@@ -326,7 +391,7 @@ def render() -> None:
         st.warning(t("no_result"))
         show_problems(ws.problems.get("scenario", []))
         return
-    if any(ws.problems.values()):
+    if ws.refused:
         st.warning(t("stale"))
     monte_carlo(ws)
     sensitivity_section(ws, res)

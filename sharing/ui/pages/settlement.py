@@ -27,7 +27,7 @@ from sharing.statement import ledger_workbook, write_statement_docx
 from sharing.ui import workspace
 from sharing.ui.text import lang, money_columns, pick, t
 from sharing.ui.upload import MAX_BYTES
-from sharing.ui.widgets import chart, download_csv, file_name, show_problems, snippet
+from sharing.ui.widgets import chart, choice, download_csv, file_name, show_problems, snippet
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "scenarios" / "actuals"
 EXAMPLE_FOR = "gaozhu"  # the built-in scenario the example actuals belong to
@@ -79,6 +79,8 @@ define({
                            "Statement {payer} → {payee} (Word)"),
     "ui.settlement.xlsx": ("下载账簿工作簿", "Download the ledger workbook"),
     "ui.settlement.failed": ("无法结算：", "Cannot settle:"),
+    "ui.file.actuals_template": ("实际数模板", "actuals_template"),
+    "ui.file.payments_template": ("付款模板", "payments_template"),
     "ui.file.settlement_ledger": ("账簿", "ledger"),
     "ui.file.settlement_due": ("应结算明细", "due"),
     "ui.file.settlement_variance": ("预测与实际", "variance"),
@@ -121,14 +123,14 @@ def inputs(ws: workspace.Workspace) -> tuple[Any, Any, str, str, list[Problem]] 
                                 key="settlement_actuals")
         st.download_button(t("settlement.template_actuals"),
                            lambda: actuals_template(sc).encode("utf-8-sig"),
-                           file_name="actuals_template.csv", mime="text/csv",
+                           file_name=file_name(t("file.actuals_template")), mime="text/csv",
                            key="settlement_template_actuals", on_click="ignore")
     with right:
         up_p = st.file_uploader(t("settlement.payments"), type=["csv"], help=help_text,
                                 key="settlement_payments")
         st.download_button(t("settlement.template_payments"),
                            lambda: payments_template(sc).encode("utf-8-sig"),
-                           file_name="payments_template.csv", mime="text/csv",
+                           file_name=file_name(t("file.payments_template")), mime="text/csv",
                            key="settlement_template_payments", on_click="ignore")
     actuals, payments = _read(up_a, problems), _read(up_p, problems)
     if actuals is None and not problems:
@@ -191,7 +193,12 @@ def _workbook(led, language: str) -> bytes:
     return buffer.getvalue()
 
 
-def _table(df, language: str) -> None:
+def _table(df, language: str, names: dict[str, str]) -> None:
+    """A ledger table with headers and codes in the language and names, not ids."""
+    df = df.copy()
+    for column in ("payer", "payee", "jurisdiction", "agreement"):
+        if column in df.columns:
+            df[column] = df[column].map(lambda v: names.get(v, v))
     shown = translate(df, language)
     money = [c for c, orig in zip(shown.columns, df.columns, strict=True)
              if df[orig].dtype.kind == "f"]
@@ -233,7 +240,8 @@ def show(ws: workspace.Workspace, led, code_args: str) -> None:
           imports=["from sharing import charts"])
     for key, frame in (("ledger", led.ledger), ("due", led.due), ("variance", led.variance)):
         st.markdown(f"**{t(f'settlement.{key}')}**")
-        _table(frame, language)
+        _table(frame, language, {**names, **{a.id: pick(a.name, a.name_en) or a.id
+                                             for a in sc.agreements}})
         left, right = st.columns([1, 3])
         with left:
             download_csv(translate(frame, language), t(f"file.settlement_{key}"),
@@ -257,9 +265,8 @@ def render() -> None:
     found = inputs(ws)
     sc = ws.scenario
     years = [None, *range(sc.years.start, sc.years.end + 1)]
-    through = st.selectbox(t("settlement.year"), years, key="settlement_year",
-                           format_func=lambda y: t("settlement.year_auto") if y is None
-                           else str(y))
+    through = choice(t("settlement.year"), years, "settlement_year",
+                     {y: t("settlement.year_auto") if y is None else str(y) for y in years})
     if found is None:
         st.session_state[PROBLEMS_KEY] = []
     else:
