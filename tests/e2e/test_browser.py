@@ -12,7 +12,8 @@ new session), as a user would:
 8. two browser contexts: an edit in one does not appear in the other;
 
 also a shares-table cell (the data editor's canvas) that does not validate, the summary's
-"为什么？ / why?" trace, and a screenshot of every page in both languages under ``tests/e2e/screenshots/``.
+"为什么？ / why?" trace, and a screenshot of every page in both languages under
+``tests/e2e/screenshots/``.
 """
 
 from __future__ import annotations
