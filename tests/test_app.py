@@ -452,6 +452,7 @@ def test_snippets_reproduce_the_numbers(page, capsys):
         if "results" not in space:
             assert space["sc"] == ws(at).scenario
     if page == "overview":
+        spaces = [s for s in spaces if "step" not in s["data"]]  # not the why? traces
         area = json.loads(at.get("plotly_chart")[0].proto.spec)
         drawn = sum(numbers(trace["y"]).sum() for trace in area["data"])
         assert drawn == pytest.approx(spaces[0]["data"]["allocated"].sum())

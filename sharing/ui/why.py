@@ -9,7 +9,6 @@ question (they are immutable), so a rerun that does not change the question cost
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Sequence
 
 import streamlit as st
@@ -20,7 +19,7 @@ from sharing.result import Result
 from sharing.scenario import ScenarioError
 from sharing.ui import workspace
 from sharing.ui.text import label, lang, pick, t
-from sharing.ui.widgets import download_csv, show_problems
+from sharing.ui.widgets import choice, download_csv, show_problems, snippet_code
 
 TOTAL = "total"  # the year choice "all years": a yearly column's total over the horizon
 
@@ -33,7 +32,7 @@ define({
     "ui.why.column": ("数字", "Number"),
     "ui.why.year": ("年份", "Year"),
     "ui.why.total": ("全部年份合计", "All years (total)"),
-    "ui.why.python": ("Python：", "Python:"),
+    "ui.why.python": ("用 Python 得到同样的步骤：", "The same steps in Python:"),
     "ui.why.steps_csv": ("下载步骤 CSV", "Download the steps (CSV)"),
     "ui.file.why": ("为什么_{jurisdiction}_{column}_{year}", "why_{jurisdiction}_{column}_{year}"),
 })
@@ -76,38 +75,40 @@ def expander(key: str, columns: Sequence[str] = SUMMARY,
     with st.expander(t("why.title")):
         st.caption(t("why.help"))
         left, middle, right = st.columns(3)
-        jid = ids[0] if len(ids) == 1 else left.selectbox(
-            t("why.jurisdiction"), ids, key=f"{key}_why_who", format_func=names.get)
-        headers = {c: label(c) for c in columns}  # format_func may run outside this session
-        column = columns[0] if len(columns) == 1 else middle.selectbox(
-            t("why.column"), list(columns), key=f"{key}_why_column", format_func=headers.get)
+        jid = ids[0] if len(ids) == 1 else choice(
+            t("why.jurisdiction"), ids, f"{key}_why_who", names, container=left)
+        column = columns[0] if len(columns) == 1 else choice(
+            t("why.column"), list(columns), f"{key}_why_column",
+            {c: label(c) for c in columns}, container=middle)
         when: int | None = None
         if column not in PRESENT_VALUE:
             years = {TOTAL: t("why.total"), **{int(y): str(y) for y in res.years}}
-            index = list(years).index(year) if year in years else 0
-            picked = right.selectbox(t("why.year"), list(years), index=index,
-                                     key=f"{key}_why_year" + (f"@{year}" if year else ""),
-                                     format_func=years.get)  # follows the page's year
+            picked = choice(t("why.year"), list(years),  # follows the page's year
+                            f"{key}_why_year" + (f"@{year}" if year else ""), years,
+                            default=year, container=right)
             when = None if picked == TOTAL else int(picked)
         try:
             trace = _trace(ws.key, jid, when, column, res)
         except ScenarioError as err:
             show_problems(err.items)
             return
-        show(trace, jid, column, when, key)
+        show(ws, trace, jid, column, when, key)
 
 
 def steps_text(lines: list[str]) -> str:
-    """The numbered steps without their common indent (the numbers stay right-aligned)."""
-    return textwrap.dedent("\n".join(lines))
+    """The numbered steps, one a line, without the indent of the printed trace (the box
+    is not monospaced)."""
+    return "\n".join(line.strip() for line in lines)
 
 
-def show(trace: Trace, jurisdiction: str, column: str, year: int | None, key: str) -> None:
-    """A trace: its heading, its numbered steps (wrapped), the call and the steps' CSV."""
+def show(ws: workspace.Workspace, trace: Trace, jurisdiction: str, column: str,
+         year: int | None, key: str) -> None:
+    """A trace: its heading, its numbered steps (wrapped; a long trace scrolls in its box),
+    the steps' CSV and the Python that gives the same steps."""
     heading, *steps = trace.text(lang()).split("\n")
     st.markdown(f"**{heading}**")
-    st.code(steps_text(steps), language=None, wrap_lines=True,
-            height=LONG_HEIGHT if len(steps) > LONG_STEPS else "content")
+    box = st.container(height=LONG_HEIGHT if len(steps) > LONG_STEPS else "content")
+    box.text(steps_text(steps))
     left, right = st.columns([1, 3])
     with left:
         name = t("file.why", jurisdiction=jurisdiction, column=column,
@@ -116,4 +117,5 @@ def show(trace: Trace, jurisdiction: str, column: str, year: int | None, key: st
                      key=f"{key}_why_csv", label=t("why.steps_csv"))
     with right:
         st.caption(t("why.python"))
-        st.code(call(jurisdiction, year, column), language="python")
+        st.code(snippet_code(ws.origin, ws.edits.items(), f"{call(jurisdiction, year, column)}"
+                             ".steps"), language="python")

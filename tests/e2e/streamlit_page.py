@@ -68,8 +68,9 @@ def metric_values(page: Page) -> dict[str, float]:
 
 
 def keyed(page: Page, key: str) -> Locator:
-    """The element of the widget with Streamlit key ``key``."""
-    return page.locator(f".st-key-{key}")
+    """The element of the widget with Streamlit key ``key``, or ``key`` and a suffix (a
+    widget whose labels depend on the language has it in its key: ``compare_pick:zh``)."""
+    return page.locator(f"[class*='st-key-{key}']").first
 
 
 def download(page: Page, button: Locator) -> tuple[str, bytes]:
