@@ -83,8 +83,10 @@ def server(tmp_path_factory):
             proc.wait()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """Chromium for one test module (Playwright's sync API allows one instance at a time,
+    and a module may start its own)."""
     if not CHROMIUM.exists():
         no_browser(f"{CHROMIUM} is missing (run .ci/install-chromium)")
     try:
