@@ -971,8 +971,8 @@ define({
 
 define({
     "scenario.no_such_scenario": (
-        "{path}：没有这个文件，也不是内置情景（`sharing list` 列出内置情景）",
-        "{path}: no such file, and not a built-in scenario (`sharing list` shows them)"),
+        "没有这个文件，也不是内置情景（`sharing list` 列出内置情景）",
+        "no such file, and not a built-in scenario (`sharing list` shows them)"),
 })
 
 
@@ -1013,7 +1013,7 @@ def find_scenario(name: str | Path) -> Path:
     key = path.as_posix().removesuffix(".yaml")
     if key in builtin:
         return builtin[key]
-    raise ScenarioError([Problem("scenario.no_such_scenario", {"path": str(name)},
+    raise ScenarioError([Problem("scenario.no_such_scenario", where=str(name),
                                  close=tuple(did_you_mean(key, builtin)))])
 
 
