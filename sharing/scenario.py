@@ -774,9 +774,9 @@ def format_loc(loc: tuple, data: Any) -> str:
             continue
         if _member_label(part, node):
             continue
-        if isinstance(part, int):
+        if isinstance(part, int) and not isinstance(node, dict):
             out += f"[{part}]"
-        else:
+        else:  # a key, or a year in a mapping (by_year.2025)
             out += f".{part}" if out else str(part)
         try:
             node = node[part]
