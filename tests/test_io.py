@@ -414,3 +414,18 @@ def test_text_width_counts_cjk_double():
     assert io.text_width("abc") == 3
     assert io.text_width("广安市") == 6
     assert io.text_width("ＡＢ（x）") == 9
+
+
+def test_scenario_workbook_years_in_order_and_empty_sheets_with_headers(tmp_path):
+    sc = sharing.load_scenario(GAOZHU).replace(
+        {"costs.infrastructure.by_year": {2027: 1, 2023: 5, 2025: 3}})
+    path = io.export_scenario_xlsx(sc, tmp_path / "s.xlsx")
+    book = openpyxl.load_workbook(path)
+    costs = [c.value for c in book["costs"][1]]
+    years = [c for c in costs if c.startswith("by_year.")]
+    assert years == sorted(years, key=lambda c: int(c.split(".")[1]))
+    assert years[0] == "by_year.2023"
+    # gaozhu has no firms and no streams: those sheets still say what to fill in.
+    assert [c.value for c in book["firms"][1]][:7] == [
+        "id", "name", "name_en", "origin", "destination", "move_year", "production_year"]
+    assert book["streams"].max_row == 1 and book["streams"]["A1"].value == "id"
