@@ -28,7 +28,7 @@ from scipy import sparse
 
 from sharing.claims import divide
 from sharing.frozen import Frozen, FrozenMap, freeze
-from sharing.i18n import Problem, define, did_you_mean
+from sharing.i18n import Problem, define, did_you_mean, raw
 from sharing.taxes import TAXES, Tax
 
 ROLES = ("host", "origin", "destination")
@@ -43,13 +43,14 @@ class PathError(ValueError):
     """Validation errors that know their key paths below the model that raised them.
 
     Each item is ``(path, problem)``: a catalogue :class:`~sharing.i18n.Problem` (see
-    :func:`fault`), so that the user reads it in 中文 and English."""
+    :func:`fault`), so that the user reads it in 中文 and English (text already written in
+    both languages is taken as it is)."""
 
-    def __init__(self, path: str, problem: Problem, *more: tuple[str, Problem]):
-        self.items = [(path, problem), *more]
-        super().__init__(f"{path}: {problem.message()}")
-        self.path = path
-        self.problem = problem
+    def __init__(self, path: str, problem: Problem | str, *more: tuple[str, Problem | str]):
+        self.items = [(p, m if isinstance(m, Problem) else raw(m))
+                      for p, m in [(path, problem), *more]]
+        self.path, self.problem = self.items[0]
+        super().__init__(f"{path}: {self.problem.message()}")
 
 
 def fault(path: str, key: str, close: Iterable[str] = (), /, **params: Any) -> PathError:

@@ -43,6 +43,7 @@ from sharing.rules import (
     PathError,
     Rule,
     Share,
+    _shares_check,
     fault,
     walk,
 )
@@ -417,7 +418,7 @@ class Cost(Model):
         if (self.park is None) == (self.parties is None):
             raise fault("park", "scenario.cost_owner")
         if isinstance(self.paid_by, dict):
-            Fixed(shares=self.paid_by)
+            _shares_check(self.paid_by, "paid_by")
         return self
 
 

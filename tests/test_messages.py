@@ -122,6 +122,9 @@ SHARES = "agreements.0.rule.increment.shares"
      "'central_clearing'？", "did you mean 'central_clearing'?"),
     (_set("agreements.0.covers.park", 5), "agreements[0].covers.park",
      "5 不是文本", "5 is not text"),
+    (_set("costs.0.paid_by", {"guangan": 0.5, "yubei": 0.4}), "costs[0].paid_by",
+     "各份额之和须为 1，现为 0.9（guangan 0.5, yubei 0.4）",
+     "shares must sum to 1, got 0.9 (guangan 0.5, yubei 0.4)"),
     (_set("agreements.0.rule.increment.shares", {"guangan": 0.5, "yubei": 0.5, "yubie": 0}),
      "agreements[0].rule", "未知的辖区或角色 'yubie'（辖区：guangan, yubei；角色：host, origin, "
      "destination）；您是否指 'yubei'？",
