@@ -29,7 +29,7 @@ import pandas as pd
 from sharing.claims import RULES as CLAIMS_RULES
 from sharing.claims import divide
 from sharing.coalitions import sizes, subset_sums
-from sharing.i18n import MESSAGES, Problem, define, raw
+from sharing.i18n import MESSAGES, Problem, define, did_you_mean, raw
 from sharing.lexmin import LexMin, kohlberg
 
 __all__ = [
@@ -75,8 +75,9 @@ class GameError(ValueError):
     (``sharing game``, the app): ``problem`` then reads in 中文 and English; raised with plain
     text for misuse of the Python API."""
 
-    def __init__(self, text: str, /, **params: Any):
-        self.problem = Problem(text, params) if text in MESSAGES else raw(text)
+    def __init__(self, text: str, /, close: Iterable[str] = (), **params: Any):
+        self.problem = Problem(text, params, close=tuple(close)) if text in MESSAGES \
+            else raw(text)
         super().__init__(self.problem.message())
 
 
@@ -355,7 +356,8 @@ class Game:
         ids = list(model.jurisdictions if players is None else players)
         unknown = [p for p in ids if p not in model.index]
         if unknown:
-            raise GameError("games.unknown_players", ids=", ".join(map(repr, unknown)),
+            raise GameError("games.unknown_players", did_you_mean(unknown[0], model.jurisdictions),
+                            ids=", ".join(map(repr, unknown)),
                             known=", ".join(model.jurisdictions))
         if len(ids) > MAX_PLAYERS:
             raise GameError("games.too_many_players", n=len(ids), limit=MAX_PLAYERS)
@@ -1147,7 +1149,8 @@ def write_back(solution: Allocation, scenario, agreement: str):
 
     ids = [a.id for a in scenario.agreements]
     if agreement not in ids:
-        raise GameError("games.unknown_agreement", id=agreement, known=", ".join(ids))
+        raise GameError("games.unknown_agreement", did_you_mean(agreement, ids), id=agreement,
+                        known=", ".join(ids))
     players = list(solution)
     position = ids.index(agreement)
     span = (scenario.years.start, scenario.years.end)

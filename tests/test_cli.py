@@ -346,6 +346,14 @@ def test_game_prints_solutions_and_writes_back(tmp_path):
     assert "# Share of the zone's revenue each side would reach" in out.read_text("utf-8")
 
 
+def test_game_unknown_player_suggests_the_closest():
+    proc = cli("game", str(GAOZHU), "--players", "guangan", "yubie")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "未知辖区 'yubie'；情景中有：guangan, yubei；您是否指 'yubei'？" in proc.stderr
+    assert "unknown jurisdiction(s) 'yubie'; the scenario has guangan, yubei; did you mean " \
+           "'yubei'?" in proc.stderr
+
+
 def test_game_bad_agreement_exits_2(tmp_path):
     proc = cli("game", str(GAOZHU), "--write-back", "nope", "-o", str(tmp_path / "x.yaml"))
     assert proc.returncode == 2
