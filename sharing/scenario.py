@@ -791,12 +791,14 @@ _TYPE_NAMES = {"str", "int", "float", "bool", "list", "tuple", "dict", "none"}
 
 def _member_label(part: Any, node: Any) -> bool:
     """Whether ``part`` is the label pydantic gives one member of a union (``str``,
-    ``tuple[str, ...]``, ``function-after[...]``) rather than a key of the data."""
+    ``tuple[str, ...]``, ``constrained-float``) rather than a key of the data (scenario keys
+    never hold ``[`` or ``-``)."""
     if not isinstance(part, str):
         return False
     if not isinstance(node, dict):
         return True  # below a value or a list, a name is never a key
-    return part not in node and ("[" in part or part in _TYPE_NAMES)
+    # pydantic's labels: "tuple[str, ...]", "constrained-float", "function-after[...]"
+    return part not in node and ("[" in part or "-" in part or part in _TYPE_NAMES)
 
 
 def _line_of(text: str | None, dotted: str) -> int | None:

@@ -149,6 +149,12 @@ def test_at_most_one_problem_per_key_path_for_a_union():
     assert sorted(p.path for p in err.items) == ["costs[0].paid_by.guangan",
                                                  "costs[0].paid_by.yubei"]
     says(err, "50 像是百分数，请写 0.5", "50 looks like a percentage; write 0.5")
+    # a retention fraction is a number or {year: number}: a year's value is named by its year.
+    data = _data()
+    data["retention"]["default"] = {"vat": {2024: 60}}
+    err = _refused(data)
+    assert [p.path for p in err.items] == ["retention.default.vat.2024"]
+    says(err, "60 像是百分数，请写 0.6", "60 looks like a percentage; write 0.6")
 
 
 @pytest.mark.parametrize("spelling", ["Sichuan", " SICHUAN ", "四川", "四川省"])
