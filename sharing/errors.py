@@ -5,7 +5,8 @@ Pydantic reports each problem as a type (``missing``, ``extra_forbidden``, ``les
 :class:`~sharing.i18n.Problem` by its type, so every field of every model (scenario,
 optimizer spec) gets the same bilingual words without a message per field; a type not listed
 here still gets a Chinese line around pydantic's English. A value above 1 where a share
-(0–1) is expected, up to 100, is taken for a percentage and said so.
+(0–1) or a rate (a growth of at most 5) is expected, up to 100, is taken for a percentage and
+said so.
 
 :func:`valid_keys` finds the model behind a location by walking the models' annotations, so an
 unknown key is answered with the closest valid keys of that very model.
@@ -124,8 +125,8 @@ def problem_of(error: dict, model: type[BaseModel] | None = None) -> Problem:
     if kind in _RANGE:
         key, bound = _RANGE[kind]
         limit = ctx.get(bound)
-        if (kind == "less_than_equal" and limit == 1 and isinstance(value, int | float)
-                and 1 < value <= 100):
+        if (kind == "less_than_equal" and isinstance(limit, int | float) and limit <= 5
+                and isinstance(value, int | float) and max(1, limit) < value <= 100):
             return Problem("valid.percentage", {"value": _number(value),
                                                 "fraction": _number(value / 100)})
         return Problem(key, {"value": _number(value), "limit": _number(limit)})
