@@ -593,5 +593,7 @@ def test_library_bug_is_reported_without_traceback(monkeypatch):
     monkeypatch.setattr(sharing, "simulate", broken)
     at = AppTest.from_file(APP, default_timeout=180).run()
     assert not at.exception
+    assert "内部错误：KeyError" in at.error[0].value and "Traceback" not in at.error[0].value
+    at.sidebar.radio(key=LANG_KEY).set_value("en").run()
     assert "internal error: KeyError" in at.error[0].value
 
