@@ -143,6 +143,12 @@ class Model:
     covered: np.ndarray = field(repr=False)
     index: dict[str, int] = field(repr=False)
 
+    def run_batch(self, gross: np.ndarray, compliance: np.ndarray | None = None,
+                  **inputs) -> Batch:
+        """Many draws at once: ``gross`` ``(draws, streams, years)``, ``compliance``
+        ``(draws, agreements)``; see :func:`run_batch`."""
+        return run_batch(self, gross, compliance, **inputs)
+
     @cached_property
     def stay_rows(self) -> sparse.csr_matrix:
         """(stay rows × streams): 1 where a stream carries the stay row's firm and tax. A
