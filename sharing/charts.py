@@ -78,10 +78,16 @@ def _money_axis(lang: Lang) -> str:
     return message("charts.unit", lang)
 
 
-def _layout(fig: go.Figure, title: str) -> go.Figure:
-    fig.update_layout(title=title, margin={"l": 10, "r": 10, "t": 50, "b": 10},
-                      legend={"orientation": "h", "y": -0.15}, separators=".,")
-    return fig
+def _figure(traces: list[dict], title: str, **layout: dict) -> go.Figure:
+    """A figure from plain trace and layout dicts, validated once by plotly (building it
+    step by step with ``update_*`` validates at every step: four times slower)."""
+    return go.Figure(data=traces, layout={
+        "title": {"text": title}, "margin": {"l": 10, "r": 10, "t": 50, "b": 10},
+        "legend": {"orientation": "h", "y": -0.15}, "separators": ".,", **layout})
+
+
+def _axis(title: str, **options) -> dict:
+    return {"title": {"text": title}, **options}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -98,14 +104,13 @@ def allocated_by_year(res: Result, lang: Lang = "zh") -> pd.DataFrame:
 
 def allocated_area(data: pd.DataFrame, lang: Lang = "zh") -> go.Figure:
     """Stacked area of :func:`allocated_by_year`."""
-    fig = go.Figure()
-    for name, part in data.groupby("name", sort=False):
-        fig.add_trace(go.Scatter(x=part["year"], y=part["allocated"], name=name,
-                                 stackgroup="one", mode="lines",
-                                 hovertemplate="%{x}: %{y:,.2f}"))
-    fig.update_xaxes(title=_label("year", lang), dtick=1)
-    fig.update_yaxes(title=_money_axis(lang), tickformat=",.0f")
-    return _layout(fig, message("charts.allocated_by_year", lang))
+    traces = [{"type": "scatter", "x": part["year"].to_numpy(),
+               "y": part["allocated"].to_numpy(), "name": name, "stackgroup": "one",
+               "mode": "lines", "hovertemplate": "%{x}: %{y:,.2f}"}
+              for name, part in data.groupby("name", sort=False)]
+    return _figure(traces, message("charts.allocated_by_year", lang),
+                   xaxis=_axis(_label("year", lang), dtick=1),
+                   yaxis=_axis(_money_axis(lang), tickformat=",.0f"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -141,14 +146,14 @@ def waterfall(res: Result, lang: Lang = "zh") -> pd.DataFrame:
 def waterfall_figure(data: pd.DataFrame, jurisdiction: str, lang: Lang = "zh") -> go.Figure:
     """The waterfall of one jurisdiction from :func:`waterfall`."""
     part = data[data["jurisdiction"] == jurisdiction]
-    fig = go.Figure(go.Waterfall(x=part["step"], y=part["amount"], measure=part["measure"],
-                                 texttemplate="%{y:,.0f}", textposition="outside",
-                                 decreasing={"marker": {"color": "#d62728"}},
-                                 increasing={"marker": {"color": "#2ca02c"}},
-                                 totals={"marker": {"color": "#1f77b4"}}))
-    fig.update_yaxes(title=_money_axis(lang), tickformat=",.0f")
+    trace = {"type": "waterfall", "x": part["step"].tolist(), "y": part["amount"].to_numpy(),
+             "measure": part["measure"].tolist(), "texttemplate": "%{y:,.0f}",
+             "textposition": "outside", "decreasing": {"marker": {"color": "#d62728"}},
+             "increasing": {"marker": {"color": "#2ca02c"}},
+             "totals": {"marker": {"color": "#1f77b4"}}}
     name = part["name"].iloc[0] if len(part) else jurisdiction
-    return _layout(fig, message("charts.waterfall", lang, name=name))
+    return _figure([trace], message("charts.waterfall", lang, name=name),
+                   yaxis=_axis(_money_axis(lang), tickformat=",.0f"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -213,17 +218,16 @@ def transfers_sankey(data: pd.DataFrame, year: int | None = None,
     labels += [message("charts.received_by", lang, name=names[k]) for k in right]
     nodes = [*left, *right]
     colour = {k: PALETTE[i % len(PALETTE)] for i, k in enumerate(dict.fromkeys(nodes))}
-    fig = go.Figure(go.Sankey(
-        valueformat=",.2f",
-        textfont={"color": "#1f1f1f", "size": 13},
-        node={"label": labels, "pad": 24, "color": [colour[k] for k in nodes]},
-        link={"source": [left.index(f) for f in data["from"]],
-              "target": [len(left) + right.index(t) for t in data["to"]],
-              "value": data["amount"].tolist(),
-              "color": [_faint(colour[f]) for f in data["from"]]}))
+    trace = {
+        "type": "sankey", "valueformat": ",.2f", "textfont": {"color": "#1f1f1f", "size": 13},
+        "node": {"label": labels, "pad": 24, "color": [colour[k] for k in nodes]},
+        "link": {"source": [left.index(f) for f in data["from"]],
+                 "target": [len(left) + right.index(t) for t in data["to"]],
+                 "value": data["amount"].tolist(),
+                 "color": [_faint(colour[f]) for f in data["from"]]}}
     when = (message("charts.transfers_pv", lang) if year is None
             else message("charts.transfers_year", lang, year=year))
-    return _layout(fig, message("charts.transfers", lang, when=when))
+    return _figure([trace], message("charts.transfers", lang, when=when))
 
 
 def by_tax(res: Result) -> pd.DataFrame:
@@ -253,12 +257,11 @@ def statistics_by_year(res: Result, lang: Lang = "zh") -> pd.DataFrame:
 def statistics_bars(data: pd.DataFrame, indicator: str, indicator_name: str,
                     lang: Lang = "zh") -> go.Figure:
     part = data[data["indicator"] == indicator]
-    fig = go.Figure([go.Bar(x=g["year"], y=g["amount"], name=name)
-                     for name, g in part.groupby("name", sort=False)])
-    fig.update_layout(barmode="stack")
-    fig.update_xaxes(title=_label("year", lang), dtick=1)
-    fig.update_yaxes(title=indicator_name, tickformat=",.0f")
-    return _layout(fig, message("charts.statistics", lang, indicator=indicator_name))
+    traces = [{"type": "bar", "x": g["year"].to_numpy(), "y": g["amount"].to_numpy(),
+               "name": name} for name, g in part.groupby("name", sort=False)]
+    return _figure(traces, message("charts.statistics", lang, indicator=indicator_name),
+                   barmode="stack", xaxis=_axis(_label("year", lang), dtick=1),
+                   yaxis=_axis(indicator_name, tickformat=",.0f"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -285,15 +288,14 @@ def comparison_bars(data: pd.DataFrame, metric: str, lang: Lang = "zh",
     column = "value"
     if difference is not None:
         part, column = part[part["scenario"] != difference], "difference"
-    fig = go.Figure([go.Bar(x=g["name"], y=g[column], name=scenario,
-                            texttemplate="%{y:,.0f}", textposition="outside")
-                     for scenario, g in part.groupby("scenario", sort=False)])
-    fig.update_layout(barmode="group")
-    fig.update_yaxes(title=_money_axis(lang), tickformat=",.0f")
+    traces = [{"type": "bar", "x": g["name"].tolist(), "y": g[column].to_numpy(),
+               "name": scenario, "texttemplate": "%{y:,.0f}", "textposition": "outside"}
+              for scenario, g in part.groupby("scenario", sort=False)]
     title = (message("charts.compare", lang, metric=_label(metric, lang)) if difference is None
              else message("charts.difference", lang, metric=_label(metric, lang),
                           baseline=difference))
-    return _layout(fig, title)
+    return _figure(traces, title, barmode="group",
+                   yaxis=_axis(_money_axis(lang), tickformat=",.0f"))
 
 
 

@@ -253,6 +253,20 @@ def test_agreements_tables_edit_costs_and_projections():
     assert metrics(at) != middle
 
 
+def test_agreements_firms_table_edits_pre_move_taxes():
+    at = start("zh")
+    at.sidebar.selectbox(key="sidebar_scenario").set_value("jjj_2015_relocation").run()
+    go(at, "agreements")
+    ok(at)
+    before = metrics(at)
+    firm = ws(at).scenario.firms[0]
+    edit_table(at, "firms#table", {0: {"growth": 0.2, "vat": 9000.0}})
+    ok(at)
+    assert ws(at).edits[f"firms.{firm.id}.growth"] == 0.2
+    assert ws(at).edits[f"firms.{firm.id}.pre_move"]["vat"] == 9000.0
+    assert metrics(at) != before
+
+
 def test_agreements_bad_cell_is_a_problem_of_the_field():
     at = start("zh", "agreements")
     edit_table(at, "costs#table", {1: {"infrastructure": "abc"}})
@@ -487,6 +501,25 @@ def test_upload_workbook():
     ok(at)
     assert ws(at).origin.kind == "xlsx"
     assert ws(at).scenario.agreements == sc.agreements
+
+
+def test_upload_broken_workbook_names_sheet_row_and_column():
+    from openpyxl import load_workbook
+
+    book = io.BytesIO()
+    export_scenario_xlsx(sharing.load_scenario(find_scenario("gaozhu")), book)
+    wb = load_workbook(io.BytesIO(book.getvalue()))
+    wb["jurisdictions"].cell(row=2, column=4).value = "atlantis"  # province
+    broken = io.BytesIO()
+    wb.save(broken)
+    at = start("en")
+    before = metrics(at)
+    upload(at, "book.xlsx", broken.getvalue())
+    assert not at.exception
+    message = at.error[0].value
+    assert "book.xlsx: sheet jurisdictions, row 2, column province" in message
+    assert "/tmp" not in message and "sharing-upload" not in message
+    assert metrics(at) == before and ws(at).origin.name == "gaozhu"
 
 
 def test_upload_firms_csv_gbk_and_bad_csv():

@@ -47,13 +47,18 @@ def snippet_code(origin: Origin, edits: Iterable[tuple[str, Any]], expression: s
     """Python that rebuilds the session's scenario and prints ``data = <expression>``;
     ``expression`` may use ``sc`` (the scenario), ``res`` (its result) and the modules
     imported by ``imports`` lines."""
-    lines = ["import sharing", *imports, *origin.load_code()]
-    edits = list(edits)
-    if edits:
-        body = pprint.pformat(dict(edits), width=88, sort_dicts=False)
-        lines.append("sc = sc.replace(" + body.replace("\n", "\n" + " " * 16) + ")")
+    lines = ["import sharing", *imports, *origin.load_code(), *_replace_lines(edits)]
     lines += ["res = sharing.simulate(sc)", f"data = {expression}", "print(data)"]
     return "\n".join(lines) + "\n"
+
+
+def _replace_lines(edits: Iterable[tuple[str, Any]]) -> list[str]:
+    """``sc = sc.replace({...})`` with the edits in order (none: no line)."""
+    edits = dict(edits)
+    if not edits:
+        return []
+    body = pprint.pformat(edits, width=88, sort_dicts=False)
+    return ["sc = sc.replace(" + body.replace("\n", "\n" + " " * 16) + ")"]
 
 
 def compare_snippet_code(variants: dict[str, workspace.Variant], expression: str,
@@ -67,10 +72,7 @@ def compare_snippet_code(variants: dict[str, workspace.Variant], expression: str
     lines += ["", "scenarios = {}"]
     for name, v in variants.items():
         lines += [line for line in v.origin.load_code() if line.startswith("sc = ")]
-        if v.edits:
-            body = pprint.pformat(dict(v.edits), width=88, sort_dicts=False)
-            lines.append("sc = sc.replace(" + body.replace("\n", "\n" + " " * 16) + ")")
-        lines.append(f"scenarios[{name!r}] = sc")
+        lines += [*_replace_lines(v.edits), f"scenarios[{name!r}] = sc"]
     lines += ["results = {name: sharing.simulate(sc) for name, sc in scenarios.items()}",
               f"data = {expression}", "print(data)"]
     return "\n".join(lines) + "\n"

@@ -37,6 +37,7 @@ from sharing.ui.widgets import (
 )
 from sharing.ui.words import word
 
+MAX_FIRMS = 200  # rows in the firms table; a longer list is edited as a CSV
 RULE_TYPES = ("host", "fixed", "factors", "stock_increment", "schedule", "capped", "floor",
               "tiered", "fixed_return", "claims")
 
@@ -112,6 +113,12 @@ define({
     "ui.col.base": ("基数", "base"),
     "ui.col.base_year": ("基年", "base year"),
     "ui.col.growth": ("年增速", "growth"),
+    "ui.col.firm": ("企业", "firm"),
+    "ui.col.move_year": ("迁移年份", "move year"),
+    "ui.col.pre_move": ("迁移前{tax}（万元/年）", "pre-move {tax} (10,000 CNY a year)"),
+    "ui.agreements.firms": ("迁移企业（显示 {n} / {total} 家；长名单请改 CSV 后上传）",
+                            "Migrated firms ({n} of {total} shown; edit long lists in their "
+                            "CSV and upload it)"),
     "ui.rule.host": ("不分享（归征收地）", "host keeps all"),
     "ui.rule.fixed": ("固定比例", "fixed ratio"),
     "ui.rule.factors": ("要素公式", "factor formula"),
@@ -466,6 +473,13 @@ def projections(sc: Scenario) -> pd.DataFrame:
                                           f"{names.get(site.host, site.host)}",
                                  "tax": tax, "base": spec.base, "base_year": spec.base_year,
                                  "growth": spec.growth})
+    for firm in sc.firms:  # transferred projects (招商引资项目异地流转) have projections
+        for tax, spec in (firm.taxes or {}).items():
+            if spec.base is not None:
+                rows.append({"path": f"firms.{firm.id}.taxes.{tax}",
+                             "where": pick(firm.name, firm.name_en) or firm.id, "tax": tax,
+                             "base": spec.base, "base_year": spec.base_year,
+                             "growth": spec.growth})
     for stream in sc.streams:
         if stream.base is not None:
             rows.append({"path": f"streams.{stream.id}", "where": stream.id, "tax": stream.tax,
@@ -502,6 +516,45 @@ def projections_editor(ws: workspace.Workspace) -> None:
         "base": st.column_config.NumberColumn(t("col.base"), format="%.2f"),
         "base_year": st.column_config.NumberColumn(t("col.base_year"), format="%d"),
         "growth": st.column_config.NumberColumn(t("col.growth"), format="%.4f", step=0.01)})
+
+
+def firms_editor(ws: workspace.Workspace) -> None:
+    """Migrated firms: move year, growth and pre-move taxes (the first MAX_FIRMS of them;
+    long lists are edited in their CSV and uploaded)."""
+    firms = [f for f in ws.scenario.firms if f.pre_move is not None]
+    if not firms:
+        return
+    st.caption(t("agreements.firms", n=min(len(firms), MAX_FIRMS), total=len(firms)))
+    firms = firms[:MAX_FIRMS]
+    taxes = list(dict.fromkeys(tax for f in firms for tax in f.pre_move))
+    df = pd.DataFrame([{"firm": pick(f.name, f.name_en) or f.id, "move_year": f.move_year,
+                        "growth": f.growth,
+                        **{tax: float(f.pre_move.get(tax, 0.0)) for tax in taxes}}
+                       for f in firms])
+    pick_lang = 0 if lang() == "zh" else 1
+
+    def changes(new: pd.DataFrame) -> dict:
+        out: dict[str, Any] = {}
+        for i, (firm, old, r) in enumerate(zip(firms, df.to_dict("records"),
+                                               new.to_dict("records"), strict=True)):
+            year = number(r["move_year"], t("col.move_year"), i)
+            if year != old["move_year"]:
+                out[f"firms.{firm.id}.move_year"] = None if year is None else int(year)
+            growth = number(r["growth"], t("col.growth"), i)
+            if growth != old["growth"]:
+                out[f"firms.{firm.id}.growth"] = growth
+            pre_move = {tax: number(r[tax], tax, i) for tax in taxes}
+            if pre_move != {tax: old[tax] for tax in taxes}:
+                out[f"firms.{firm.id}.pre_move"] = {k: v for k, v in pre_move.items() if v}
+        return out
+
+    edit_table(ws, "firms#table", df, changes, disabled=["firm"], column_config={
+        "firm": st.column_config.TextColumn(t("col.firm")),
+        "move_year": st.column_config.NumberColumn(t("col.move_year"), format="%d"),
+        "growth": st.column_config.NumberColumn(t("col.growth"), format="%.4f", step=0.01),
+        **{tax: st.column_config.NumberColumn(
+            t("col.pre_move", tax=TAX_NAMES.get(tax, (tax, tax))[pick_lang]), format="%.2f")
+           for tax in taxes}})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -596,6 +649,7 @@ def render() -> None:
         costs_editor(ws)
     with tabs[3]:
         projections_editor(ws)
+        firms_editor(ws)
     with tabs[4]:
         value_input(ws, "number", t("agreements.discount_rate"), "discount_rate",
                     float(sc.discount_rate), min_value=0.0, max_value=1.0, step=0.005,
