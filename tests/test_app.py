@@ -34,6 +34,7 @@ TITLES = {"overview": ("概览", "Overview"), "agreements": ("协议", "Agreemen
           "flows": ("资金流", "Flows"), "compare": ("比较", "Compare")}
 SHARES = "agreements.gaozhu_revenue.rule.increment.shares"
 STALE = {"zh": "有修改未通过校验", "en": "An edit did not validate"}
+SUM = {"zh": "各份额之和须为 1", "en": "shares must sum to 1"}
 PROBLEMS = {"zh": "有问题：", "en": "Problems:"}
 
 
@@ -232,7 +233,8 @@ def test_agreements_invalid_edit_shows_error_and_keeps_results(lang):
     assert not at.exception
     errors = [e.value for e in at.error]
     assert len(errors) == 1 and errors[0].startswith(PROBLEMS[lang])
-    assert "agreements[0].rule.increment.shares" in errors[0] and "1.4" in errors[0]
+    assert "agreements[0].rule.increment.shares" in errors[0]
+    assert SUM[lang] in errors[0] and "1.4" in errors[0]
     assert "<scenario>" not in errors[0]
     assert STALE[lang] in at.warning[0].value
     assert metrics(at) == before
@@ -534,7 +536,7 @@ def test_upload_firms_csv_gbk_and_bad_csv():
     at.run()
     upload(at, "bad.csv", b"id,origin,destination,move_year\nf2,yubei,nowhere,2025\n")
     assert not at.exception
-    assert "bad.csv: row 2, column destination" in at.error[0].value
+    assert "bad.csv: 第 2 行，destination 列: 未知辖区 'nowhere'" in at.error[0].value
 
 
 def test_upload_limits(monkeypatch):
@@ -591,5 +593,7 @@ def test_library_bug_is_reported_without_traceback(monkeypatch):
     monkeypatch.setattr(sharing, "simulate", broken)
     at = AppTest.from_file(APP, default_timeout=180).run()
     assert not at.exception
+    assert "内部错误：KeyError" in at.error[0].value and "Traceback" not in at.error[0].value
+    at.sidebar.radio(key=LANG_KEY).set_value("en").run()
     assert "internal error: KeyError" in at.error[0].value
 

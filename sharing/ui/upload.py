@@ -6,6 +6,7 @@ a path on the server. Limits on size and rows keep one upload from stalling the 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 import tempfile
@@ -58,8 +59,9 @@ def _stripped(err: ScenarioError, folder: str) -> ScenarioError:
     items = []
     for item in err.items:
         if isinstance(item, Problem):
-            items.append(Problem(item.key, {k: clean(v) for k, v in item.params.items()},
-                                 clean(item.where), item.line, item.path, item.close))
+            items.append(dataclasses.replace(
+                item, params={k: clean(v) for k, v in item.params.items()},
+                where=clean(item.where)))
         else:
             items.append(clean(str(item)))
     return ScenarioError(items)

@@ -29,7 +29,7 @@ import streamlit as st
 
 import sharing
 from sharing.frozen import freeze
-from sharing.i18n import Problem, message
+from sharing.i18n import Problem
 from sharing.result import Result
 from sharing.scenario import Scenario, ScenarioError, builtin_scenarios, find_scenario
 from sharing.ui.text import lang
@@ -147,7 +147,7 @@ class Workspace:
     result: Result | None = None
     variants: dict[str, Variant] = field(default_factory=dict)
     problems: dict[str, list[Problem | str]] = field(default_factory=dict)
-    error: str = ""  # an internal error of the last simulation, in both languages
+    error: str = ""  # a library bug met by the last simulation: "KeyError: 'host'"
     revision: int = 0  # counts changes of the scenario: part of the editor's widget keys
 
     def __post_init__(self) -> None:
@@ -172,7 +172,7 @@ class Workspace:
             self.problems["scenario"] = list(err.items)
             return False
         except Exception as err:  # a library bug: say so, keep the page and the last result
-            self.error = message("internal_error", None, error=f"{type(err).__name__}: {err}")
+            self.error = f"{type(err).__name__}: {err}"
             return False
         self.problems.pop("scenario", None)
         self.error = ""
@@ -197,7 +197,8 @@ class Workspace:
         previous = (self.edits, self.scenario, self.result)
         self.edits, self.scenario = edits, scenario
         if not self._run():
-            self.problems[field] = self.problems.pop("scenario", []) or [self.error]
+            self.problems[field] = self.problems.pop("scenario", []) or [
+                Problem("internal_error", {"error": self.error})]
             self.edits, self.scenario, self.result = previous
             return False
         # every editor widget now shows the new scenario: earlier refusals are moot

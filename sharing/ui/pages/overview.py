@@ -140,7 +140,7 @@ def render() -> None:
     if sc.description:
         st.caption(sc.description)
     if ws.error:
-        st.error(ws.error)
+        st.error(t("internal_error", error=ws.error))
     res = ws.result
     if res is None:
         st.warning(t("no_result"))
