@@ -24,7 +24,9 @@ rows (owner, path, value); lists of ids are written as ``[a, b]``.
 from __future__ import annotations
 
 import datetime
+import io as io_module
 import re
+import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -44,6 +46,7 @@ from sharing.scenario import (
     Scenario,
     ScenarioError,
     parse_scenario,
+    read_bytes,
     validation_items,
 )
 from sharing.taxes import TAX_NAMES
@@ -51,7 +54,10 @@ from sharing.taxes import TAX_NAMES
 if TYPE_CHECKING:
     from sharing.result import Result
 
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_PREFIXES = ("=", "+", "-", "@", "|", "\t", "\r", "\n", "＝", "＋", "－", "＠", "｜")
+"""First characters that make a spreadsheet read a text cell as a formula or a DDE command
+(OWASP, "CSV Injection": ``= + - @``, tab and carriage return; also ``|``, a line feed and
+the full-width forms, which Excel on a Chinese Windows takes as their ASCII twins)."""
 DECIMALS = 2
 EXCEL_MAX_ROWS = 1_048_576
 TOTAL = "total 合计"
@@ -65,8 +71,11 @@ define({
 })
 
 def neutralise(value: object) -> object:
-    """Prefix a formula-looking text cell with an apostrophe so it stays text."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+    """Prefix a formula-looking text cell with an apostrophe so it stays text: one that
+    starts with a :data:`FORMULA_PREFIXES` character, also after leading spaces (spreadsheets
+    skip them: ``" =1+1"``, ``"\u3000＝1"``)."""
+    if isinstance(value, str) and (value.startswith(FORMULA_PREFIXES)
+                                   or value.lstrip().startswith(FORMULA_PREFIXES)):
         return "'" + value
     return value
 
@@ -77,8 +86,10 @@ def _text_columns(df: pd.DataFrame) -> list[str]:
 
 
 def safe_frame(df: pd.DataFrame) -> pd.DataFrame:
-    """A copy of ``df`` with every text cell neutralised (numbers untouched)."""
+    """A copy of ``df`` with every text cell and header neutralised (numbers untouched):
+    the one gate of every CSV export."""
     out = df.copy()
+    out.columns = [neutralise(c) for c in out.columns]
     for col in _text_columns(out):
         out[col] = out[col].map(neutralise)
     return out
@@ -445,26 +456,52 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 _TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 
-def _unflatten(flat: dict[str, Any]) -> dict:
+def _unflatten(flat: dict[str, Any], sheet: str = "", where: str = "") -> dict:
+    """Nested data from dotted key paths (``taxes.vat.base``, ``stages[0].shares.a``).
+
+    A list index is bounded by the number of cells given (each list item holds at least one),
+    so a header ``x[100000000]`` cannot pad a list to that length; a path that puts an index
+    where there is no list, a name inside a list or a value where another column has keys
+    below it is refused, naming the sheet and the column."""
     root: dict = {}
+    limit = len(flat)
+
+    def refuse(key: str, path: str, **params: Any) -> ScenarioError:
+        return ScenarioError([Problem(key, {"sheet": sheet, "key": path, **params},
+                                      where=where)])
+
     for path, value in flat.items():
         tokens = [int(i) if i else k for k, i in _TOKEN.findall(path)]
+        if not tokens:
+            raise refuse("bounds.key_empty", path)
         node: Any = root
         for tok, nxt in zip(tokens, [*tokens[1:], None], strict=True):
             empty: Any = [] if isinstance(nxt, int) else {}
             if isinstance(tok, int):
+                if not isinstance(node, list):
+                    raise refuse("bounds.key_list", path, index=tok)
+                if tok >= limit:
+                    raise refuse("bounds.key_index", path, index=tok, limit=limit)
                 while len(node) <= tok:
                     node.append(None)
                 if nxt is None:
                     node[tok] = value
-                elif node[tok] is None:
+                    continue
+                if node[tok] is None:
                     node[tok] = empty
-                node = node[tok] if nxt is not None else node
+                node = node[tok]
             else:
+                if not isinstance(node, dict):
+                    raise refuse("bounds.key_mapping", path, name=tok)
                 if nxt is None:
+                    if tok in node:
+                        raise refuse("bounds.key_clash", path)
                     node[tok] = value
-                else:
-                    node = node.setdefault(tok, empty)
+                    continue
+                node = node.setdefault(tok, empty)
+            if not isinstance(node, list | dict) or isinstance(node, list) != isinstance(
+                    nxt, int):
+                raise refuse("bounds.key_clash", path)
     return root
 
 
@@ -586,24 +623,120 @@ def export_scenario_xlsx(sc: Scenario, target: Target) -> Target:
     return target
 
 
+WORKBOOK_LIMITS = {"bytes": 20 * 2**20, "uncompressed": 100 * 2**20, "ratio": 100,
+                   "members": 1000, "cells": 1_000_000}
+"""Limits on a scenario workbook, checked with :mod:`zipfile` before openpyxl reads anything
+(a 1 MB workbook can hold 1 GB of whitespace): the file size, the uncompressed size, the
+compression ratio of each large part, the number of parts; then the cells read (empty cells
+inside a row count). A longer firm list goes into a ``firms_csv`` file."""
+_MERGE = re.compile(rb'<(?:\w+:)?mergeCell\b[^>]*\bref="([^"]+)"')
+
+define({
+    "bounds.workbook_not_zip": ("不是可读的 .xlsx 工作簿（{error}）",
+                                "not a readable .xlsx workbook ({error})"),
+    "bounds.workbook_uncompressed": (
+        "工作簿解压后超过 {limit} MB（“压缩炸弹”？），不予读取",
+        "the workbook unpacks to more than {limit} MB (a zip bomb?); it is not read"),
+    "bounds.workbook_ratio": (
+        "工作簿中的 {part} 压缩比为 {ratio:.0f}:1，超过 {limit}:1（“压缩炸弹”？），不予读取",
+        "part {part} of the workbook is compressed {ratio:.0f}:1, more than {limit}:1 "
+        "(a zip bomb?); it is not read"),
+    "bounds.workbook_members": ("工作簿含 {n} 个部件，超过 {limit} 个，不予读取",
+                                "the workbook has {n} parts, more than {limit}; it is not read"),
+    "bounds.workbook_cells": (
+        "工作簿超过 {limit} 个单元格（含行内空单元格），不予读取；较长的企业名单请放入 "
+        "firms_csv 文件",
+        "the workbook has more than {limit} cells (empty cells inside rows count); it is not "
+        "read: put a long firm list in a firms_csv file"),
+    "bounds.key_index": (
+        "表 {sheet} 的列名 {key!r}：序号 [{index}] 超过本行最多 {limit} 项",
+        "sheet {sheet}, column name {key!r}: index [{index}] is beyond the {limit} items the "
+        "row can hold"),
+    "bounds.key_list": ("表 {sheet} 的列名 {key!r}：[{index}] 用在不是列表的地方",
+                        "sheet {sheet}, column name {key!r}: [{index}] where there is no list"),
+    "bounds.key_mapping": ("表 {sheet} 的列名 {key!r}：{name!r} 用在列表中（应写 [序号]）",
+                           "sheet {sheet}, column name {key!r}: {name!r} inside a list (write "
+                           "an [index])"),
+    "bounds.key_clash": ("表 {sheet} 的列名 {key!r} 与同一行的另一列冲突（一处是值，一处有下级键）",
+                         "sheet {sheet}, column name {key!r} clashes with another column of the "
+                         "row (a value in one, keys below it in the other)"),
+    "bounds.key_empty": ("表 {sheet} 的列名 {key!r} 不是键路径", "sheet {sheet}: the column name "
+                         "{key!r} is not a key path"),
+    "bounds.bad_cell": (
+        "表 {sheet} 第 {row} 行 {column} 列：{value} 不是合法的 {what}",
+        "sheet {sheet}, row {row}, column {column}: {value} is not a valid {what}"),
+    "bounds.workbook_shape": (
+        "表 {sheet} 第 {row} 行与工作簿其他部分不一致，无法组装情景（{detail}）",
+        "sheet {sheet}, row {row} does not fit the rest of the workbook, so the scenario "
+        "cannot be assembled ({detail})"),
+})
+
+
+def _check_zip(path: Path, raw: bytes) -> None:
+    """Refuse a workbook whose parts unpack too large or too well (zip bombs)."""
+    where = str(path)
+    try:
+        with zipfile.ZipFile(io_module.BytesIO(raw)) as zf:
+            parts = zf.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError) as e:
+        raise ScenarioError([Problem("bounds.workbook_not_zip", {"error": str(e)},
+                                     where=where)]) from None
+    limits = WORKBOOK_LIMITS
+    if len(parts) > limits["members"]:
+        raise ScenarioError([Problem("bounds.workbook_members", {
+            "n": len(parts), "limit": limits["members"]}, where=where)])
+    if sum(p.file_size for p in parts) > limits["uncompressed"]:
+        raise ScenarioError([Problem("bounds.workbook_uncompressed", {
+            "limit": limits["uncompressed"] // 2**20}, where=where)])
+    for p in parts:
+        ratio = p.file_size / max(p.compress_size, 1)
+        if p.file_size > 2**20 and ratio > limits["ratio"]:
+            raise ScenarioError([Problem("bounds.workbook_ratio", {
+                "part": p.filename, "ratio": ratio, "limit": limits["ratio"]}, where=where)])
+
+
 class _Sheets:
-    """Read a scenario workbook, remembering where each key path came from."""
+    """Read a scenario workbook, remembering where each key path came from.
+
+    The file is checked before openpyxl sees it (:data:`WORKBOOK_LIMITS`), then read in
+    read-only (streaming) mode, counting the cells it reads."""
 
     def __init__(self, path: Path):
         self.path = path
+        raw = read_bytes(path, WORKBOOK_LIMITS["bytes"])
+        _check_zip(path, raw)
         try:
-            self.book = load_workbook(path, read_only=False, data_only=True)
+            self.book = load_workbook(io_module.BytesIO(raw), read_only=True, data_only=True)
         except Exception as e:  # openpyxl raises many types for a file that is not xlsx
             raise ScenarioError([f"{path}: not a readable .xlsx workbook ({e})"]) from None
+        self.cells = 0
         self.origin: dict[str, tuple[str, int, str]] = {}
+        self.rows: dict[str, int] = {}
         problems = []
-        for ws in self.book.worksheets:
-            merged = sorted(r.coord for r in ws.merged_cells.ranges)
-            if merged:
-                problems.append(f"{path}: sheet {ws.title}: merged cells {merged[0]}; unmerge "
-                                "them (each value in its own cell)")
+        with zipfile.ZipFile(io_module.BytesIO(raw)) as zf:
+            for ws in self.book.worksheets:
+                try:
+                    xml = zf.read(ws._worksheet_path.lstrip("/"))
+                except (KeyError, AttributeError):
+                    continue
+                merged = sorted(m.decode("ascii", "replace") for m in _MERGE.findall(xml))
+                if merged:
+                    problems.append(f"{path}: sheet {ws.title}: merged cells {merged[0]}; "
+                                    "unmerge them (each value in its own cell)")
         if problems:
             raise ScenarioError(problems)
+
+    def _rows(self, title: str) -> list[tuple]:
+        ws = self.book[title]
+        ws.reset_dimensions()  # a declared size (A1:XFD1048576) must not pad every row
+        rows = []
+        for row in ws.iter_rows(values_only=True):
+            self.cells += len(row)
+            if self.cells > WORKBOOK_LIMITS["cells"]:
+                raise ScenarioError([Problem("bounds.workbook_cells", {
+                    "limit": f"{WORKBOOK_LIMITS['cells']:,}"}, where=str(self.path))])
+            rows.append(row)
+        return rows
 
     def records(self, title: str, required: bool = False) -> list[tuple[int, dict]]:
         if title not in self.book.sheetnames:
@@ -611,7 +744,8 @@ class _Sheets:
                 raise ScenarioError([f"{self.path}: missing sheet {title!r} (sheets: "
                                      f"{', '.join(self.book.sheetnames)})"])
             return []
-        rows = list(self.book[title].iter_rows(values_only=True))
+        rows = self._rows(title)
+        self.rows[title] = len(rows)
         if not rows:
             return []
         header = [str(h).strip() if h is not None else "" for h in rows[0]]
@@ -644,10 +778,37 @@ class _Sheets:
         return f"{self.path}: sheet {sheet}, row {row}, column {column}"
 
 
+def _scalar(value: Any, sheet: str, row: int, column: str, what: str,
+            kinds: tuple[type, ...] = (str,)) -> Any:
+    """A cell used as a key or an index: of one of ``kinds`` (never a list, never a bool)."""
+    if isinstance(value, kinds) and not isinstance(value, bool):
+        return value
+    raise ScenarioError([Problem("bounds.bad_cell", {
+        "sheet": sheet, "row": row, "column": column, "value": repr(value)[:80],
+        "what": what})])
+
+
+def _child(node: Any, key: Any, kind: type, sheet: str, row: int) -> Any:
+    """``node[key]``, created empty (a ``kind``) when missing; refused when another sheet
+    or column put something else there."""
+    if not isinstance(node, dict):
+        raise ScenarioError([Problem("bounds.workbook_shape", {
+            "sheet": sheet, "row": row, "detail": f"{key!r}"})])
+    child = node.setdefault(key, kind())
+    if not isinstance(child, kind):
+        raise ScenarioError([Problem("bounds.workbook_shape", {
+            "sheet": sheet, "row": row, "detail": f"{key!r}: {type(child).__name__}"})])
+    return child
+
+
 def import_scenario_xlsx(path: str | Path) -> dict:
     """Read a scenario workbook into scenario data (validated; raises ScenarioError naming
-    sheet, row and column). Nothing is returned unless the whole workbook is valid."""
-    sheets = _Sheets(Path(path))
+    sheet, row and column). Nothing is returned unless the whole workbook is valid.
+
+    The workbook is refused before it is read when it breaks :data:`WORKBOOK_LIMITS`."""
+    path = Path(path)
+    where = str(path)
+    sheets = _Sheets(path)
     data: dict[str, Any] = {}
     flat_top = {}
     for row, rec in sheets.records("scenario", required=True):
@@ -655,7 +816,10 @@ def import_scenario_xlsx(path: str | Path) -> dict:
             raise ScenarioError([f"{path}: sheet scenario, row {row}: needs columns key, value"])
         flat_top[str(rec["key"])] = rec.get("value")
         sheets.remember(str(rec["key"]), "scenario", row, "value")
-    data.update(_unflatten(flat_top))
+    data.update(_unflatten(flat_top, "scenario", where))
+    if "firms_csv" in data:
+        raise ScenarioError([Problem("safety.firms_csv_no_folder", {"name": data["firms_csv"]},
+                                     where=where, path="firms_csv")])
     for section in LIST_SHEETS:
         items = []
         for i, (row, rec) in enumerate(sheets.records(section, required=section ==
@@ -663,21 +827,25 @@ def import_scenario_xlsx(path: str | Path) -> dict:
             for key in rec:
                 sheets.remember(f"{section}[{i}].{key}".replace(".[", "["), section, row, key)
             sheets.remember(f"{section}[{i}]", section, row, "A")
-            items.append(_unflatten(rec))
+            items.append(_unflatten(rec, section, where))
         if items:
             data[section] = items
-    index = {s: {item.get("id"): i for i, item in enumerate(data.get(s, []))}
+    index = {s: {item["id"]: i for i, item in enumerate(data.get(s, []))
+                 if isinstance(item, dict) and isinstance(item.get("id"), str)}
              for s in ("parks", "costs", "agreements")}
-    for row, rec in sheets.records("sites"):
+    site_records = sheets.records("sites")
+    site_rows = sheets.rows.get("sites", 0)
+    for row, rec in site_records:
         park, site = rec.pop("park", None), rec.pop("site", None)
-        p = index["parks"].get(park)
-        if p is None or not isinstance(site, int):
+        p = index["parks"].get(park) if isinstance(park, str) else None
+        if p is None or not isinstance(site, int) or isinstance(site, bool) or \
+                not 0 <= site < site_rows:
             raise ScenarioError([f"{path}: sheet sites, row {row}: park {park!r} / site "
                                  f"{site!r} does not match a row of sheet parks"])
-        sites = data["parks"][p].setdefault("sites", [])
+        sites = _child(data["parks"][p], "sites", list, "sites", row)
         while len(sites) <= site:
             sites.append({})
-        sites[site] = _unflatten(rec)
+        sites[site] = _unflatten(rec, "sites", where)
         for key in rec:
             sheets.remember(f"parks[{p}].sites[{site}].{key}", "sites", row, key)
     rules: dict[str, dict[str, Any]] = {}
@@ -687,53 +855,65 @@ def import_scenario_xlsx(path: str | Path) -> dict:
         if section not in ("costs", "agreements") or ident not in index[section] or not key:
             raise ScenarioError([f"{path}: sheet rules, row {row}: owner {owner!r} is not "
                                  "agreements:<id> or costs:<id> of this workbook"])
-        rules.setdefault(owner, {})[str(key)] = rec.get("value")
+        rules.setdefault(str(owner), {})[str(key)] = rec.get("value")
         sheets.remember(f"{section}[{index[section][ident]}].rule.{key}", "rules", row, "value")
         sheets.remember(f"{section}[{index[section][ident]}].rule", "rules", row, "path")
     for owner, flat in rules.items():
         section, _, ident = owner.partition(":")
-        data[section][index[section][ident]]["rule"] = _unflatten(flat)
-    for row, rec in sheets.records("statistics"):
-        a = index["agreements"].get(rec.pop("agreement", None))
-        k = rec.pop("index", 0)
+        data[section][index[section][ident]]["rule"] = _unflatten(flat, "rules", where)
+    stat_records = sheets.records("statistics")
+    stat_rows = sheets.rows.get("statistics", 0)
+    for row, rec in stat_records:
+        agreement = rec.pop("agreement", None)
+        a = index["agreements"].get(agreement) if isinstance(agreement, str) else None
         if a is None:
             raise ScenarioError([f"{path}: sheet statistics, row {row}: unknown agreement"])
-        stats = data["agreements"][a].setdefault("statistics", [])
+        k = _scalar(rec.pop("index", 0), "statistics", row, "index",
+                    f"序号 0–{stat_rows} / index 0-{stat_rows}", (int,))
+        if not 0 <= k < max(stat_rows, 1):
+            _scalar(None, "statistics", row, "index",
+                    f"序号 0–{stat_rows} / index 0-{stat_rows}")
+        stats = _child(data["agreements"][a], "statistics", list, "statistics", row)
         while len(stats) <= k:
             stats.append({})
-        stats[k] = _unflatten(rec)
+        stats[k] = _unflatten(rec, "statistics", where)
         sheets.remember(f"agreements[{a}].statistics[{k}]", "statistics", row, "A")
     for sheet, key, cols in (("contributions", "contributions", ("owner", "factor",
                                                                  "jurisdiction")),
                              ("standalone", "standalone", ("park", "jurisdiction"))):
         for row, rec in sheets.records(sheet):
-            node = data.setdefault(key, {})
+            node = _child(data, key, dict, sheet, row)
             for c in cols[:-1]:
-                node = node.setdefault(rec.get(c), {})
-            node[rec.get(cols[-1])] = rec.get("value", rec.get("share"))
+                node = _child(node, _scalar(rec.get(c), sheet, row, c, "id"), dict, sheet, row)
+            last = _scalar(rec.get(cols[-1]), sheet, row, cols[-1], "id")
+            node[last] = rec.get("value", rec.get("share"))
             sheets.remember(f"{key}.{'.'.join(str(rec.get(c)) for c in cols)}", sheet, row,
                             "value" if key == "contributions" else "share")
-    retention = data.setdefault("retention", {})
     for row, rec in sheets.records("retention"):
+        retention = _child(data, "retention", dict, "retention", row)
         level, tax, year = rec.get("level"), rec.get("tax"), rec.get("year")
         if level == "default":
-            taxes = retention.setdefault("default", {})
+            taxes = _child(retention, "default", dict, "retention", row)
         elif level in ("provinces", "jurisdictions"):
-            taxes = retention.setdefault(level, {}).setdefault(rec.get("key"), {})
+            taxes = _child(_child(retention, level, dict, "retention", row),
+                           _scalar(rec.get("key"), "retention", row, "key", "id"), dict,
+                           "retention", row)
         else:
             raise ScenarioError([f"{path}: sheet retention, row {row}, column level: "
                                  f"{level!r} is not default, provinces or jurisdictions"])
+        tax = _scalar(tax, "retention", row, "tax", "tax")
         if year is None:
             taxes[tax] = rec.get("share")
         else:
-            taxes.setdefault(tax, {})[year] = rec.get("share")
+            year = _scalar(year, "retention", row, "year", "year", (int,))
+            _child(taxes, tax, dict, "retention", row)[year] = rec.get("share")
         sheets.remember(f"retention.{level}", "retention", row, "share")
     try:
         Scenario.model_validate(data)
     except ValidationError as err:
         raise ScenarioError([f"{sheets.place(p)}: {p}: {m}"
                              for p, m in validation_items(err, data)]) from None
-    parse_scenario(data, str(path))
+    parse_scenario(data, where)
     return data
 
 
