@@ -22,6 +22,7 @@ from scipy import sparse
 from sharing.i18n import Problem, define
 from sharing.result import Result
 from sharing.rules import (
+    MAX_AMOUNT,
     Pool,
     RuleError,
     Split,
@@ -289,11 +290,35 @@ def _firm_streams(sc: Scenario, years: np.ndarray, index: dict[str, int], add) -
     return {k: np.concatenate(v) for k, v in stay.items()}
 
 
+define({
+    "bounds.projection_too_large": (
+        "税源 {stream} 在 {year} 年的税额为 {amount:.3g} 万元，超过上限 {limit:g} 万元"
+        "（docs/scenario-format.md“取值范围”）；请检查基数、基年与增长率",
+        "stream {stream} reaches {amount:.3g} 万元 in {year}, above the bound of {limit:g} "
+        "万元 (docs/scenario-format.md, \"Bounds\"); check its base, base year and growth"),
+})
+
+
+def _check_bounded(cols: dict, suffixes: tuple[str, ...], years: np.ndarray) -> None:
+    """Refuse gross amounts past :data:`~sharing.rules.MAX_AMOUNT` (a base of 1e12 growing
+    at 500% a year for decades, say), so that all later arithmetic stays finite."""
+    gross = cols["gross"]
+    with np.errstate(invalid="ignore"):
+        bad = ~(np.abs(gross) <= MAX_AMOUNT)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        stream = f"{cols['source'][row]}{suffixes[cols['suffix'][row]]}"
+        raise ScenarioError([Problem("bounds.projection_too_large", {
+            "stream": stream, "year": int(years[col]), "amount": float(gross[row, col]),
+            "limit": MAX_AMOUNT})])
+
+
 def _assemble(parts: list[dict], suffixes: tuple[str, ...], table: np.ndarray,
               years: np.ndarray, retention_in) -> Streams:
     if not parts:
         raise ScenarioError(["scenario has no tax streams: add parks, firms or streams"])
     cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    _check_bounded(cols, suffixes, years)
     cols["retention"] = table[cols["host"], cols["tax"]]
     cols["pre_move_retention"] = _retention_before_move(cols, years, table, retention_in)
     return Streams(suffixes=suffixes, **cols)

@@ -185,11 +185,33 @@ def translate(df: pd.DataFrame, lang: str) -> pd.DataFrame:
     return out.rename(columns={k: zh for k, (zh, _) in LABELS.items()})
 
 
+define({
+    "bounds.not_finite": (
+        "结果表 {table} 的 {column} 列含非有限数（{value}），未写出；请检查情景中的金额与增长率",
+        "table {table}, column {column} holds a non-finite number ({value}); nothing is "
+        "written: check the scenario's amounts and growth rates"),
+})
+
+
+def check_finite(df: pd.DataFrame, table: str) -> pd.DataFrame:
+    """``df`` itself when every number in it is finite; ScenarioError otherwise, so that no
+    ``inf`` or ``NaN`` reaches a file or the screen. (The scenario bounds keep results
+    finite; this is the last guard before writing.)"""
+    for col in df.columns:
+        values = df[col]
+        if pd.api.types.is_float_dtype(values) and not np.isfinite(values.fillna(0)).all():
+            bad = values[~np.isfinite(values.fillna(0))].iloc[0]
+            raise ScenarioError([Problem("bounds.not_finite", {
+                "table": table, "column": col, "value": bad})])
+    return df
+
+
 def export_summary(result: Result) -> pd.DataFrame:
     """The summary with a total row, rounded to 0.01 万元 so that the rows add up to the
     total: what summary.csv holds and what ``sharing run`` prints."""
     money = [c for c in result.summary.columns if c not in NAME_COLUMNS]
-    return _with_total(result.summary, "jurisdiction", money)
+    return check_finite(_with_total(check_finite(result.summary, "summary"), "jurisdiction",
+                                    money), "summary")
 
 
 def export_tables(result: Result, lang: str = "en") -> dict[str, pd.DataFrame]:
@@ -199,6 +221,8 @@ def export_tables(result: Result, lang: str = "en") -> dict[str, pd.DataFrame]:
     Every export (CSV, workbook, the app's downloads) is built from these tables."""
     if lang not in ("en", "zh"):
         raise ValueError(f"unknown language {lang!r}; use en or zh")
+    for name in ("by_year", "flows", "statistics"):
+        check_finite(getattr(result, name), name)
     summary = export_summary(result)
     by_year = _with_total(result.by_year, "jurisdiction",
                           [c for c in result.by_year.columns if c not in ("year", "jurisdiction")],
@@ -209,7 +233,7 @@ def export_tables(result: Result, lang: str = "en") -> dict[str, pd.DataFrame]:
     statistics = result.statistics.copy()
     statistics["amount"] = np.round(statistics["amount"].astype(float), DECIMALS)
     tables = {"summary": summary, "flows": flows, "by_year": by_year, "statistics": statistics}
-    return {k: translate(v, lang) for k, v in tables.items()}
+    return {k: translate(check_finite(v, k), lang) for k, v in tables.items()}
 
 
 def compare_table(table: pd.DataFrame, lang: str = "en") -> pd.DataFrame:

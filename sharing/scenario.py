@@ -91,6 +91,7 @@ define({
         "不予读取；请把 CSV 放在情景文件旁边",
         "firms_csv {name!r} is outside the scenario's folder {folder} (and outside every "
         "allowed data root); it is not read: put the CSV next to the scenario file"),
+    "bounds.fractional_year": ("年份 {value!r} 不是整数", "year {value!r} is not a whole number"),
     "safety.too_deep": (
         "嵌套层次过深，无法读取（情景文件只需几层嵌套）",
         "nested too deeply to read (a scenario needs only a few levels)"),
@@ -846,18 +847,27 @@ def read_bytes(path: str | Path, limit: int = MAX_FILE_BYTES) -> bytes:
         fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         raise ScenarioError([f"{p}: no such file"]) from None
+    except (OSError, ValueError) as e:  # ValueError: a NUL in the name
+        raise ScenarioError([f"{p}: cannot read ({getattr(e, 'strerror', None) or e})"]) \
+            from None
+    try:
+        info = os.fstat(fd)
+        if file_stat.S_ISDIR(info.st_mode):
+            raise ScenarioError([f"{p}: is a directory, not a scenario file"])
+        if not file_stat.S_ISREG(info.st_mode):
+            raise ScenarioError([Problem("safety.not_regular_file", where=str(p))])
+        if info.st_size > limit:
+            raise ScenarioError([f"{p}: file is {info.st_size / 2**20:.1f} MB; the limit is "
+                                 f"{limit // 2**20} MB (put long firm lists in a "
+                                 "`firms_csv` file)"])
+        with os.fdopen(fd, "rb") as f:
+            fd = -1
+            raw = f.read(limit + 1)  # st_size is 0 for /proc files: never trust it alone
     except OSError as e:
         raise ScenarioError([f"{p}: cannot read ({e.strerror})"]) from None
-    with os.fdopen(fd, "rb") as f:
-        mode = os.fstat(fd).st_mode
-        if file_stat.S_ISDIR(mode):
-            raise ScenarioError([f"{p}: is a directory, not a scenario file"])
-        if not file_stat.S_ISREG(mode):
-            raise ScenarioError([Problem("safety.not_regular_file", where=str(p))])
-        try:
-            raw = f.read(limit + 1)
-        except OSError as e:
-            raise ScenarioError([f"{p}: cannot read ({e.strerror})"]) from None
+    finally:
+        if fd >= 0:
+            os.close(fd)
     if len(raw) > limit:
         raise ScenarioError([Problem("safety.too_big", {"limit": f"{limit / 2**20:g}"},
                                     where=str(p))])
@@ -1088,6 +1098,11 @@ def read_firms_csv(path: str | Path, jurisdictions: set[str] | None = None) -> l
         for row in np.flatnonzero(bad)[:5]:
             problems.append(f"{path}: row {row + 2}, column {col}: {df[col].iat[row]!r} "
                             "is not a number")
+        if col in ("move_year", "production_year"):  # 2024.9 is refused, as in YAML
+            fractional = ~bad & values.notna() & (values.fillna(0.0) % 1 != 0)
+            problems.extend(Problem("bounds.fractional_year", {"value": df[col].iat[row]},
+                                    where=str(path), path=f"row {row + 2}, column {col}")
+                            for row in np.flatnonzero(fractional)[:5])
         numeric[col] = values.to_numpy()
     first_row: dict[str, int] = {}
     for row, fid in enumerate(df["id"]):
@@ -1109,9 +1124,9 @@ def read_firms_csv(path: str | Path, jurisdictions: set[str] | None = None) -> l
         for k in ("name", "name_en"):
             if rec.get(k):
                 firm[k] = rec[k]
-        firm["move_year"] = int(numeric["move_year"][i])
+        firm["move_year"] = float(numeric["move_year"][i])  # validated as a Year
         if "production_year" in numeric and not np.isnan(numeric["production_year"][i]):
-            firm["production_year"] = int(numeric["production_year"][i])
+            firm["production_year"] = float(numeric["production_year"][i])
         if "growth" in numeric:
             firm["growth"] = float(numeric["growth"][i])
         firm["pre_move"] = {c.removeprefix("pre_move_"): float(numeric[c][i])

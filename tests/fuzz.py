@@ -138,11 +138,17 @@ def _finite_text(text: str) -> str | None:
 
 
 def _check_exports(out: Path) -> str | None:
-    """A non-finite number in any CSV or workbook under ``out``."""
+    """A non-finite number in any CSV or workbook under ``out``: in a CSV, an ``inf`` or
+    ``nan`` in a column of numbers (a firm may be named "NaN")."""
+    import pandas as pd
     for csv in out.rglob("*.csv"):
-        bad = _finite_text(csv.read_text(encoding="utf-8-sig"))
-        if bad:
-            return f"{csv.name} holds {bad}"
+        df = pd.read_csv(csv, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        for col in df.columns:
+            numbers = pd.to_numeric(df[col], errors="coerce")
+            finite = numbers[numbers.notna() & (numbers.abs() != float("inf"))]
+            if len(finite) and (~numbers.isna() & ~numbers.isin(finite)).any() | \
+                    df[col].str.lower().isin(["nan", "inf", "-inf"]).any():
+                return f"{csv.name}, column {col} holds a non-finite number"
     for book in out.rglob("*.xlsx"):
         from openpyxl import load_workbook
         wb = load_workbook(book, read_only=True)
@@ -150,8 +156,6 @@ def _check_exports(out: Path) -> str | None:
             for row in ws.iter_rows(values_only=True):
                 for v in row:
                     if isinstance(v, float) and not math.isfinite(v):
-                        return f"{book.name} holds {v}"
-                    if isinstance(v, str) and v.lower() in ("inf", "-inf", "nan", "#num!"):
                         return f"{book.name} holds {v}"
         wb.close()
     return None

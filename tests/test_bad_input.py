@@ -123,8 +123,8 @@ def test_non_utf8_file(tmp_path, capsys):
     path.write_bytes((BASE + "description: 高竹新区\n").encode("gbk"))
     code, err = validate(path, capsys)
     assert code == 2
-    assert "gbk.yaml:2: not UTF-8 text" in err
-    assert "save the file as UTF-8" in err
+    assert "gbk.yaml: 第 2 行第 7 个字符处的字节 0xB2 不是 UTF-8" in err
+    assert "row 2, character 7: byte 0xB2 is not UTF-8; save the file as UTF-8" in err
 
 
 def test_missing_and_unreadable_files(tmp_path, capsys):
