@@ -212,13 +212,33 @@ def concat(splits: list[Split]) -> Split:
     )
 
 
+MAX_SPLIT_CELLS = 20_000_000
+"""At most this many slot amounts (jurisdictions × streams × years) in one split: 160 MB."""
+
+define({
+    "bounds.split_too_large": (
+        "该规则要把 {streams} 个税源、{years} 年分给 {keys} 方，需 {cells} 个分配额，超过上限 "
+        "{limit}；请把协议拆小（按园区或税源分别订立），或删去份额为 0 的一方",
+        "the rule splits {streams} streams over {years} years between {keys} parties: {cells} "
+        "amounts, more than the limit of {limit}; split the agreement (by park or stream), or "
+        "drop the parties with a zero share"),
+})
+
+
 def split_by_shares(amounts: np.ndarray, shares: np.ndarray) -> np.ndarray:
     """Slot amounts ``(m, k, T)`` of ``amounts`` ``(k, T)`` for shares of shape ``(m,)``,
     ``(m, T)`` or ``(m, k, T)``.
 
     The last slot takes ``amount − Σ other slots`` so that slots sum to the amount exactly.
+    Raises RuleError past :data:`MAX_SPLIT_CELLS` slot amounts (10,000 jurisdictions sharing
+    10,000 streams over 13 years would need 9.7 GiB).
     """
     shares = np.asarray(shares, dtype=float)
+    cells = shares.shape[0] * amounts.size
+    if cells > MAX_SPLIT_CELLS:
+        raise RuleError(message("bounds.split_too_large", keys=shares.shape[0],
+                                streams=amounts.shape[0], years=amounts.shape[-1],
+                                cells=f"{cells:,}", limit=f"{MAX_SPLIT_CELLS:,}"))
     if shares.ndim == 1:
         shares = shares[:, None, None]
     elif shares.ndim == 2:
@@ -396,7 +416,7 @@ class Fixed(RuleBase):
         return set(self.shares)
 
     def split(self, pool: Pool, path: str = "rule") -> Split:
-        keys = list(self.shares)
+        keys = [k for k, w in self.shares.items() if w > 0]  # zero shares take nothing
         who = _stack_who(pool, keys)
         parts = split_by_shares(pool.amounts, np.array([self.shares[k] for k in keys]))
         return Split(who, parts, pools=[(path, pool.amounts)])

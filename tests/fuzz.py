@@ -48,6 +48,8 @@ WEIRD_VALUES = [None, "", "x", "=1+1", " =cmd|' /C calc'!A0", "\x01", "a\x00b", 
                 {"x": 1}, True, -1, 0, 1, 0.5, 2024.9, 1e30, -1e30, 1e308, float("nan"),
                 float("inf"), -float("inf"), 2**63, -(2**63), 10**30, "1e999", "NaN", "2024",
                 "[0]", "0.6", 60, "０.５", "四川", "a" * 5000]
+HOT_KEYS = {"move_year", "production_year", "start", "end", "base_year", "years", "preset",
+            "base", "growth", "by_year", "shares", "id", "name", "firms_csv", "amount", "cap"}
 FIRM_COLUMNS = ["id", "name", "name_en", "origin", "destination", "move_year",
                 "production_year", "growth", "pre_move_vat", "pre_move_eit", "illustrative"]
 
@@ -87,6 +89,9 @@ def mutate_data(data, rng: random.Random):
     places = [(p, v) for p, v in _walk(data) if p]
     if not places:
         return data
+    if rng.random() < 0.2:  # a key where hostile values did harm before
+        hot = [(p, v) for p, v in places if p[-1] in HOT_KEYS]
+        places = hot or places
     path, value = rng.choice(places)
     parent = _get(data, path[:-1])
     key = path[-1]
