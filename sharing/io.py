@@ -687,8 +687,8 @@ define({
     "bounds.key_empty": ("表 {sheet} 的列名 {key!r} 不是键路径", "sheet {sheet}: the column name "
                          "{key!r} is not a key path"),
     "bounds.bad_cell": (
-        "表 {sheet} 第 {row} 行 {column} 列：{value} 不是合法的 {what}",
-        "sheet {sheet}, row {row}, column {column}: {value} is not a valid {what}"),
+        "表 {sheet} 第 {row} 行 {column} 列：{value} 不是{what_zh}",
+        "sheet {sheet}, row {row}, column {column}: {value} is not {what_en}"),
     "bounds.workbook_shape": (
         "表 {sheet} 第 {row} 行与工作簿其他部分不一致，无法组装情景（{detail}）",
         "sheet {sheet}, row {row} does not fit the rest of the workbook, so the scenario "
@@ -802,14 +802,20 @@ class _Sheets:
         return f"{self.path}: sheet {sheet}, row {row}, column {column}"
 
 
+CELL_KINDS = {"id": ("合法的 id", "a valid id"), "tax": ("合法的税种", "a valid tax"),
+              "year": ("整数年份", "a whole year")}
+
+
 def _scalar(value: Any, sheet: str, row: int, column: str, what: str,
             kinds: tuple[type, ...] = (str,)) -> Any:
-    """A cell used as a key or an index: of one of ``kinds`` (never a list, never a bool)."""
+    """A cell used as a key or an index: of one of ``kinds`` (never a list, never a bool);
+    ``what`` names what belongs there (:data:`CELL_KINDS`)."""
     if isinstance(value, kinds) and not isinstance(value, bool):
         return value
+    zh, en = CELL_KINDS.get(what, (what, what))
     raise ScenarioError([Problem("bounds.bad_cell", {
         "sheet": sheet, "row": row, "column": column, "value": repr(value)[:80],
-        "what": what})])
+        "what_zh": zh, "what_en": en})])
 
 
 def _child(node: Any, key: Any, kind: type, sheet: str, row: int) -> Any:
@@ -892,11 +898,12 @@ def import_scenario_xlsx(path: str | Path) -> dict:
         a = index["agreements"].get(agreement) if isinstance(agreement, str) else None
         if a is None:
             raise ScenarioError([f"{path}: sheet statistics, row {row}: unknown agreement"])
-        k = _scalar(rec.pop("index", 0), "statistics", row, "index",
-                    f"序号 0–{stat_rows} / index 0-{stat_rows}", (int,))
-        if not 0 <= k < max(stat_rows, 1):
-            _scalar(None, "statistics", row, "index",
-                    f"序号 0–{stat_rows} / index 0-{stat_rows}")
+        k = rec.pop("index", 0)
+        if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k < max(stat_rows - 1, 1):
+            raise ScenarioError([Problem("bounds.bad_cell", {
+                "sheet": "statistics", "row": row, "column": "index", "value": repr(k)[:80],
+                "what_zh": f" 0 到 {max(stat_rows - 2, 0)} 之间的整数序号",
+                "what_en": f"a whole index from 0 to {max(stat_rows - 2, 0)}"})])
         stats = _child(data["agreements"][a], "statistics", list, "statistics", row)
         while len(stats) <= k:
             stats.append({})
