@@ -146,7 +146,7 @@ def test_huge_file(tmp_path, capsys):
         f.truncate(50 * 1024 * 1024)
     code, err = validate(path, capsys)
     assert code == 2
-    assert "huge.yaml: file is 50.0 MB; the limit is 20 MB" in err
+    assert "huge.yaml: file is 50.0 MB; the limit is 2 MB" in err
 
 
 def test_all_problems_are_listed_once(tmp_path):
