@@ -5,12 +5,7 @@ campaign is ``python tests/fuzz.py --cases 10000``."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-from fuzz import campaign  # noqa: E402
+from fuzz import campaign
 
 CI_CASES = 200
 
