@@ -251,9 +251,13 @@ def compare_table(table: pd.DataFrame, lang: str = "en") -> pd.DataFrame:
 
 
 def csv_bytes(df: pd.DataFrame, float_format: str = "%.2f") -> bytes:
-    """One table as CSV bytes: UTF-8 with BOM (Excel on a Chinese Windows reads it), text
-    cells neutralised, floats with two decimals (amounts in 万元) unless told otherwise."""
-    return safe_frame(df).to_csv(index=False, float_format=float_format).encode("utf-8-sig")
+    """One table as CSV bytes: UTF-8 with BOM (Excel on a Chinese Windows reads it), CRLF
+    line ends, text cells neutralised, floats with two decimals (amounts in 万元) unless told
+    otherwise."""
+    # CRLF line ends (RFC 4180, Excel's own): a cell holding a bare CR or LF is then quoted,
+    # so it cannot start a new row whose first cell is a formula.
+    return safe_frame(df).to_csv(index=False, float_format=float_format,
+                                 lineterminator="\r\n").encode("utf-8-sig")
 
 
 def result_csv_bytes(result: Result, lang: str = "en") -> dict[str, bytes]:

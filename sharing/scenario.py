@@ -1063,6 +1063,8 @@ def load_scenario(path: str | Path) -> Scenario:
     except RecursionError:
         raise ScenarioError([Problem("safety.too_deep", where=str(path))]) from None
     except yaml.YAMLError as e:
+        if "nesting depth" in str(getattr(e, "problem", "")):  # libyaml's own depth limit
+            raise ScenarioError([Problem("safety.too_deep", where=str(path))]) from None
         mark = getattr(e, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(e, "problem", None) or str(e)

@@ -41,7 +41,8 @@ def scenario_files(directory: Path) -> list[Path]:
 def csv_bytes(df: pd.DataFrame) -> bytes:
     """UTF-8 CSV with BOM (Excel on a Chinese Windows reads it), formula cells neutralised,
     amounts to 0.01 万元 as in the command line's exports."""
-    return safe_frame(df).to_csv(index=False, float_format="%.2f").encode("utf-8-sig")
+    return safe_frame(df).to_csv(index=False, float_format="%.2f",
+                                 lineterminator="\r\n").encode("utf-8-sig")
 
 
 @st.cache_resource(max_entries=32, show_spinner="模拟中 / simulating ...")
