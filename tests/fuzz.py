@@ -9,7 +9,8 @@ byte or a control character), then runs ``validate``, ``run`` (CSV or xlsx) or
 - exits with anything but 0 (done) or 2 (bad input, with the bilingual heading), e.g. 1 for
   "internal error", or lets an exception out;
 - prints a traceback or a numpy warning;
-- writes a non-finite number (``inf``, ``nan``) into an export or on the console;
+- writes a non-finite number (``inf``, ``nan``) into an export (the console shows the
+  summary.csv numbers);
 - takes longer than :data:`CASE_SECONDS`.
 
 ``pytest`` runs a few hundred cases (``tests/test_fuzz.py``); the full campaign is::
@@ -140,11 +141,6 @@ def mutate_bytes(raw: bytes, rng: random.Random) -> bytes:
                                   b": :", b"- "]) + raw[at:]
 
 
-def _finite_text(text: str) -> str | None:
-    match = re.search(r"(?<![A-Za-z_])(-?inf|nan)(?![A-Za-z_])", text, re.I)
-    return match[0] if match else None
-
-
 def _check_exports(out: Path) -> str | None:
     """A non-finite number in any CSV or workbook under ``out``: in a CSV, an ``inf`` or
     ``nan`` in a column of numbers (a firm may be named "NaN")."""
@@ -220,9 +216,8 @@ def judge(argv: list[str], out_dir: Path | None = None) -> tuple[str | None, int
     if status == 2 and not ("输入有误" in stderr or "无法" in stderr):
         return f"exit 2 without the bilingual heading: {stderr.strip()[-200:]}", status
     if status == 0:
-        bad = _finite_text(stdout)
-        if bad:
-            return f"console shows {bad}", status
+        # The console prints what summary.csv holds: its numbers are checked there (a name
+        # may be "NaN", so the console's text cannot tell).
         if out_dir is not None and out_dir.exists():
             bad = _check_exports(out_dir)
             if bad:
