@@ -47,6 +47,7 @@ from sharing.scenario import (
     ScenarioError,
     parse_scenario,
     read_bytes,
+    safe_yaml,
     validation_items,
 )
 from sharing.taxes import TAX_NAMES
@@ -536,8 +537,8 @@ def _unflatten(flat: dict[str, Any], sheet: str = "", where: str = "") -> dict:
 def _parse_cell(value: Any) -> Any:
     if isinstance(value, str) and value.startswith("[") and value.endswith("]"):
         try:
-            parsed = yaml.safe_load(value)
-        except yaml.YAMLError:
+            parsed = safe_yaml(value)
+        except (yaml.YAMLError, RecursionError):
             return value
         if isinstance(parsed, list):
             return parsed

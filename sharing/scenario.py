@@ -2,8 +2,10 @@
 
 A scenario names the jurisdictions, the tax streams (from parks, firms, projects or given
 directly), the agreements that share them, the co-investment costs and what each side could
-achieve alone. It is read from YAML with ``yaml.safe_load`` only; every error names the file,
-the key path (``agreements[1].rule.stages[0]``), the line where it can, and the problem.
+achieve alone. It is read with a safe YAML loader only (:func:`safe_yaml`); every error
+names the file, the key path (``agreements[1].rule.stages[0]``), the line where it can, and
+the problem. Files are read within limits (:func:`read_bytes`), and every year and amount is
+bounded (:data:`sharing.rules.MAX_AMOUNT`, docs/scenario-format.md §13).
 The format is documented key by key in ``docs/scenario-format.md``.
 """
 

@@ -436,3 +436,20 @@ def test_result_workbook_text_cells_are_never_formulas(tmp_path):
     io.write_result_xlsx(sharing.simulate(sc), target)
     with zipfile.ZipFile(target) as zf:
         assert not any(b"<f>" in zf.read(n) for n in zf.namelist() if n.endswith(".xml"))
+
+
+def test_deeply_nested_list_in_a_workbook_cell(tmp_path, capsys, book):
+    wb = load_workbook(book)
+    wb["jurisdictions"]["B2"] = "[" * 3000 + "]" * 3000
+    wb.save(book)
+    code, _, err = run(["import-xlsx", book, "-o", tmp_path / "x.yaml"], capsys)
+    assert code == 0  # too deep to be a list: kept as the text it is
+    data = yaml.safe_load((tmp_path / "x.yaml").read_text(encoding="utf-8"))
+    assert data["jurisdictions"][0]["name"] == "[" * 3000 + "]" * 3000
+
+
+def test_deeply_nested_optimizer_spec(tmp_path, capsys):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("objective: " + "[" * 3000 + "]" * 3000 + "\n", encoding="utf-8")
+    code, _, err = run(["optimize", GAOZHU, "--spec", spec], capsys)
+    assert code == 2 and spec.name in err
