@@ -26,7 +26,7 @@ from pydantic import Field, model_validator
 
 from sharing.frozen import Frozen
 from sharing.i18n import define, message
-from sharing.rules import PathError, Share
+from sharing.rules import Share, fault
 
 Channel = Literal["direct", "via_superior", "central_clearing"]
 Timing = Literal["annual", "quarterly_advance"]
@@ -91,13 +91,13 @@ class Settlement(Frozen):
     @model_validator(mode="after")
     def _consistent(self) -> Settlement:
         if self.channel == "via_superior" and not self.superior:
-            raise PathError("superior", message("channels.superior_required"))
+            raise fault("superior", "channels.superior_required")
         if self.channel == "direct" and self.superior:
-            raise PathError("superior", message("channels.superior_unused"))
+            raise fault("superior", "channels.superior_unused")
         if self.timing == "quarterly_advance" and self.advance_share is None:
-            raise PathError("advance_share", message("channels.advance_required"))
+            raise fault("advance_share", "channels.advance_required")
         if self.timing == "annual" and self.advance_share is not None:
-            raise PathError("advance_share", message("channels.advance_unused"))
+            raise fault("advance_share", "channels.advance_unused")
         return self
 
     @property

@@ -70,6 +70,10 @@ define({
                               "one, and everyone; sharing.games.Game.to_frame() has them all)"),
     "cli.game_values": ("联盟价值 v(S)，现值（万元）", "coalition values v(S), PV (10,000 CNY)"),
     "cli.game_allocations": ("分配方案，现值（万元）", "allocations, PV (10,000 CNY)"),
+    "cli.write_back_needs_out": ("--write-back 需要用 -o FILE.yaml 指定新情景文件",
+                                 "--write-back needs -o FILE.yaml for the new scenario"),
+    "cli.cannot_read_write": ("无法读写 {file}：{reason}", "cannot read or write {file}: {reason}"),
+    "cli.cannot_do": ("无法完成", "cannot do that"),
 })
 
 MAX_SHOWN_COALITIONS = 63  # every coalition of up to 6 players
@@ -232,7 +236,7 @@ def _game(args) -> None:
     print(_show(table))
     if args.write_back:
         if not args.out:
-            raise ValueError("--write-back needs -o FILE.yaml for the new scenario")
+            raise ValueError(message("cli.write_back_needs_out"))
         _, writes, made = games.write_back(SOLUTIONS[args.solution](game), sc, args.write_back)
         writeback.write_file(find_scenario(args.scenario), args.out, sc, writes, made)
         print(f"写入 wrote {args.out} ({args.solution} → {args.write_back})")
@@ -401,21 +405,22 @@ def main(argv: list[str] | None = None) -> int:
             args.out.write_text(io.scenario_yaml(data), encoding="utf-8")
             print(f"写入 wrote {args.out}")
     except ScenarioError as err:
-        print("输入有误 / bad input:", file=sys.stderr)
+        print(f"{message('bad_input')}:", file=sys.stderr)
         for problem in err.problems:
             print(f"  {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except BrokenPipeError:
         return 0
     except OSError as err:
-        print(f"无法读写 / cannot read or write: {err.filename}: {err.strerror}", file=sys.stderr)
+        print(message("cli.cannot_read_write", None, file=err.filename, reason=err.strerror),
+              file=sys.stderr)
         return EXIT_BAD_INPUT
     except ValueError as err:
-        print(f"无法完成 / cannot do that: {err}", file=sys.stderr)
+        print(f"{message('cli.cannot_do')}: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except Exception as err:  # a bug: say so plainly instead of showing a traceback
-        print(f"内部错误 / internal error: {type(err).__name__}: {err}\n"
-              "请报告此问题 / please report this with the scenario file", file=sys.stderr)
+        print(message("internal_error", None, error=f"{type(err).__name__}: {err}"),
+              file=sys.stderr)
         return EXIT_INTERNAL
     return 0
 

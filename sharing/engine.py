@@ -44,6 +44,20 @@ from sharing.taxes import TAXES, retention_table
 KINDS = ("park", "firm", "stream")
 
 define({
+    "engine.no_streams": ("情景中没有税源：请添加园区 parks、企业 firms 或税源 streams",
+                          "scenario has no tax streams: add parks, firms or streams"),
+    "engine.covers_nothing": ("协议 {id!r} 没有覆盖任何税源（请检查园区、企业、税种和承载辖区的"
+                              " id）",
+                              "agreement {id!r} covers no stream (check the park, firm, tax "
+                              "and host ids)"),
+    "engine.covered_twice": ("税源 {stream!r} 已被协议 {other!r} 覆盖；一个税源只能由一个协议分享"
+                             "（{n} 个税源重叠）",
+                             "stream {stream!r} is already covered by agreement {other!r}; a "
+                             "stream may be shared by one agreement only ({n} stream(s) "
+                             "overlap)"),
+    "engine.cost_year_outside": ("年份 {year} 不在模拟年份 {first}-{last} 之内",
+                                 "year {year} is outside the simulated years {first}-{last}"),
+    "engine.no_such_rule": ("没有这条规则", "no such rule"),
     "engine.benefit_sign": (
         "成本 {cost!r} 按协议 {agreement!r} 的受益分担，但{who}在 {year} 年从该协议所得可正可负"
         "（退税年份）：分担额不是份额的线性函数；请改用固定比例或要素分担",
@@ -316,7 +330,7 @@ def _check_bounded(cols: dict, suffixes: tuple[str, ...], years: np.ndarray) -> 
 def _assemble(parts: list[dict], suffixes: tuple[str, ...], table: np.ndarray,
               years: np.ndarray, retention_in) -> Streams:
     if not parts:
-        raise ScenarioError(["scenario has no tax streams: add parks, firms or streams"])
+        raise ScenarioError([Problem("engine.no_streams")])
     cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     _check_bounded(cols, suffixes, years)
     cols["retention"] = table[cols["host"], cols["tax"]]
@@ -374,15 +388,14 @@ def _agreements(sc: Scenario, streams: Streams, years: np.ndarray, index: dict[s
     for a, ag in enumerate(sc.agreements):
         mask = _select(ag.covers, lookups, codes, len(streams))
         if not mask.any():
-            raise ScenarioError([f"agreements[{a}].covers: agreement {ag.id!r} covers no "
-                                 "stream (check the park, firm, tax and host ids)"])
+            raise ScenarioError([Problem("engine.covers_nothing", {"id": ag.id},
+                                         path=f"agreements[{a}].covers")])
         twice = np.flatnonzero(mask & (owner >= 0))
         if twice.size:
             other = sc.agreements[owner[twice[0]]].id
-            raise ScenarioError([
-                f"agreements[{a}].covers: stream {streams.id_of(twice[0])!r} is already covered "
-                f"by agreement {other!r}; a stream may be shared by one agreement only "
-                f"({twice.size} stream(s) overlap)"])
+            raise ScenarioError([Problem("engine.covered_twice", {
+                "stream": streams.id_of(twice[0]), "other": other, "n": twice.size},
+                path=f"agreements[{a}].covers")])
         owner[mask] = a
         rows = np.flatnonzero(mask)
         firm = streams.firm[rows]
@@ -404,8 +417,9 @@ def _cost(sc: Scenario, c: int, years: np.ndarray, index: dict[str, int]) -> Com
     amounts = np.array([cost.by_year.get(int(y), 0.0) for y in years])
     outside = sorted(set(cost.by_year) - {int(y) for y in years})
     if outside:
-        raise ScenarioError([f"costs[{c}].by_year: year {outside[0]} is outside the simulated "
-                             f"years {years[0]}-{years[-1]}"])
+        raise ScenarioError([Problem("engine.cost_year_outside", {
+            "year": outside[0], "first": int(years[0]), "last": int(years[-1])},
+            path=f"costs[{c}].by_year")])
     booked = np.zeros(len(index))
     payers = {cost.paid_by: 1.0} if isinstance(cost.paid_by, str) else cost.paid_by
     for jid, share in payers.items():
@@ -506,7 +520,8 @@ def _allocate(model: Model, gross: np.ndarray | None, compliance: dict[str, floa
         try:
             split = ag.rule.split(pool, "rule")
         except RuleError as e:
-            raise ScenarioError([f"agreements[{ca.position}].rule: {e}"]) from None
+            raise ScenarioError([e.problem.at(path=f"agreements[{ca.position}].rule")]) \
+                from None
         money = retained[take]
         if ag.base == "gross":
             # The rule decides on gross tax; the money moved is the retained part, split in
@@ -580,7 +595,8 @@ def _costs(model: Model, by_agreement: dict[int, np.ndarray]):
                 try:
                     shares = cost.rule.shares(contributions)
                 except RuleError as e:
-                    raise ScenarioError([f"costs[{cc.position}].rule: {e}"]) from None
+                    raise ScenarioError([e.problem.at(path=f"costs[{cc.position}].rule")]) \
+                        from None
             else:
                 shares = cost.rule.shares
             who = np.array([[model.index[j]] for j in shares])
@@ -906,7 +922,8 @@ def affine_map(model: Model, splits: list[DecidedSplit] | tuple[DecidedSplit, ..
             try:
                 who[key] = pool.who(key)
             except RuleError as e:
-                raise ScenarioError([f"agreements[{d.position}].{d.path}: {e}"]) from None
+                raise ScenarioError([e.problem.at(path=f"agreements[{d.position}].{d.path}")]) \
+                    from None
         factor = compliance.get(ag.id, ag.compliance)
         money = base * model.streams.retention[_rows(ca.rows)] if ag.base == "gross" else base
         raw = {k: _gather(who[k], base, n_j) for k in keys}
@@ -986,7 +1003,7 @@ def _current(rule, path: str, years: np.ndarray, contributions) -> dict[str, np.
     for p, node, active, _ in walk_paths(rule, years):
         if p == path:
             return {k: w * active for k, w in current_shares(node, years, contributions).items()}
-    raise ScenarioError([f"{path}: no such rule"])
+    raise ScenarioError([Problem("engine.no_such_rule", path=path)])
 
 
 def _benefit_cost_moves(model: Model, alloc: Allocation, splits, moves, now):

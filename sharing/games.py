@@ -21,6 +21,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,7 +29,7 @@ import pandas as pd
 from sharing.claims import RULES as CLAIMS_RULES
 from sharing.claims import divide
 from sharing.coalitions import sizes, subset_sums
-from sharing.i18n import define, message
+from sharing.i18n import MESSAGES, Problem, define, did_you_mean, raw
 from sharing.lexmin import LexMin, kohlberg
 
 __all__ = [
@@ -82,7 +83,49 @@ LABELS = {
 
 
 class GameError(ValueError):
-    """Invalid game, coalition, allocation or claims problem."""
+    """Invalid game, coalition, allocation or claims problem.
+
+    Raised with a catalogue key and its parameters where a user meets it through a scenario
+    (``sharing game``, the app): ``problem`` then reads in 中文 and English; raised with plain
+    text for misuse of the Python API."""
+
+    def __init__(self, text: str, /, close: Iterable[str] = (), **params: Any):
+        self.problem = Problem(text, params, close=tuple(close)) if text in MESSAGES \
+            else raw(text)
+        super().__init__(self.problem.message())
+
+
+define({
+    "games.unknown_players": ("未知辖区 {ids}；情景中有：{known}",
+                              "unknown jurisdiction(s) {ids}; the scenario has {known}"),
+    "games.too_many_players": ("{n} 个参与方超过上限 {limit}；请选定 `players`",
+                               "{n} players is more than {limit}; choose `players`"),
+    "games.shares_undefined": ("{concept} 各方数额之和为零，份额无定义",
+                               "the {concept} amounts sum to zero; shares are undefined"),
+    "games.imputation_empty": (
+        "分配集为空：各方单干的{what_zh}合计 {total}，超过大联盟的 {grand}；请改用 "
+        "prenucleolus()",
+        "the imputation set is empty: the players' stand-alone {what} sum to {total}, more "
+        "than the grand coalition's {grand}; use prenucleolus() instead"),
+    "games.tau_undefined": (
+        "τ 值无定义：该博弈不是准平衡的（需要最低权利 m ≤ 乌托邦收益 M，且 Σm ≤ v(N) ≤ ΣM；"
+        "m = {m}，M = {M}，v(N) = {v}）",
+        "the tau value is undefined: the game is not quasi-balanced (needs minimal rights "
+        "m <= utopia payoffs M and sum m <= v(N) <= sum M; m = {m}, M = {M}, v(N) = {v})"),
+    "games.scrb_undefined": ("SCRB 无定义：剩余收益之和为零",
+                             "SCRB is undefined: the remaining benefits sum to zero"),
+    "games.unknown_agreement": ("未知协议 {id!r}；情景中有：{known}",
+                                "unknown agreement {id!r}; the scenario has {known}"),
+    "games.out_of_range": ("仅重新分配协议 {id!r} 无法得到{concept}：需要 [0, 1] 以外的份额"
+                           "（{shown}）",
+                           "the {concept} cannot be reached by re-splitting agreement {id!r} "
+                           "alone: it needs shares outside [0, 1] ({shown})"),
+    "games.missed": ("重新分配协议 {id!r} 与{concept}相差 {gap} 万元：收益还取决于该协议份额以外"
+                     "的因素（情景的子博弈，或按受益分担的成本）",
+                     "re-splitting agreement {id!r} misses the {concept} by {gap} 万元: payoffs "
+                     "depend on more than this agreement's shares (a sub-game of the scenario, "
+                     "or costs shared by benefit)"),
+})
 
 
 def _fmt(x: float) -> str:
@@ -327,12 +370,12 @@ class Game:
         ids = list(model.jurisdictions if players is None else players)
         unknown = [p for p in ids if p not in model.index]
         if unknown:
-            raise GameError(f"unknown jurisdiction(s) {', '.join(map(repr, unknown))}; the "
-                            f"scenario has {', '.join(model.jurisdictions)}")
+            raise GameError("games.unknown_players", did_you_mean(unknown[0], model.jurisdictions),
+                            ids=", ".join(map(repr, unknown)),
+                            known=", ".join(model.jurisdictions))
         if len(ids) > MAX_SCENARIO_PLAYERS:
-            raise GameError(message("bounds.too_many_players", n=len(ids),
-                                    limit=MAX_SCENARIO_PLAYERS,
-                                    memory=f"{GAME_MEMORY / 2**30:g} GiB"))
+            raise GameError("bounds.too_many_players", n=len(ids), limit=MAX_SCENARIO_PLAYERS,
+                            memory=f"{GAME_MEMORY / 2**30:g} GiB")
         items = coalition_items(model, model.run().alloc)
         return cls.from_values(ids, coalition_values(items, [model.index[p] for p in ids]))
 
@@ -500,7 +543,7 @@ class Allocation(Mapping[str, float]):
         """
         total = sum(self._amounts.values())
         if total == 0:
-            raise GameError(f"the {self.concept} amounts sum to zero; shares are undefined")
+            raise GameError("games.shares_undefined", concept=self.concept)
         return {p: a / total for p, a in self._amounts.items()}
 
     def explain(self) -> str:
@@ -651,11 +694,10 @@ def _nucleolus_like(game: Game, concept: str, imputation: bool, per_capita: bool
     if imputation:
         lower = v[1 << np.arange(n)]
         if lower.sum() > v[-1] + 1e-12 * max(1.0, float(np.abs(v).max())):
-            raise GameError(
-                f"the imputation set is empty: the players' stand-alone "
-                f"{'savings' if game.kind == 'cost' else 'values'} sum to {_fmt(lower.sum())}, "
-                f"more than the grand coalition's {_fmt(v[-1])}; use prenucleolus() instead"
-            )
+            raise GameError("games.imputation_empty",
+                            what="savings" if game.kind == "cost" else "values",
+                            what_zh="节约" if game.kind == "cost" else "价值",
+                            total=_fmt(lower.sum()), grand=_fmt(v[-1]))
     engine = LexMin(v, n, per_capita, lower)
     y = engine.solve()
     passed, checked = kohlberg(v, n, y, per_capita, lower)
@@ -820,11 +862,8 @@ def tau_value(game: Game) -> Allocation:
     )
     tol = 1e-9 * max(1.0, float(np.abs(v).max()))
     if np.any(minimal > utopia + tol) or not (minimal.sum() - tol <= v[full] <= utopia.sum() + tol):
-        raise GameError(
-            "the tau value is undefined: the game is not quasi-balanced (needs minimal rights "
-            f"m <= utopia payoffs M and sum m <= v(N) <= sum M; m = {np.round(minimal, 6)}, "
-            f"M = {np.round(utopia, 6)}, v(N) = {_fmt(v[full])})"
-        )
+        raise GameError("games.tau_undefined", m=np.round(minimal, 6), M=np.round(utopia, 6),
+                        v=_fmt(v[full]))
     gap = (utopia - minimal).sum()
     lam = (v[full] - minimal.sum()) / gap if gap > tol else 0.0
     tau = minimal + lam * (utopia - minimal)
@@ -878,7 +917,7 @@ def scrb(game: Game) -> Allocation:
     ]
     if abs(remaining.sum()) <= tol:
         if abs(nsc) > tol:
-            raise GameError("SCRB is undefined: the remaining benefits sum to zero")
+            raise GameError("games.scrb_undefined")
         x = separable
     else:
         x = separable + nsc * remaining / remaining.sum()
@@ -1125,7 +1164,8 @@ def write_back(solution: Allocation, scenario, agreement: str):
 
     ids = [a.id for a in scenario.agreements]
     if agreement not in ids:
-        raise GameError(f"unknown agreement {agreement!r}; the scenario has {', '.join(ids)}")
+        raise GameError("games.unknown_agreement", did_you_mean(agreement, ids), id=agreement,
+                        known=", ".join(ids))
     players = list(solution)
     position = ids.index(agreement)
     span = (scenario.years.start, scenario.years.end)
@@ -1146,13 +1186,11 @@ def write_back(solution: Allocation, scenario, agreement: str):
     scale = max(1.0, float(np.abs(target).max()))
     if np.any(w < -1e-9) or np.any(w > 1 + 1e-9):
         shown = ", ".join(f"{p} {v:.4f}" for p, v in zip(players, w, strict=True))
-        raise GameError(f"the {solution.concept} cannot be reached by re-splitting agreement "
-                        f"{agreement!r} alone: it needs shares outside [0, 1] ({shown})")
+        raise GameError("games.out_of_range", concept=solution.concept, id=agreement,
+                        shown=shown)
     if np.abs(columns @ w - target).max() > 1e-6 * scale:
-        raise GameError(f"re-splitting agreement {agreement!r} misses the {solution.concept} "
-                        f"by {np.abs(columns @ w - target).max():.4g} 万元: payoffs depend on "
-                        "more than this agreement's shares (a sub-game of the scenario, or costs "
-                        "shared by benefit)")
+        raise GameError("games.missed", id=agreement, concept=solution.concept,
+                        gap=f"{np.abs(columns @ w - target).max():.4g}")
     w = round_shares(w)
     done = writes(dict(zip(players, w.tolist(), strict=True)))
     result = write_shares(scenario, done, made)
@@ -1160,7 +1198,6 @@ def write_back(solution: Allocation, scenario, agreement: str):
     # scenario must give exactly what the linear map predicts for them.
     gap = np.abs(payoffs(result) - columns @ w).max()
     if gap > 1e-9 * scale:
-        raise GameError(f"re-splitting agreement {agreement!r} misses the {solution.concept} "
-                        f"by {gap:.4g} 万元: payoffs depend on more than this agreement's shares "
-                        "(a sub-game of the scenario, or costs shared by benefit)")
+        raise GameError("games.missed", id=agreement, concept=solution.concept,
+                        gap=f"{gap:.4g}")
     return result, done, made

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 Lang = Literal["zh", "en"]
@@ -64,8 +64,9 @@ def did_you_mean(word: str, choices: Iterable[str], n: int = 3) -> list[str]:
 class Problem:
     """One problem with the user's input, renderable in either language or both.
 
-    ``where`` is the file (``scenarios/x.yaml``), a sheet cell (``book.xlsx: sheet firms,
-    row 3, column origin``) or empty; ``line`` the 1-based line in a text file; ``path`` the
+    ``where`` is the file (``scenarios/x.yaml``) or empty; ``line`` the 1-based line in a text
+    file; ``sheet``, ``row`` and ``column`` the cell of a workbook or CSV row (shown as
+    ``sheet firms, row 3, column origin`` / ``工作表 firms，第 3 行，origin 列``); ``path`` the
     key path (``agreements[0].rule.shares``); ``key`` a catalogue message and ``params`` its
     fields; ``close`` the valid spellings closest to a wrong one (see :func:`did_you_mean`),
     shown as "did you mean ...".
@@ -77,6 +78,9 @@ class Problem:
     line: int | None = None
     path: str = ""
     close: tuple[str, ...] = ()
+    sheet: str = ""
+    row: int | None = None
+    column: str = ""
 
     def message(self, lang: Lang | None = None) -> str:
         if not self.close:
@@ -87,25 +91,34 @@ class Problem:
                                                                     choices=choices)
         return SEPARATOR.join(self.message(one) for one in LANGS)
 
-    def place(self) -> str:
+    def cell(self, lang: Lang | None = None) -> str:
+        """The sheet, row and column, in ``lang`` (English when None: the words name the
+        sheet and column as the file spells them)."""
+        one = lang or "en"
+        parts = [message(f"place.{name}", one, value=value)
+                 for name, value in (("sheet", self.sheet), ("row", self.row),
+                                     ("column", self.column)) if value not in ("", None)]
+        return ("，" if one == "zh" else ", ").join(parts)
+
+    def place(self, lang: Lang | None = None) -> str:
         where = f"{self.where}:{self.line}" if self.where and self.line else self.where
-        return ": ".join(p for p in (where, self.path) if p)
+        return ": ".join(p for p in (where, self.cell(lang), self.path) if p)
 
     def text(self, lang: Lang | None = None) -> str:
         """``file:line: key.path: message``, in ``lang`` or both languages."""
-        place = self.place()
+        place = self.place(lang)
         return f"{place}: {self.message(lang)}" if place else self.message(lang)
 
     def __str__(self) -> str:
         return self.text()
 
     def at(self, where: str | None = None, line: int | None = None,
-           path: str | None = None) -> Problem:
-        """The same problem placed somewhere else (a file, a line, a longer key path)."""
-        return Problem(self.key, self.params,
-                       self.where if where is None else where,
-                       self.line if line is None else line,
-                       self.path if path is None else path, self.close)
+           path: str | None = None, **cell: Any) -> Problem:
+        """The same problem placed somewhere else (a file, a line, a longer key path, a
+        ``sheet``, ``row`` or ``column``)."""
+        changes = {k: v for k, v in (("where", where), ("line", line), ("path", path))
+                   if v is not None}
+        return replace(self, **changes, **cell)
 
 
 def raw(text: str, **place: Any) -> Problem:
@@ -121,4 +134,7 @@ define({
     "did_you_mean": ("；您是否指 {choices}？", "; did you mean {choices}?"),
     "cannot_do": ("无法完成：{reason}", "cannot do that: {reason}"),
     "wrote": ("已写入 {path}", "wrote {path}"),
+    "place.sheet": ("工作表 {value}", "sheet {value}"),
+    "place.row": ("第 {value} 行", "row {value}"),
+    "place.column": ("{value} 列", "column {value}"),
 })

@@ -39,7 +39,7 @@ from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
 from pydantic import ValidationError
 
-from sharing.i18n import Problem, define
+from sharing.i18n import Problem, define, did_you_mean
 from sharing.result import LABELS
 from sharing.scenario import (
     FIRM_COLUMNS,
@@ -69,6 +69,21 @@ define({
         "请改为导出 CSV（--format csv）",
         "table {table_en} has {rows} rows, more than an Excel sheet holds ({limit}); export CSV "
         "instead (--format csv)"),
+    "io.not_xlsx": ("不是可读的 .xlsx 工作簿（{error}）",
+                    "not a readable .xlsx workbook ({error})"),
+    "io.merged": ("合并单元格 {cells}；请取消合并（每个值单独一格）",
+                  "merged cells {cells}; unmerge them (each value in its own cell)"),
+    "io.missing_sheet": ("缺少工作表 {title!r}（现有：{sheets}）",
+                         "missing sheet {title!r} (sheets: {sheets})"),
+    "io.empty_header": ("表头为空的列下有数据", "values under an empty header"),
+    "io.key_value": ("需要 key、value 两列", "needs columns key, value"),
+    "io.site_row": ("园区 {park!r} / 片区 {site!r} 与工作表 parks 中的任何一行都不对应",
+                    "park {park!r} / site {site!r} does not match a row of sheet parks"),
+    "io.rule_owner": ("owner {owner!r} 不是本工作簿中的 agreements:<id> 或 costs:<id>",
+                      "owner {owner!r} is not agreements:<id> or costs:<id> of this workbook"),
+    "io.statistics_agreement": ("未知协议 {id!r}", "unknown agreement {id!r}"),
+    "io.retention_level": ("{level!r} 不是 default、provinces 或 jurisdictions",
+                           "{level!r} is not default, provinces or jurisdictions"),
 })
 
 def neutralise(value: object) -> object:
@@ -559,7 +574,8 @@ EMPTY_HEADERS: dict[str, list[str]] = {
     "assumptions": ["path", "note"],
     "jurisdictions": ["id", "name", "name_en", "province"],
     "parks": ["id", "name", "name_en", "partners"],
-    "firms": ["id", "name", "name_en", "origin", "destination", "move_year", "growth",
+    "firms": ["id", "name", "name_en", "origin", "destination", "move_year", "production_year",
+              "growth",
               "pre_move.vat", "pre_move.eit", "illustrative"],
     "streams": ["id", "host", "tax", "base", "base_year", "growth", "start", "end"],
     "costs": ["id", "name", "name_en", "park", "parties", "paid_by", "illustrative"],
@@ -737,9 +753,11 @@ class _Sheets:
         try:
             self.book = load_workbook(io_module.BytesIO(raw), read_only=True, data_only=True)
         except Exception as e:  # openpyxl raises many types for a file that is not xlsx
-            raise ScenarioError([f"{path}: not a readable .xlsx workbook ({e})"]) from None
+            raise ScenarioError([Problem("io.not_xlsx", {"error": str(e)}, where=str(path))]) \
+                from None
         self.cells = 0
         self.origin: dict[str, tuple[str, int, str]] = {}
+        self.ids: dict[str, tuple[str, int, str]] = {}
         self.rows: dict[str, int] = {}
         problems = []
         with zipfile.ZipFile(io_module.BytesIO(raw)) as zf:
@@ -750,8 +768,8 @@ class _Sheets:
                     continue
                 merged = sorted(m.decode("ascii", "replace") for m in _MERGE.findall(xml))
                 if merged:
-                    problems.append(f"{path}: sheet {ws.title}: merged cells {merged[0]}; "
-                                    "unmerge them (each value in its own cell)")
+                    problems.append(Problem("io.merged", {"cells": merged[0]}, where=str(path),
+                                            sheet=ws.title))
         if problems:
             raise ScenarioError(problems)
 
@@ -770,8 +788,10 @@ class _Sheets:
     def records(self, title: str, required: bool = False) -> list[tuple[int, dict]]:
         if title not in self.book.sheetnames:
             if required:
-                raise ScenarioError([f"{self.path}: missing sheet {title!r} (sheets: "
-                                     f"{', '.join(self.book.sheetnames)})"])
+                raise ScenarioError([Problem(
+                    "io.missing_sheet", {"title": title, "sheets": ", ".join(
+                        self.book.sheetnames)}, where=str(self.path),
+                    close=tuple(did_you_mean(title, self.book.sheetnames)))])
             return []
         rows = self._rows(title)
         self.rows[title] = len(rows)
@@ -780,9 +800,8 @@ class _Sheets:
         header = [str(h).strip() if h is not None else "" for h in rows[0]]
         for col, name in enumerate(header):
             if not name and any(r[col] is not None for r in rows[1:] if col < len(r)):
-                raise ScenarioError([f"{self.path}: sheet {title}, column "
-                                     f"{get_column_letter(col + 1)}: values under an empty "
-                                     "header"])
+                raise ScenarioError([Problem("io.empty_header", where=str(self.path),
+                                             sheet=title, column=get_column_letter(col + 1))])
         out = []
         for r, row in enumerate(rows[1:], start=2):
             rec = {h: _parse_cell(v) for h, v in zip(header, row, strict=False)
@@ -792,19 +811,35 @@ class _Sheets:
         return out
 
     def remember(self, key_path: str, sheet: str, row: int, column: str) -> None:
+        """``key_path``'s value came from this cell."""
         self.origin.setdefault(key_path, (sheet, row, column))
 
-    def place(self, key_path: str) -> str:
-        """Where a key path came from: ``sheet X, row N, column C``."""
-        candidates = [k for k in self.origin if k == key_path or k.startswith(key_path + ".")
-                      or k.startswith(key_path + "[")]
-        if not candidates:
-            candidates = [k for k in self.origin if key_path.startswith(k)]
-            candidates.sort(key=len, reverse=True)
-        if not candidates:
-            return f"{self.path}"
-        sheet, row, column = self.origin[candidates[0]]
-        return f"{self.path}: sheet {sheet}, row {row}, column {column}"
+    def remember_id(self, key_path: str, sheet: str, row: int, column: str) -> None:
+        """The last part of ``key_path`` (an id used as a key) came from this cell."""
+        self.ids.setdefault(key_path, (sheet, row, column))
+
+    def place(self, problem: Problem) -> Problem:
+        """``problem`` placed where its key path came from: sheet, row and column. A problem
+        with an id (an unknown jurisdiction, say) is placed at the cell holding that id."""
+        key_path = problem.path
+        ident = problem.params.get("id", problem.params.get("value"))
+        found = None
+        if isinstance(ident, str):
+            found = next((cell for k, cell in self.ids.items()
+                          if (k == key_path or k.startswith((key_path + ".", key_path + "[")))
+                          and k.rsplit(".", 1)[-1] == ident), None)
+        if found is None:
+            found = self.origin.get(key_path) or next(
+                (cell for k, cell in self.origin.items()
+                 if k.startswith((key_path + ".", key_path + "["))), None)
+        if found is None:
+            above = sorted((k for k in self.origin if key_path.startswith(k)), key=len,
+                           reverse=True)
+            found = self.origin[above[0]] if above else None
+        if found is None:
+            return problem.at(where=str(self.path))
+        sheet, row, column = found
+        return problem.at(where=str(self.path), sheet=sheet, row=row, column=column)
 
 
 CELL_KINDS = {"id": ("合法的 id", "a valid id"), "tax": ("合法的税种", "a valid tax"),
@@ -848,7 +883,8 @@ def import_scenario_xlsx(path: str | Path) -> dict:
     flat_top = {}
     for row, rec in sheets.records("scenario", required=True):
         if "key" not in rec:
-            raise ScenarioError([f"{path}: sheet scenario, row {row}: needs columns key, value"])
+            raise ScenarioError([Problem("io.key_value", where=str(path), sheet="scenario",
+                                         row=row)])
         flat_top[str(rec["key"])] = rec.get("value")
         sheets.remember(str(rec["key"]), "scenario", row, "value")
     data.update(_unflatten(flat_top, "scenario", where))
@@ -875,8 +911,8 @@ def import_scenario_xlsx(path: str | Path) -> dict:
         p = index["parks"].get(park) if isinstance(park, str) else None
         if p is None or not isinstance(site, int) or isinstance(site, bool) or \
                 not 0 <= site < site_rows:
-            raise ScenarioError([f"{path}: sheet sites, row {row}: park {park!r} / site "
-                                 f"{site!r} does not match a row of sheet parks"])
+            raise ScenarioError([Problem("io.site_row", {"park": park, "site": site},
+                                         where=str(path), sheet="sites", row=row)])
         sites = _child(data["parks"][p], "sites", list, "sites", row)
         while len(sites) <= site:
             sites.append({})
@@ -888,11 +924,15 @@ def import_scenario_xlsx(path: str | Path) -> dict:
         owner, key = rec.get("owner"), rec.get("path")
         section, _, ident = str(owner).partition(":")
         if section not in ("costs", "agreements") or ident not in index[section] or not key:
-            raise ScenarioError([f"{path}: sheet rules, row {row}: owner {owner!r} is not "
-                                 "agreements:<id> or costs:<id> of this workbook"])
-        rules.setdefault(str(owner), {})[str(key)] = rec.get("value")
+            owners = [f"{s}:{i}" for s in ("agreements", "costs") for i in index[s]]
+            raise ScenarioError([Problem("io.rule_owner", {"owner": owner}, where=str(path),
+                                         sheet="rules", row=row, column="owner",
+                                         close=tuple(did_you_mean(str(owner), owners)))])
+        rules.setdefault(owner, {})[str(key)] = rec.get("value")
         sheets.remember(f"{section}[{index[section][ident]}].rule.{key}", "rules", row, "value")
         sheets.remember(f"{section}[{index[section][ident]}].rule", "rules", row, "path")
+        sheets.remember_id(f"{section}[{index[section][ident]}].rule.{key}", "rules", row,
+                           "path")
     for owner, flat in rules.items():
         section, _, ident = owner.partition(":")
         data[section][index[section][ident]]["rule"] = _unflatten(flat, "rules", where)
@@ -901,9 +941,13 @@ def import_scenario_xlsx(path: str | Path) -> dict:
     for row, rec in stat_records:
         agreement = rec.pop("agreement", None)
         a = index["agreements"].get(agreement) if isinstance(agreement, str) else None
-        if a is None:
-            raise ScenarioError([f"{path}: sheet statistics, row {row}: unknown agreement"])
         k = rec.pop("index", 0)
+        if a is None:
+            raise ScenarioError([Problem("io.statistics_agreement", {"id": agreement},
+                                         where=str(path), sheet="statistics", row=row,
+                                         column="agreement", close=tuple(did_you_mean(
+                                             str(agreement), [str(i) for i in
+                                                              index["agreements"]])))])
         if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k < max(stat_rows - 1, 1):
             raise ScenarioError([Problem("bounds.bad_cell", {
                 "sheet": "statistics", "row": row, "column": "index", "value": repr(k)[:80],
@@ -925,6 +969,9 @@ def import_scenario_xlsx(path: str | Path) -> dict:
             node[last] = rec.get("value", rec.get("share"))
             sheets.remember(f"{key}.{'.'.join(str(rec.get(c)) for c in cols)}", sheet, row,
                             "value" if key == "contributions" else "share")
+            for n, c in enumerate(cols, start=1):  # the cells naming ids: owner, park, ...
+                sheets.remember_id(f"{key}.{'.'.join(str(rec.get(c)) for c in cols[:n])}",
+                                   sheet, row, c)
     for row, rec in sheets.records("retention"):
         retention = _child(data, "retention", dict, "retention", row)
         level, tax, year = rec.get("level"), rec.get("tax"), rec.get("year")
@@ -935,8 +982,11 @@ def import_scenario_xlsx(path: str | Path) -> dict:
                            _scalar(rec.get("key"), "retention", row, "key", "id"), dict,
                            "retention", row)
         else:
-            raise ScenarioError([f"{path}: sheet retention, row {row}, column level: "
-                                 f"{level!r} is not default, provinces or jurisdictions"])
+            levels = ["default", "provinces", "jurisdictions"]
+            raise ScenarioError([Problem("io.retention_level", {"level": level},
+                                         where=str(path), sheet="retention", row=row,
+                                         column="level",
+                                         close=tuple(did_you_mean(str(level), levels)))])
         tax = _scalar(tax, "retention", row, "tax", "tax")
         if year is None:
             taxes[tax] = rec.get("share")
@@ -944,11 +994,12 @@ def import_scenario_xlsx(path: str | Path) -> dict:
             year = _scalar(year, "retention", row, "year", "year", (int,))
             _child(taxes, tax, dict, "retention", row)[year] = rec.get("share")
         sheets.remember(f"retention.{level}", "retention", row, "share")
+        if level != "default":
+            sheets.remember_id(f"retention.{level}.{rec.get('key')}", "retention", row, "key")
     try:
         Scenario.model_validate(data)
     except ValidationError as err:
-        raise ScenarioError([f"{sheets.place(p)}: {p}: {m}"
-                             for p, m in validation_items(err, data)]) from None
+        raise ScenarioError([sheets.place(p) for p in validation_items(err, data)]) from None
     parse_scenario(data, where)
     return data
 

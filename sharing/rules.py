@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, Literal
 
@@ -29,7 +29,7 @@ from scipy import sparse
 
 from sharing.claims import divide
 from sharing.frozen import Frozen, FrozenMap, freeze
-from sharing.i18n import define, message
+from sharing.i18n import Problem, define, did_you_mean, raw
 from sharing.taxes import TAXES, Tax
 
 ROLES = ("host", "origin", "destination")
@@ -61,7 +61,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 def _printable(value: str) -> str:
     found = _CONTROL.search(value)
     if found:
-        raise ValueError(message("safety.control_character", char=repr(found[0])))
+        raise PathError("", Problem("safety.control_character", {"char": repr(found[0])}))
     return value
 
 
@@ -71,17 +71,68 @@ are fine)."""
 
 
 class PathError(ValueError):
-    """Validation errors that know their key paths below the model that raised them."""
+    """Validation errors that know their key paths below the model that raised them.
 
-    def __init__(self, path: str, message: str, *more: tuple[str, str]):
-        super().__init__(f"{path}: {message}")
-        self.path = path
-        self.message = message
-        self.items = [(path, message), *more]
+    Each item is ``(path, problem)``: a catalogue :class:`~sharing.i18n.Problem` (see
+    :func:`fault`), so that the user reads it in 中文 and English (text already written in
+    both languages is taken as it is)."""
+
+    def __init__(self, path: str, problem: Problem | str, *more: tuple[str, Problem | str]):
+        self.items = [(p, m if isinstance(m, Problem) else raw(m))
+                      for p, m in [(path, problem), *more]]
+        self.path, self.problem = self.items[0]
+        super().__init__(f"{path}: {self.problem.message()}")
+
+
+def fault(path: str, key: str, close: Iterable[str] = (), /, **params: Any) -> PathError:
+    """A PathError at ``path`` with catalogue message ``key`` (and "did you mean" ``close``)."""
+    return PathError(path, Problem(key, params, close=tuple(close)))
+
+
+define({
+    "rules.role_missing": ("规则使用了角色 {role!r}，但税源 {stream!r} 没有 {role}",
+                           "rule uses role {role!r} but stream {stream!r} has no {role}"),
+    "rules.no_shares": ("至少需要一个份额", "at least one share is needed"),
+    "rules.shares_sum": ("各份额之和须为 1，现为 {total}（{listed}）",
+                         "shares must sum to 1, got {total} ({listed})"),
+    "rules.years_backwards": ("年份 {first}-{last}：起始年晚于结束年",
+                              "years {first}-{last}: the first year is after the last"),
+    "rules.years_overlap": ("年份 {a}-{b} 与 {other}（{c}-{d}）重叠",
+                            "years {a}-{b} overlap {other} ({c}-{d})"),
+    "rules.unknown_preset": ("未知的 {type} 预设 {name!r}；可选：{valid}",
+                             "unknown {type} preset {name!r}; valid: {valid}"),
+    "rules.factor_missing": ("要素 {factor!r} 在 contributions 中没有数值",
+                             "factor {factor!r} has no values in contributions"),
+    "rules.factor_zero": ("要素 {factor!r} 合计为 {total}，须为正数",
+                          "factor {factor!r} sums to {total}; it needs a positive total"),
+    "rules.baseline_role": ("存量基数按承载辖区 id 填写，不能按角色填写",
+                            "baseline amounts are per host jurisdiction id, not per role"),
+    "rules.base_year_outside": ("基期 base_year {year} 不在模拟年份内；请改为按承载辖区给出存量"
+                                "基数 baseline",
+                                "base_year {year} is outside the simulated years; give "
+                                "baseline amounts per host instead"),
+    "rules.capped_no_start": ("限期限额规则需要起始年：税源 {stream!r} 没有迁移年份（请设定 "
+                              "`start`，或只覆盖迁移企业）",
+                              "capped rule needs a start year: stream {stream!r} has no move "
+                              "year (set `start`, or cover migrated firms only)"),
+    "rules.last_band_open": ("最后一档不需要 `upto`（不设上限）",
+                             "the last band needs no `upto` (open)"),
+    "rules.bands_increase": ("各档上限 `upto` 须递增", "band limits `upto` must increase"),
+    "rules.only_last_open": ("只有最后一档可以不设 `upto`",
+                             "only the last band may be open (no `upto`)"),
+    "rules.id_not_role": ("{key} 须是辖区 id：这笔支付不与税源挂钩，不能用 'host' 等角色",
+                          "{key} must be a jurisdiction id: the payment is not tied to a "
+                          "stream, so roles such as 'host' do not apply"),
+})
 
 
 class RuleError(ValueError):
-    """A rule cannot be applied to the streams it was given (raised at compile time)."""
+    """A rule cannot be applied to the streams it was given (raised at compile time); holds
+    the catalogue :class:`~sharing.i18n.Problem` saying why."""
+
+    def __init__(self, key: str, /, **params: Any):
+        self.problem = Problem(key, params)
+        super().__init__(self.problem.message())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -126,9 +177,8 @@ class Pool:
         idx = self.roles[key]
         missing = np.flatnonzero(idx < 0)
         if missing.size:
-            raise RuleError(
-                f"rule uses role {key!r} but stream {self.stream_id(missing[0])!r} has no {key}"
-            )
+            raise RuleError("rules.role_missing", role=key,
+                            stream=self.stream_id(missing[0]))
         return idx
 
     def with_amounts(self, amounts: np.ndarray) -> Pool:
@@ -236,9 +286,9 @@ def split_by_shares(amounts: np.ndarray, shares: np.ndarray) -> np.ndarray:
     shares = np.asarray(shares, dtype=float)
     cells = shares.shape[0] * amounts.size
     if cells > MAX_SPLIT_CELLS:
-        raise RuleError(message("bounds.split_too_large", keys=shares.shape[0],
-                                streams=amounts.shape[0], years=amounts.shape[-1],
-                                cells=f"{cells:,}", limit=f"{MAX_SPLIT_CELLS:,}"))
+        raise RuleError("bounds.split_too_large", keys=shares.shape[0],
+                        streams=amounts.shape[0], years=amounts.shape[-1],
+                        cells=f"{cells:,}", limit=f"{MAX_SPLIT_CELLS:,}")
     if shares.ndim == 1:
         shares = shares[:, None, None]
     elif shares.ndim == 2:
@@ -251,11 +301,11 @@ def split_by_shares(amounts: np.ndarray, shares: np.ndarray) -> np.ndarray:
 
 def _shares_check(shares: dict[str, float], where: str = "shares") -> dict[str, float]:
     if not shares:
-        raise PathError(where, "at least one share is needed")
+        raise fault(where, "rules.no_shares")
     total = sum(shares.values())
     if abs(total - 1.0) > SHARE_TOLERANCE:
         listed = ", ".join(f"{k} {v:g}" for k, v in shares.items())
-        raise PathError(where, f"shares must sum to 1, got {total:.6g} ({listed})")
+        raise fault(where, "rules.shares_sum", total=f"{total:.6g}", listed=listed)
     return shares
 
 
@@ -270,15 +320,15 @@ def _within(years: np.ndarray, span: YearRange) -> np.ndarray:
 def _check_stages(spans: list[YearRange], name: str = "stages") -> None:
     for i, (a, b) in enumerate(spans):
         if a > b:
-            raise PathError(f"{name}[{i}]", f"years {a}-{b}: the first year is after the last")
+            raise fault(f"{name}[{i}]", "rules.years_backwards", first=a, last=b)
     order = sorted(range(len(spans)), key=lambda i: spans[i])
     for i, j in itertools.pairwise(order):
         if spans[j][0] <= spans[i][1]:
             first, second = sorted((i, j))
             a, b = spans[first]
             c, d = spans[second]
-            raise PathError(f"{name}[{first}]",
-                            f"years {a}-{b} overlap {name}[{second}] ({c}-{d})")
+            raise fault(f"{name}[{first}]", "rules.years_overlap", a=a, b=b,
+                        other=f"{name}[{second}]", c=c, d=d)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -359,7 +409,8 @@ def _apply_preset(rule_type: str, data: Any) -> Any:
     preset = PRESETS.get(name) if isinstance(name, str) else None
     valid = sorted(k for k, p in PRESETS.items() if p.rule == rule_type)
     if preset is None or preset.rule != rule_type:
-        raise PathError("preset", f"unknown {rule_type} preset {name!r}; valid: {', '.join(valid)}")
+        raise fault("preset", "rules.unknown_preset", did_you_mean(str(name), valid),
+                    type=rule_type, name=name, valid=", ".join(valid))
     merged = {**preset.params, **data}
     merged.setdefault("reference", preset.reference)
     return merged
@@ -456,10 +507,10 @@ class Factors(RuleBase):
         for factor, weight in self.weights.items():
             values = contributions.get(factor)
             if values is None:
-                raise RuleError(f"factor {factor!r} has no values in contributions")
+                raise RuleError("rules.factor_missing", factor=factor)
             total = sum(values.values())
             if total <= 0:
-                raise RuleError(f"factor {factor!r} sums to {total:g}; it needs a positive total")
+                raise RuleError("rules.factor_zero", factor=factor, total=f"{total:g}")
             for jid, v in values.items():
                 shares[jid] = shares.get(jid, 0.0) + weight * v / total
         return shares
@@ -499,8 +550,7 @@ class StockIncrement(RuleBase):
     def _baseline_ids(self) -> StockIncrement:
         roles = sorted(set(self.baseline or ()) & set(ROLES))
         if roles:
-            raise PathError(f"baseline.{roles[0]}", "baseline amounts are per host "
-                            "jurisdiction id, not per role")
+            raise fault(f"baseline.{roles[0]}", "rules.baseline_role")
         return self
 
     def keys(self) -> set[str]:
@@ -517,9 +567,7 @@ class StockIncrement(RuleBase):
         if self.baseline is None:
             base = pool.amounts_in(self.base_year)
             if base is None:
-                raise RuleError(
-                    f"base_year {self.base_year} is outside the simulated years; give "
-                    "baseline amounts per host instead")
+                raise RuleError("rules.base_year_outside", year=self.base_year)
             level = np.minimum(positive, np.maximum(base, 0.0)[:, None] * index[None, :])
         else:
             host = pool.who("host")
@@ -617,7 +665,7 @@ class Extension(Frozen):
     @model_validator(mode="after")
     def _one_trigger(self) -> Extension:
         if (self.when is None) == (self.below is None):
-            raise PathError("", message("rules.extension_trigger"))
+            raise fault("", "rules.extension_trigger")
         return self
 
 
@@ -695,7 +743,7 @@ class Capped(RuleBase):
     @model_validator(mode="after")
     def _cap_for_extension(self) -> Capped:
         if self.extension is not None and self.extension.when is not None and self.cap is None:
-            raise PathError("extension.when", message("rules.extension_needs_cap"))
+            raise fault("extension.when", "rules.extension_needs_cap")
         return self
 
     def keys(self) -> set[str]:
@@ -707,8 +755,7 @@ class Capped(RuleBase):
             return np.full(pool.n_groups, self.start)
         if np.any(pool.move_year < 0):
             bad = pool.stream_id(np.flatnonzero(pool.move_year < 0)[0])
-            raise RuleError(f"capped rule needs a start year: stream {bad!r} has no move "
-                            "year (set `start`, or cover migrated firms only)")
+            raise RuleError("rules.capped_no_start", stream=bad)
         start = np.zeros(pool.n_groups, dtype=int)
         start[pool.group] = pool.production_year if self.start_from == "production" \
             else pool.move_year
@@ -853,12 +900,12 @@ class Tiered(RuleBase):
     def _ascending(self) -> Tiered:
         limits = [b.upto for b in self.bands]
         if limits[-1] is not None:
-            raise PathError(f"bands[{len(limits) - 1}]", "the last band needs no `upto` (open)")
+            raise fault(f"bands[{len(limits) - 1}]", "rules.last_band_open")
         for i, (lo, hi) in enumerate(itertools.pairwise(limits[:-1])):
             if lo is None or hi is None or hi <= lo:
-                raise PathError(f"bands[{i + 1}]", "band limits `upto` must increase")
+                raise fault(f"bands[{i + 1}]", "rules.bands_increase")
         if any(u is None for u in limits[:-1]):
-            raise PathError("bands", "only the last band may be open (no `upto`)")
+            raise fault("bands", "rules.only_last_open")
         return self
 
     def keys(self) -> set[str]:
@@ -905,8 +952,7 @@ class FixedReturn(RuleBase):
     def _ids_not_roles(self) -> FixedReturn:
         for key in ("payer", "beneficiary"):
             if getattr(self, key) in ROLES:
-                raise PathError(key, f"{key} must be a jurisdiction id: the payment is not "
-                                "tied to a stream, so roles such as 'host' do not apply")
+                raise fault(key, "rules.id_not_role", key=key)
         return self
 
     def keys(self) -> set[str]:

@@ -28,6 +28,7 @@ import pandas as pd
 import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     Field,
     ValidationError,
     ValidationInfo,
@@ -36,8 +37,9 @@ from pydantic import (
 )
 
 from sharing.channels import Settlement
+from sharing.errors import problem_of
 from sharing.frozen import Frozen, FrozenDict, FrozenMap
-from sharing.i18n import Lang, Problem, define, did_you_mean, message, raw
+from sharing.i18n import Lang, Problem, define, did_you_mean, raw
 from sharing.rules import (
     ROLES,
     Amount,
@@ -49,6 +51,8 @@ from sharing.rules import (
     SignedAmount,
     Text,
     Year,
+    _shares_check,
+    fault,
     walk,
 )
 from sharing.taxes import TAXES, Tax
@@ -62,7 +66,19 @@ seconds per MB), a CSV file (``firms_csv``, actuals) at most 20 MB."""
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 """libyaml's safe loader when PyYAML has it (the same tags as ``yaml.safe_load``, four
 times faster), else the pure-Python one."""
-Province = Literal["sichuan", "chongqing", "other"]
+PROVINCE_ALIASES = {"四川": "sichuan", "四川省": "sichuan", "重庆": "chongqing",
+                    "重庆市": "chongqing", "其他": "other"}
+
+
+def _province(value: Any) -> Any:
+    """``Sichuan``, ``SICHUAN ``, ``四川`` and ``四川省`` all mean ``sichuan``."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    return PROVINCE_ALIASES.get(text, text.lower())
+
+
+Province = Annotated[Literal["sichuan", "chongqing", "other"], BeforeValidator(_province)]
 # An id never starts with "-", so that no exported id reads as a spreadsheet formula.
 Ident = Annotated[str, Field(min_length=1, max_length=80,
                              pattern=r"^[A-Za-z0-9_.][A-Za-z0-9_\-.]*$")]
@@ -79,6 +95,39 @@ define({
     "scenario.production_of_project": (
         "只有迁移企业（origin、destination、move_year）才有达产年份 production_year",
         "only a migrated firm (origin, destination, move_year) has a production_year"),
+    "scenario.years_backwards": ("年份范围 {start}-{end} 起止颠倒",
+                                 "year range {start}-{end} runs backwards"),
+    "scenario.base_or_by_year": ("请给出 `base`（配合 growth）或 `by_year`，二者只能选一",
+                                 "give either `base` (with growth) or `by_year`, not both"),
+    "scenario.same_origin": ("迁出地与迁入地相同", "origin and destination are the same"),
+    "scenario.project_host": ("异地流转项目的落地地 host 须不同于引进地 introduced_by",
+                              "a transferred project's host must differ from introduced_by"),
+    "scenario.firm_kind": (
+        "企业要么是迁移企业（origin、destination、move_year、pre_move），要么是异地流转项目"
+        "（introduced_by、host、taxes）",
+        "a firm is either migrated (origin, destination, move_year, pre_move) or a "
+        "transferred project (introduced_by, host, taxes)"),
+    "scenario.covers_what": ("请说明覆盖哪些税源：park、firm、stream、host、tax 或 kind",
+                             "say which streams: park, firm, stream, host, tax or kind"),
+    "scenario.cost_owner": ("成本须属于一个园区 `park`，或列出分担方 `parties`（二者选一）",
+                            "a cost belongs to a `park` or lists its `parties`"),
+    "scenario.unknown_jurisdiction": ("未知辖区 {id!r}（已有：{known}）",
+                                      "unknown jurisdiction {id!r} (known: {known})"),
+    "scenario.unknown_party": ("未知的辖区或角色 {id!r}（辖区：{known}；角色：{roles}）",
+                               "unknown jurisdiction or role {id!r} (jurisdictions: {known}; "
+                               "roles: {roles})"),
+    "scenario.unknown_item": ("未知的{kind_zh} {id!r}（已有：{known}）",
+                              "unknown {kind} {id!r} (known: {known})"),
+    "scenario.duplicate_id": ("重复的 id {id!r}（另见 {other}）",
+                              "duplicate id {id!r} (also {other})"),
+    "scenario.site_not_partner": ("片区承载辖区 {host!r} 不是园区 {park!r} 的共建方",
+                                  "site host {host!r} is not a partner of park {park!r}"),
+    "scenario.contribution_owner": ("投入要素须属于某个协议、园区或成本的 id（已有：{known}）",
+                                    "contributions belong to an agreement, park or cost id "
+                                    "(known: {known})"),
+    "scenario.ambiguous_owner": ("{owner!r} 同时是{kinds_zh}的 id；请改名其一，使归属明确",
+                                 "{owner!r} is the id of {kinds_en}; rename one so the owner "
+                                 "is clear"),
 })
 
 define({
@@ -90,9 +139,9 @@ define({
         "the file is larger than the limit of {limit} MB (put long firm lists in a "
         "`firms_csv` file)"),
     "safety.not_utf8": (
-        "第 {row} 行第 {column} 个字符处的字节 0x{byte} 不是 UTF-8；请将文件另存为 UTF-8"
+        "不是 UTF-8 文本：第 {row} 行第 {column} 个字符处的字节 0x{byte}；请将文件另存为 UTF-8"
         "（Excel：“CSV UTF-8”；记事本：编码 UTF-8）",
-        "row {row}, character {column}: byte 0x{byte} is not UTF-8; save the file as UTF-8 "
+        "not UTF-8 text: row {row}, character {column}, byte 0x{byte}; save the file as UTF-8 "
         "(in Excel: 'CSV UTF-8'; in Notepad: encoding UTF-8)"),
     "safety.firms_csv_outside": (
         "firms_csv {name!r} 不在情景文件所在的文件夹 {folder} 内（也不在允许的数据目录内），"
@@ -109,6 +158,7 @@ define({
         "this scenario has no folder (an upload or a workbook), so it cannot name a firms_csv "
         "{name!r}; list the firms under `firms` instead"),
 })
+KINDS = {"park": "园区", "firm": "企业", "stream": "税源", "agreement": "协议", "cost": "成本"}
 
 
 class ScenarioError(ValueError):
@@ -161,7 +211,7 @@ class Years(Model):
     @model_validator(mode="after")
     def _ordered(self) -> Years:
         if self.end < self.start:
-            raise PathError("end", f"year range {self.start}-{self.end} runs backwards")
+            raise fault("end", "scenario.years_backwards", start=self.start, end=self.end)
         return self
 
 
@@ -208,9 +258,9 @@ class Projection(Model):
     @model_validator(mode="after")
     def _one_source(self) -> Projection:
         if (self.base is None) == (self.by_year is None):
-            raise PathError("base", "give either `base` (with growth) or `by_year`, not both")
+            raise fault("base", "scenario.base_or_by_year")
         if self.start is not None and self.end is not None and self.end < self.start:
-            raise PathError("end", f"year range {self.start}-{self.end} runs backwards")
+            raise fault("end", "scenario.years_backwards", start=self.start, end=self.end)
         return self
 
 
@@ -276,27 +326,24 @@ class Firm(Model):
         project = [self.introduced_by, self.host, self.taxes]
         if all(v is not None for v in migrated) and all(v is None for v in project):
             if self.origin == self.destination:
-                raise PathError("destination", "origin and destination are the same")
+                raise fault("destination", "scenario.same_origin")
             if self.production_year is not None:
                 gap = self.production_year - self.move_year
                 if gap < 0:
-                    raise PathError("production_year", message(
-                        "scenario.production_before_move", production=self.production_year,
-                        move=self.move_year))
+                    raise fault("production_year", "scenario.production_before_move",
+                                production=self.production_year, move=self.move_year)
                 if gap > MAX_PRODUCTION_DELAY:
-                    raise PathError("production_year", message(
-                        "scenario.production_too_late", production=self.production_year,
-                        move=self.move_year, gap=gap, limit=MAX_PRODUCTION_DELAY))
+                    raise fault("production_year", "scenario.production_too_late",
+                                production=self.production_year, move=self.move_year,
+                                gap=gap, limit=MAX_PRODUCTION_DELAY)
             return self
         if self.production_year is not None:
-            raise PathError("production_year", message("scenario.production_of_project"))
+            raise fault("production_year", "scenario.production_of_project")
         if all(v is not None for v in project) and all(v is None for v in migrated):
             if self.introduced_by == self.host:
-                raise PathError("host", "a transferred project's host must differ from "
-                                "introduced_by")
+                raise fault("host", "scenario.project_host")
             return self
-        raise PathError("", "a firm is either migrated (origin, destination, move_year, "
-                        "pre_move) or a transferred project (introduced_by, host, taxes)")
+        raise fault("", "scenario.firm_kind")
 
     @property
     def producing_from(self) -> int | None:
@@ -334,7 +381,7 @@ class Covers(Model):
     @model_validator(mode="after")
     def _something(self) -> Covers:
         if all(v is None for v in self.model_dump().values()):
-            raise PathError("", "say which streams: park, firm, stream, host, tax or kind")
+            raise fault("", "scenario.covers_what")
         return self
 
     def listed(self, key: str) -> tuple[str, ...] | None:
@@ -413,9 +460,9 @@ class Cost(Model):
     @model_validator(mode="after")
     def _tied(self) -> Cost:
         if (self.park is None) == (self.parties is None):
-            raise PathError("park", "a cost belongs to a `park` or lists its `parties`")
+            raise fault("park", "scenario.cost_owner")
         if isinstance(self.paid_by, dict):
-            Fixed(shares=self.paid_by)
+            _shares_check(self.paid_by, "paid_by")
         return self
 
 
@@ -447,7 +494,8 @@ class Scenario(Model):
     @model_validator(mode="after")
     def _references(self, info: ValidationInfo) -> Scenario:
         firms_loaded = not self.firms_csv or bool((info.context or {}).get("firms_loaded"))
-        problems = list(dict.fromkeys(_reference_problems(self, firms_loaded)))
+        problems = list({(path, problem.text()): (path, problem) for path, problem
+                          in _reference_problems(self, firms_loaded)}.values())
         if problems:
             raise PathError(*problems[0], *problems[1:])
         return self
@@ -640,15 +688,24 @@ def _assign(sc: Scenario, data: dict, path: str, value: Any) -> None:
 
 
 def _reference_problems(sc: Scenario, firms_loaded: bool = True):
-    """Yield (path, message) for every id that points nowhere or is duplicated.
+    """Yield (path, Problem) for every id that points nowhere or is duplicated, with the
+    closest known ids.
 
     Firm ids in ``covers`` are checked only once the ``firms_csv`` firms are loaded."""
     known = set(sc.jurisdiction_ids)
+    listed = ", ".join(sorted(known))
 
     def unknown(path: str, jid: str | None):
         if jid is not None and jid not in known:
-            return (path, f"unknown jurisdiction {jid!r} (known: {', '.join(sorted(known))})")
+            return (path, Problem("scenario.unknown_jurisdiction", {"id": jid, "known": listed},
+                                  close=tuple(did_you_mean(jid, sorted(known)))))
         return None
+
+    def unknown_item(path: str, kind: str, value: str, valid: set[str]):
+        return (path, Problem("scenario.unknown_item", {
+            "kind": kind, "kind_zh": KINDS[kind], "id": value,
+            "known": ", ".join(sorted(valid)) or "-"},
+            close=tuple(did_you_mean(value, sorted(valid)))))
 
     for name, items in (("jurisdictions", sc.jurisdictions), ("parks", sc.parks),
                         ("firms", sc.firms), ("streams", sc.streams), ("costs", sc.costs),
@@ -656,8 +713,8 @@ def _reference_problems(sc: Scenario, firms_loaded: bool = True):
         seen: dict[str, int] = {}
         for i, item in enumerate(items):
             if item.id in seen:
-                yield (f"{name}[{i}].id",
-                       f"duplicate id {item.id!r} (also {name}[{seen[item.id]}])")
+                yield (f"{name}[{i}].id", Problem("scenario.duplicate_id", {
+                    "id": item.id, "other": f"{name}[{seen[item.id]}]"}))
             seen.setdefault(item.id, i)
     checks = []
     for jid in sc.retention.jurisdictions:
@@ -668,8 +725,8 @@ def _reference_problems(sc: Scenario, firms_loaded: bool = True):
         for k, site in enumerate(park.sites):
             checks.append(unknown(f"parks[{i}].sites[{k}].host", site.host))
             if site.host in known and site.host not in park.partners:
-                checks.append((f"parks[{i}].sites[{k}].host",
-                               f"site host {site.host!r} is not a partner of park {park.id!r}"))
+                checks.append((f"parks[{i}].sites[{k}].host", Problem(
+                    "scenario.site_not_partner", {"host": site.host, "park": park.id})))
     for i, firm in enumerate(sc.firms):
         for key in ("origin", "destination", "introduced_by", "host"):
             checks.append(unknown(f"firms[{i}].{key}", getattr(firm, key)))
@@ -678,24 +735,28 @@ def _reference_problems(sc: Scenario, firms_loaded: bool = True):
     ids = {"park": {p.id for p in sc.parks}, "firm": {f.id for f in sc.firms},
            "stream": {s.id for s in sc.streams}}
     agreement_ids = {a.id for a in sc.agreements}
+    parties = [*sorted(known), *ROLES]
     for i, ag in enumerate(sc.agreements):
         for key in ("park", "firm", "stream"):
             for value in ag.covers.listed(key) or ():
                 if value not in ids[key] and (key != "firm" or firms_loaded):
-                    checks.append((f"agreements[{i}].covers.{key}", f"unknown {key} {value!r}"))
+                    checks.append(unknown_item(f"agreements[{i}].covers.{key}", key, value,
+                                               ids[key]))
         for value in ag.covers.listed("host") or ():
             checks.append(unknown(f"agreements[{i}].covers.host", value))
         for rule in walk(ag.rule):
             for key in sorted(rule.keys()):
                 if key not in known and key not in ROLES:
-                    checks.append((f"agreements[{i}].rule", f"unknown jurisdiction or role "
-                                   f"{key!r} (roles: {', '.join(ROLES)})"))
+                    checks.append((f"agreements[{i}].rule", Problem(
+                        "scenario.unknown_party", {"id": key, "known": listed,
+                                                   "roles": ", ".join(ROLES)},
+                        close=tuple(did_you_mean(key, parties)))))
         for k, stat in enumerate(ag.statistics):
             for key in stat.shares or ():
                 checks.append(unknown(f"agreements[{i}].statistics[{k}].shares", key))
     for i, cost in enumerate(sc.costs):
         if cost.park is not None and cost.park not in ids["park"]:
-            checks.append((f"costs[{i}].park", f"unknown park {cost.park!r}"))
+            checks.append(unknown_item(f"costs[{i}].park", "park", cost.park, ids["park"]))
         for k, p in enumerate(cost.parties or ()):
             checks.append(unknown(f"costs[{i}].parties[{k}]", p))
         payers = [cost.paid_by] if isinstance(cost.paid_by, str) else list(cost.paid_by)
@@ -706,27 +767,29 @@ def _reference_problems(sc: Scenario, firms_loaded: bool = True):
                 checks.append(unknown(f"costs[{i}].rule.shares", p))
         if isinstance(cost.rule, ByBenefit):
             if cost.rule.agreement not in agreement_ids:
-                checks.append((f"costs[{i}].rule.agreement",
-                               f"unknown agreement {cost.rule.agreement!r}"))
+                checks.append(unknown_item(f"costs[{i}].rule.agreement", "agreement",
+                                           cost.rule.agreement, agreement_ids))
             for k, p in enumerate(cost.rule.parties or ()):
                 checks.append(unknown(f"costs[{i}].rule.parties[{k}]", p))
     kinds = {"agreement": agreement_ids, "park": ids["park"], "cost": {c.id for c in sc.costs}}
+    owners = sorted(set().union(*kinds.values()))
     for owner, factors in sc.contributions.items():
         owned_by = [k for k, v in kinds.items() if owner in v]
         if not owned_by:
-            checks.append((f"contributions.{owner}",
-                           "contributions belong to an agreement, park or cost id"))
+            checks.append((f"contributions.{owner}", Problem(
+                "scenario.contribution_owner", {"id": owner, "known": ", ".join(owners) or "-"},
+                close=tuple(did_you_mean(owner, owners)))))
         elif len(owned_by) > 1:
             named = {"agreement": "an agreement", "park": "a park", "cost": "a cost"}
-            checks.append((f"contributions.{owner}", f"{owner!r} is the id of "
-                           f"{' and of '.join(named[k] for k in owned_by)}; rename one so the "
-                           "owner is clear"))
+            checks.append((f"contributions.{owner}", Problem("scenario.ambiguous_owner", {
+                "owner": owner, "kinds_zh": "和".join(KINDS[k] for k in owned_by),
+                "kinds_en": " and of ".join(named[k] for k in owned_by)})))
         for factor, values in factors.items():
             for jid in values:
                 checks.append(unknown(f"contributions.{owner}.{factor}.{jid}", jid))
     for park_id, shares in sc.standalone.items():
         if park_id not in ids["park"]:
-            checks.append((f"standalone.{park_id}", f"unknown park {park_id!r}"))
+            checks.append(unknown_item(f"standalone.{park_id}", "park", park_id, ids["park"]))
         for jid in shares:
             checks.append(unknown(f"standalone.{park_id}.{jid}", jid))
     yield from (c for c in checks if c is not None)
@@ -754,9 +817,11 @@ def format_loc(loc: tuple, data: Any) -> str:
             node = {k: getattr(node, k, None) for k in type(node).model_fields}
         if isinstance(node, dict) and part not in node and node.get("type") == part:
             continue
-        if isinstance(part, int):
+        if _member_label(part, node):
+            continue
+        if isinstance(part, int) and not isinstance(node, dict):
             out += f"[{part}]"
-        else:
+        else:  # a key, or a year in a mapping (by_year.2025)
             out += f".{part}" if out else str(part)
         try:
             node = node[part]
@@ -772,6 +837,20 @@ def _composed(text: str) -> yaml.Node | None:
         return yaml.compose(text, Loader=SAFE_LOADER)
     except (yaml.YAMLError, RecursionError):
         return None
+
+_TYPE_NAMES = {"str", "int", "float", "bool", "list", "tuple", "dict", "none"}
+
+
+def _member_label(part: Any, node: Any) -> bool:
+    """Whether ``part`` is the label pydantic gives one member of a union (``str``,
+    ``tuple[str, ...]``, ``constrained-float``) rather than a key of the data (scenario keys
+    never hold ``[`` or ``-``)."""
+    if not isinstance(part, str):
+        return False
+    if not isinstance(node, dict):
+        return True  # below a value or a list, a name is never a key
+    # pydantic's labels: "tuple[str, ...]", "constrained-float", "function-after[...]"
+    return part not in node and ("[" in part or "-" in part or part in _TYPE_NAMES)
 
 
 def _line_of(text: str | None, dotted: str) -> int | None:
@@ -807,40 +886,44 @@ def _split_path(dotted: str) -> list[str | int]:
     return parts
 
 
-def _problem(where: str, text: str | None, path: str, message: str) -> str:
-    line = _line_of(text, path) if path else None
-    place = f"{where}:{line}" if line else where
-    return f"{place}: {path}: {message}" if path else f"{place}: {message}"
+_TYPE_ERRORS = ("_type", "_parsing", "literal_error", "int_from_float")
 
 
-def validation_items(err: ValidationError, data: Any) -> list[tuple[str, str]]:
-    """(key path, message) for each problem in a pydantic ValidationError."""
-    items = []
+def validation_items(err: ValidationError, data: Any, model: type[BaseModel] | None = None
+                     ) -> list[Problem]:
+    """One catalogue Problem, with its key path, for each problem in a pydantic
+    ValidationError (see :mod:`sharing.errors`). ``model`` (default: :class:`Scenario`) is
+    what was validated: an unknown key is answered with the closest keys of the model there.
+    Where a value matched no member of a union, the problem inside the member that fits its
+    shape is kept and "not text" for the other members dropped."""
+    model = model or Scenario
+    found: dict[tuple, Problem] = {}
+    wrong_type: set[str] = set()
     for e in err.errors():
         path = format_loc(e["loc"], data)
         cause = (e.get("ctx") or {}).get("error")
         if isinstance(cause, PathError):
-            for sub, message in cause.items:
-                full = f"{path}.{sub}" if path and sub else (path or sub)
-                items.append((full.replace(".[", "["), message))
+            for sub, problem in cause.items:
+                full = (f"{path}.{sub}" if path and sub else (path or sub)).replace(".[", "[")
+                found.setdefault((full, problem.text()), problem.at(path=full))
             continue
-        message = e["msg"].removeprefix("Value error, ")
-        if e["type"] == "missing":
-            message = "required key is missing"
-        elif e["type"] == "extra_forbidden":
-            message = "unknown key (check the spelling; see docs/scenario-format.md)"
-        elif e["type"] == "union_tag_invalid":
-            ctx = e["ctx"]
-            message = f"unknown type {ctx['tag']!r}; valid: {ctx['expected_tags']}"
-        items.append((path, message))
-    return list(dict.fromkeys(items))
+        if (path,) in found:
+            continue  # the other members of a union: one problem per key path
+        found[(path,)] = problem_of(e, model).at(path=path)
+        if e["type"].endswith(_TYPE_ERRORS):
+            wrong_type.add(path)
+    deeper = {k[0] for k in found}
+    return [p for k, p in found.items()
+            if not (len(k) == 1 and k[0] in wrong_type
+                    and any(d.startswith((k[0] + ".", k[0] + "[")) for d in deeper))]
 
 
 def validation_problems(err: ValidationError, data: Any, where: str,
-                        text: str | None = None) -> list[str]:
-    """Readable one-line problems from a pydantic ValidationError."""
-    return [_problem(where, text, path, message)
-            for path, message in validation_items(err, data)]
+                        text: str | None = None) -> list[Problem]:
+    """The problems of a pydantic ValidationError, placed in file ``where`` (and at their
+    line in its ``text``)."""
+    return [p.at(where=where, line=_line_of(text, p.path) if p.path else None)
+            for p in validation_items(err, data)]
 
 
 def read_bytes(path: str | Path, limit: int = MAX_FILE_BYTES) -> bytes:
@@ -854,25 +937,26 @@ def read_bytes(path: str | Path, limit: int = MAX_FILE_BYTES) -> bytes:
     try:
         fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
-        raise ScenarioError([f"{p}: no such file"]) from None
+        raise ScenarioError([Problem("file.missing", where=str(p))]) from None
     except (OSError, ValueError) as e:  # ValueError: a NUL in the name
-        raise ScenarioError([f"{p}: cannot read ({getattr(e, 'strerror', None) or e})"]) \
-            from None
+        raise ScenarioError([Problem("file.unreadable", {
+            "reason": getattr(e, "strerror", None) or str(e)}, where=str(p))]) from None
     try:
         info = os.fstat(fd)
         if file_stat.S_ISDIR(info.st_mode):
-            raise ScenarioError([f"{p}: is a directory, not a scenario file"])
+            raise ScenarioError([Problem("file.directory", where=str(p))])
         if not file_stat.S_ISREG(info.st_mode):
             raise ScenarioError([Problem("safety.not_regular_file", where=str(p))])
         if info.st_size > limit:
-            raise ScenarioError([f"{p}: file is {info.st_size / 2**20:.1f} MB; the limit is "
-                                 f"{limit // 2**20} MB (put long firm lists in a "
-                                 "`firms_csv` file)"])
+            raise ScenarioError([Problem("file.too_big", {
+                "size": f"{info.st_size / 2**20:.1f}", "limit": f"{limit / 2**20:g}"},
+                where=str(p))])
         with os.fdopen(fd, "rb") as f:
             fd = -1
             raw = f.read(limit + 1)  # st_size is 0 for /proc files: never trust it alone
     except OSError as e:
-        raise ScenarioError([f"{p}: cannot read ({e.strerror})"]) from None
+        raise ScenarioError([Problem("file.unreadable", {"reason": e.strerror},
+                                     where=str(p))]) from None
     finally:
         if fd >= 0:
             os.close(fd)
@@ -969,8 +1053,8 @@ def parse_scenario(data: Any, where: str = "<scenario>", text: str | None = None
                    base_dir: Path | None = None) -> Scenario:
     """Validate already-parsed data into a Scenario (raises ScenarioError)."""
     if not isinstance(data, dict):
-        raise ScenarioError([f"{where}: the file must be a mapping of keys (scenario, name, "
-                             f"years, jurisdictions, ...), not {type(data).__name__}"])
+        raise ScenarioError([Problem("scenario.not_mapping", {"kind": type(data).__name__},
+                                     where=where)])
     try:
         sc = Scenario.model_validate(data)
     except ValidationError as err:
@@ -986,27 +1070,47 @@ def parse_scenario(data: Any, where: str = "<scenario>", text: str | None = None
     return sc
 
 
-_KEY_PATH = re.compile(r"^([A-Za-z_][\w]*(?:\[\d+\]|\.[\w\-]+)*): (.*)$", re.S)
-
-
 def located(err: ScenarioError, path: str | Path) -> ScenarioError:
-    """The same problems, each that starts with a key path prefixed by ``file:line:``
-    (for errors found after loading, when the engine compiles the scenario)."""
+    """The same problems, each with a key path and no file placed in ``path`` at the key's
+    line (for errors found after loading, when the engine compiles the scenario)."""
     try:
         text = read_text(path)
     except ScenarioError:
         text = None
-    problems = []
-    for problem in err.problems:
-        match = _KEY_PATH.match(problem)
-        problems.append(_problem(str(path), text, *match.groups()) if match else problem)
-    return ScenarioError(problems)
+    return ScenarioError([p.at(where=str(path), line=_line_of(text, p.path) if p.path else None)
+                          if not p.where and not p.sheet else p for p in err.items])
+
+
+define({
+    "file.too_big": ("文件大小 {size} MB，超过上限 {limit} MB（较长的企业名单请放在 `firms_csv` "
+                     "文件中）",
+                     "file is {size} MB; the limit is {limit} MB (put long firm lists in a "
+                     "`firms_csv` file)"),
+    "file.missing": ("没有这个文件", "no such file"),
+    "file.directory": ("这是文件夹，不是情景文件", "is a directory, not a scenario file"),
+    "file.unreadable": ("无法读取（{reason}）", "cannot read ({reason})"),
+    "scenario.not_mapping": ("文件须是键值映射（scenario、name、years、jurisdictions ……），"
+                             "而不是 {kind}",
+                             "the file must be a mapping of keys (scenario, name, years, "
+                             "jurisdictions, ...), not {kind}"),
+    "scenario.not_yaml": ("不是有效的 YAML：{problem}", "not valid YAML: {problem}"),
+    "firms.not_csv": ("不是可读的 CSV（{error}）", "not a readable CSV ({error})"),
+    "firms.missing_columns": ("缺少列 {columns}（应有：{expected}；`sharing template firms` "
+                              "可生成模板）",
+                              "missing column(s) {columns} (expected: {expected}; `sharing "
+                              "template firms` writes a template)"),
+    "firms.unknown_column": ("未知列 {column!r}（应有：{expected}）",
+                             "unknown column {column!r} (expected: {expected})"),
+    "firms.not_number": ("{value!r} 不是数", "{value!r} is not a number"),
+    "firms.duplicate": ("重复的企业 id {id!r}（另见第 {other} 行）",
+                        "duplicate firm id {id!r} (also row {other})"),
+})
 
 
 define({
     "scenario.no_such_scenario": (
-        "{path}：没有这个文件，也不是内置情景（`sharing list` 列出内置情景）",
-        "{path}: no such file, and not a built-in scenario (`sharing list` shows them)"),
+        "没有这个文件，也不是内置情景（`sharing list` 列出内置情景）",
+        "no such file, and not a built-in scenario (`sharing list` shows them)"),
 })
 
 
@@ -1047,7 +1151,7 @@ def find_scenario(name: str | Path) -> Path:
     key = path.as_posix().removesuffix(".yaml")
     if key in builtin:
         return builtin[key]
-    raise ScenarioError([Problem("scenario.no_such_scenario", {"path": str(name)},
+    raise ScenarioError([Problem("scenario.no_such_scenario", where=str(name),
                                  close=tuple(did_you_mean(key, builtin)))])
 
 
@@ -1068,9 +1172,10 @@ def load_scenario(path: str | Path) -> Scenario:
         if "nesting depth" in str(getattr(e, "problem", "")):  # libyaml's own depth limit
             raise ScenarioError([Problem("safety.too_deep", where=str(path))]) from None
         mark = getattr(e, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
+        line = mark.line + 1 if mark is not None else None
         problem = getattr(e, "problem", None) or str(e)
-        raise ScenarioError([f"{path}{line}: not valid YAML: {problem}"]) from None
+        raise ScenarioError([Problem("scenario.not_yaml", {"problem": problem},
+                                     where=str(path), line=line)]) from None
     return parse_scenario(data, str(path), text, Path(path).parent)
 
 
@@ -1092,16 +1197,20 @@ def read_firms_csv(path: str | Path, jurisdictions: set[str] | None = None) -> l
     try:
         df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
-        raise ScenarioError([f"{path}: not a readable CSV ({e})"]) from None
+        raise ScenarioError([Problem("firms.not_csv", {"error": str(e).strip()},
+                                     where=str(path))]) from None
     df.columns = [c.strip() for c in df.columns]
     unknown = [c for c in df.columns if c not in FIRM_COLUMNS]
     missing = [c for c in REQUIRED_FIRM_COLUMNS if c not in df.columns]
     if unknown or missing:
-        bits = [f"missing column(s) {', '.join(missing)}"] if missing else []
-        if unknown:
-            bits.append(f"unknown column(s) {', '.join(unknown)}")
-        raise ScenarioError([f"{path}: {'; '.join(bits)} (expected: {', '.join(FIRM_COLUMNS)}; "
-                             "`sharing template firms` writes a template)"])
+        expected = ", ".join(FIRM_COLUMNS)
+        raise ScenarioError(
+            [Problem("firms.missing_columns", {"columns": ", ".join(missing),
+                                               "expected": expected}, where=str(path))
+             for _ in missing[:1]]
+            + [Problem("firms.unknown_column", {"column": c, "expected": expected},
+                       where=str(path), row=1, column=c, close=tuple(did_you_mean(c, FIRM_COLUMNS)))
+               for c in unknown])
     problems = []
     numeric = {}
     for col in ["move_year", "production_year", "growth",
@@ -1116,25 +1225,29 @@ def read_firms_csv(path: str | Path, jurisdictions: set[str] | None = None) -> l
         if col == "production_year":
             bad &= text_values != ""  # blank: the move year
         for row in np.flatnonzero(bad)[:5]:
-            problems.append(f"{path}: row {row + 2}, column {col}: {df[col].iat[row]!r} "
-                            "is not a number")
+            problems.append(Problem("firms.not_number", {"value": df[col].iat[row]},
+                                    where=str(path), row=row + 2, column=col))
         if col in ("move_year", "production_year"):  # 2024.9 is refused, as in YAML
             fractional = ~bad & values.notna() & (values.fillna(0.0) % 1 != 0)
             problems.extend(Problem("bounds.fractional_year", {"value": df[col].iat[row]},
-                                    where=str(path), path=f"row {row + 2}, column {col}")
+                                    where=str(path), row=row + 2, column=col)
                             for row in np.flatnonzero(fractional)[:5])
         numeric[col] = values.to_numpy()
     first_row: dict[str, int] = {}
     for row, fid in enumerate(df["id"]):
         if fid in first_row:
-            problems.append(f"{path}: row {row + 2}, column id: duplicate firm id {fid!r} "
-                            f"(also row {first_row[fid] + 2})")
+            problems.append(Problem("firms.duplicate", {"id": fid, "other": first_row[fid] + 2},
+                                    where=str(path), row=row + 2, column="id"))
         first_row.setdefault(fid, row)
     if jurisdictions is not None:
         for col in ("origin", "destination"):
             for row in np.flatnonzero(~df[col].isin(jurisdictions))[:5]:
-                problems.append(f"{path}: row {row + 2}, column {col}: unknown jurisdiction "
-                                f"{df[col].iat[row]!r} (known: {', '.join(sorted(jurisdictions))})")
+                value = df[col].iat[row]
+                problems.append(Problem(
+                    "scenario.unknown_jurisdiction",
+                    {"id": value, "known": ", ".join(sorted(jurisdictions))},
+                    where=str(path), row=row + 2, column=col,
+                    close=tuple(did_you_mean(value, sorted(jurisdictions)))))
     if problems:
         raise ScenarioError(problems)
     taxes_cols = [c for c in df.columns if c.startswith("pre_move_")]
@@ -1156,8 +1269,8 @@ def read_firms_csv(path: str | Path, jurisdictions: set[str] | None = None) -> l
         try:
             firms.append(Firm.model_validate(firm))
         except ValidationError as err:
-            problems.extend(f"{path}: row {i + 2}: {p.split(': ', 1)[1]}"
-                            for p in validation_problems(err, firm, "-"))
+            problems.extend(p.at(where=str(path), row=i + 2)
+                            for p in validation_items(err, firm, Firm))
             if len(problems) >= 20:
                 break
     if problems:

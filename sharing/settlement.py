@@ -76,6 +76,8 @@ def yuan(wan: float) -> Decimal:
 
 define({
     "settlement.not_csv": ("不是可读的 CSV（{error}）", "not a readable CSV ({error})"),
+    "settlement.not_text": ("不是 UTF-8 或 GBK 文本；请另存为 CSV UTF-8",
+                            "not UTF-8 or GBK text; save it as CSV UTF-8"),
     "settlement.missing_columns": (
         "缺少列 {missing}（应有：{expected}；`sharing template {what} 情景文件` 可生成模板）",
         "missing column(s) {missing} (expected: {expected}; `sharing template {what} "
@@ -223,8 +225,8 @@ def _frame(source: Source, default_name: str) -> tuple[pd.DataFrame, str]:
                 try:
                     text = source.decode("gb18030")
                 except UnicodeDecodeError:
-                    raise ScenarioError([Problem("settlement.not_csv", {
-                        "error": "not UTF-8 or GBK text"}, where=name)]) from None
+                    raise ScenarioError([Problem("settlement.not_text", where=name)]) \
+                        from None
         else:
             name = str(source)
             text = read_text(source, chinese_fallback=True)

@@ -79,7 +79,8 @@ def test_bad_scenario_shows_problems_not_traceback(tmp_path, monkeypatch):
     assert not at.exception
     assert not at.table
     message = at.error[0].value
-    assert "broken.yaml:4: years.end" in message
+    assert "broken.yaml:4: years.end: 年份范围 2030-2020 起止颠倒 / year range 2030-2020 runs " \
+           "backwards" in message
     assert "jurisdictions" in message
     assert "Traceback" not in message
 

@@ -170,10 +170,9 @@ def test_builtin_scenario_by_name_from_any_folder(tmp_path):
 def test_unknown_builtin_name_suggests_the_closest():
     out = cli("run", "gaozu")
     assert out.returncode == 2 and "Traceback" not in out.stderr
-    assert ("gaozu：没有这个文件，也不是内置情景（`sharing list` 列出内置情景）；"
-            "您是否指 'gaozhu'？") in out.stderr
-    assert "gaozu: no such file, and not a built-in scenario (`sharing list` shows them); " \
-        "did you mean 'gaozhu'?" in out.stderr
+    assert ("gaozu: 没有这个文件，也不是内置情景（`sharing list` 列出内置情景）；"
+            "您是否指 'gaozhu'？ / no such file, and not a built-in scenario (`sharing list` "
+            "shows them); did you mean 'gaozhu'?") in out.stderr
 
 
 def test_every_subpackage_is_installed():
@@ -247,12 +246,13 @@ def test_console_script_runs(tmp_path):
 BAD_FILES = {
     "missing_key": ("scenario: 1\nname: 坏\nyears: {start: 2023, end: 2025}\n"
                     "jurisdictions:\n  - {id: a, name: 甲, name_en: A, province: sichuan}\n",
-                    ["name_en: required key is missing"]),
+                    ["name_en: 缺少必填的键 / required key is missing"]),
     "bad_value": ("scenario: 1\nname: 坏\nname_en: bad\nyears: {start: 2023, end: 2025}\n"
                   "jurisdictions:\n  - {id: a, name: 甲, name_en: A, province: mars}\n",
-                  [":6: jurisdictions[0].province:"]),
-    "not_yaml": ("scenario: 1\nname: [unclosed\n", ["not valid YAML"]),
-    "not_utf8": (b"name: \xd7\xf7\n", ["not UTF-8"]),
+                  [":6: jurisdictions[0].province: 'mars' 不是可选值之一：sichuan, chongqing, "
+                   "other / 'mars' is not one of sichuan, chongqing, other"]),
+    "not_yaml": ("scenario: 1\nname: [unclosed\n", ["不是有效的 YAML", "/ not valid YAML"]),
+    "not_utf8": (b"name: \xd7\xf7\n", ["不是 UTF-8 文本", "/ not UTF-8"]),
 }
 
 
@@ -276,7 +276,7 @@ def test_bad_file_exits_2_with_message(case, tmp_path):
 def test_missing_file_exits_2(tmp_path):
     out = cli("run", tmp_path / "nope.yaml")
     assert out.returncode == 2
-    assert "no such file" in out.stderr
+    assert "没有这个文件" in out.stderr and "no such file" in out.stderr
     assert "Traceback" not in out.stderr
 
 
@@ -346,10 +346,20 @@ def test_game_prints_solutions_and_writes_back(tmp_path):
     assert "# Share of the zone's revenue each side would reach" in out.read_text("utf-8")
 
 
+def test_game_unknown_player_suggests_the_closest():
+    proc = cli("game", str(GAOZHU), "--players", "guangan", "yubie")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "未知辖区 'yubie'；情景中有：guangan, yubei；您是否指 'yubei'？" in proc.stderr
+    assert "unknown jurisdiction(s) 'yubie'; the scenario has guangan, yubei; did you mean " \
+           "'yubei'?" in proc.stderr
+
+
 def test_game_bad_agreement_exits_2(tmp_path):
     proc = cli("game", str(GAOZHU), "--write-back", "nope", "-o", str(tmp_path / "x.yaml"))
     assert proc.returncode == 2
-    assert "unknown agreement 'nope'" in proc.stderr and "Traceback" not in proc.stderr
+    assert "未知协议 'nope'；情景中有：gaozhu_revenue" in proc.stderr
+    assert "unknown agreement 'nope'; the scenario has gaozhu_revenue" in proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
 def test_library_compare_with_a_baseline():

@@ -78,6 +78,7 @@ def test_model_copy_with_bad_shares_is_refused(gaozhu, shares):
         gaozhu.model_copy(update={"agreements": [agreement]})
     [problem] = err.value.problems
     assert "agreements[0].rule.increment.shares" in problem and "sum to 1" in problem
+    assert "各份额之和须为 1" in problem
     # Built without any validation, the engine refuses it.
     constructed = type(gaozhu).model_construct(**{**fields(gaozhu), "agreements": (agreement,)})
     with pytest.raises(sharing.ScenarioError) as err:
@@ -92,7 +93,11 @@ def test_model_copy_with_an_unknown_id_is_a_scenario_error_not_a_key_error(gaozh
     agreement = gaozhu.agreements[0].model_copy(update={"rule": edited})
     with pytest.raises(sharing.ScenarioError) as err:
         gaozhu.model_copy(update={"agreements": [agreement]})
-    assert "'yubie'" in err.value.problems[0]
+    zh, en = err.value.text("zh")[0], err.value.text("en")[0]
+    assert "未知的辖区或角色 'yubie'（辖区：guangan, yubei；角色：host, origin, destination）" in zh
+    assert "您是否指 'yubei'？" in zh
+    assert "unknown jurisdiction or role 'yubie' (jurisdictions: guangan, yubei; roles: " \
+        "host, origin, destination); did you mean 'yubei'?" in en
     constructed = type(gaozhu).model_construct(**{**fields(gaozhu), "agreements": (agreement,)})
     with pytest.raises(sharing.ScenarioError):
         sharing.simulate(constructed)
@@ -120,7 +125,8 @@ def test_replace_refuses_bad_values_with_key_paths(gaozhu):
     with pytest.raises(sharing.ScenarioError) as err:
         gaozhu.replace({SHARES: {"guangan": 0.6, "yubei": 0.5}})
     [problem] = err.value.problems
-    assert "agreements[0].rule.increment.shares" in problem and "1.1" in problem
+    assert "agreements[0].rule.increment.shares" in problem
+    assert "各份额之和须为 1，现为 1.1" in problem and "shares must sum to 1, got 1.1" in problem
 
 
 @pytest.mark.parametrize(("path", "zh", "en"), [

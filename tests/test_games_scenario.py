@@ -99,17 +99,20 @@ def test_sub_game_that_is_not_the_scenario_is_refused():
     # firm to b: no re-split of the park deal reproduces that sub-game's solution.
     sc = sharing.parse_scenario(TINY)
     x = nucleolus(Game.from_scenario(sc, players=["a", "b"]))
-    with pytest.raises(GameError, match="misses the nucleolus"):
+    with pytest.raises(GameError, match="misses the nucleolus") as err:
         to_agreement(x, sc, "park_deal")
+    assert "重新分配协议 'park_deal' 与nucleolus相差" in err.value.problem.message("zh")
 
 
 def test_errors_name_the_problem():
     sc = sharing.parse_scenario(TINY)
-    with pytest.raises(GameError, match="unknown jurisdiction"):
+    with pytest.raises(GameError, match="unknown jurisdiction") as err:
         Game.from_scenario(sc, players=["a", "zz"])
+    assert err.value.problem.message("zh").startswith("未知辖区 'zz'；情景中有：a, b")
     x = nucleolus(Game.from_scenario(sc))
-    with pytest.raises(GameError, match="unknown agreement 'nope'"):
+    with pytest.raises(GameError, match="unknown agreement 'nope'") as err:
         to_agreement(x, sc, "nope")
+    assert err.value.problem.message("zh").startswith("未知协议 'nope'；情景中有：")
 
 
 def test_central_subsidy_counts_only_when_the_firm_moves():

@@ -401,7 +401,7 @@ def test_utf8_csv_with_a_stray_byte_names_row_and_column(tmp_path, capsys):
     raw = FIRMS_CSV.encode("utf-8").replace("企业二".encode(), "企业".encode() + b"\xff")
     (tmp_path / "firms.csv").write_bytes(raw)
     refused(["validate", scenario(tmp_path, BASE + "firms_csv: firms.csv\n")], capsys,
-            "第 3 行第 6 个字符处的字节 0xFF 不是 UTF-8", "row 3, character 6: byte 0xFF")
+            "不是 UTF-8 文本：第 3 行第 6 个字符处的字节 0xFF", "row 3, character 6, byte 0xFF")
 
 
 def test_gbk_csv_is_still_read(tmp_path, capsys):
@@ -442,7 +442,7 @@ def test_deeply_nested_list_in_a_workbook_cell(tmp_path, capsys, book):
     wb = load_workbook(book)
     wb["jurisdictions"]["B2"] = "[" * 3000 + "]" * 3000
     wb.save(book)
-    code, _, err = run(["import-xlsx", book, "-o", tmp_path / "x.yaml"], capsys)
+    code, _, _ = run(["import-xlsx", book, "-o", tmp_path / "x.yaml"], capsys)
     assert code == 0  # too deep to be a list: kept as the text it is
     data = yaml.safe_load((tmp_path / "x.yaml").read_text(encoding="utf-8"))
     assert data["jurisdictions"][0]["name"] == "[" * 3000 + "]" * 3000

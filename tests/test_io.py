@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import openpyxl
 import pytest
+from bilingual import says
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -139,7 +140,8 @@ def test_workbook_missing_sheet(tmp_path):
     book = openpyxl.load_workbook(path)
     del book["jurisdictions"]
     book.save(path)
-    assert "missing sheet 'jurisdictions'" in _import_problems(path)
+    text = _import_problems(path)
+    assert "缺少工作表 'jurisdictions'（现有：" in text and "missing sheet 'jurisdictions'" in text
 
 
 def test_workbook_text_in_number_column(tmp_path):
@@ -153,6 +155,7 @@ def test_workbook_text_in_number_column(tmp_path):
     message = _import_problems(path)
     assert "sheet sites, row 3, column taxes.vat.growth" in message
     assert "parks[0].sites[1].taxes.vat.growth" in message
+    assert "'twelve percent' 不是数 / 'twelve percent' is not a number" in message
 
 
 def test_workbook_wrong_column(tmp_path):
@@ -164,7 +167,7 @@ def test_workbook_wrong_column(tmp_path):
     book.save(path)
     message = _import_problems(path)
     assert "sheet jurisdictions, row 2, column populaton" in message
-    assert "unknown key" in message
+    assert "未知的键 'populaton'" in message and "unknown key 'populaton'" in message
 
 
 def test_workbook_merged_cells(tmp_path):
@@ -172,13 +175,15 @@ def test_workbook_merged_cells(tmp_path):
     book = openpyxl.load_workbook(path)
     book["jurisdictions"].merge_cells("A2:B2")
     book.save(path)
-    assert "sheet jurisdictions: merged cells A2:B2" in _import_problems(path)
+    assert "sheet jurisdictions: 合并单元格 A2:B2；请取消合并（每个值单独一格） / merged cells " \
+           "A2:B2; unmerge them (each value in its own cell)" in _import_problems(path)
 
 
 def test_workbook_not_xlsx(tmp_path):
     path = tmp_path / "fake.xlsx"
     path.write_text("hello")
-    assert "not a readable .xlsx workbook" in _import_problems(path)
+    text = _import_problems(path)
+    assert "不是可读的 .xlsx 工作簿" in text and "not a readable .xlsx workbook" in text
 
 
 # --- firm lists from CSV -------------------------------------------------------------------
@@ -229,30 +234,45 @@ def test_gbk_csv_is_read(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("edit", "expected"),
+    ("edit", "zh", "en"),
     [
         (lambda t: t.replace("f2,", "f1,"),
+         "第 3 行，id 列: 重复的企业 id 'f1'（另见第 2 行）",
          "row 3, column id: duplicate firm id 'f1' (also row 2)"),
         (lambda t: t.replace("f2,示例企业二,Second example,yubei", "f2,示例企业二,Second example,"
-                             "wanzhou"), "row 3, column origin: unknown jurisdiction 'wanzhou'"),
-        (lambda t: t.replace(",2026,", ",next year,"), "row 3, column move_year: 'next year' "
-                                                       "is not a number"),
-        (lambda t: t.replace("pre_move_vat", "vat"), "unknown column(s) vat"),
-        (lambda t: t.replace(",2025,2026,", ",2025,soon,"), "row 2, column production_year: "
-                                                            "'soon' is not a number"),
+                             "wanzhou"),
+         "第 3 行，origin 列: 未知辖区 'wanzhou'（已有：guangan, yubei）",
+         "row 3, column origin: unknown jurisdiction 'wanzhou' (known: guangan, yubei)"),
+        (lambda t: t.replace("f2,示例企业二,Second example,yubei", "f2,示例企业二,Second example,"
+                             "yubie"),
+         "origin 列: 未知辖区 'yubie'（已有：guangan, yubei）；您是否指 'yubei'？",
+         "column origin: unknown jurisdiction 'yubie' (known: guangan, yubei); did you mean "
+         "'yubei'?"),
+        (lambda t: t.replace(",2026,", ",next year,"), "第 3 行，move_year 列: 'next year' 不是数",
+         "row 3, column move_year: 'next year' is not a number"),
+        (lambda t: t.replace("pre_move_vat", "pre_mov_vat"),
+         "第 1 行，pre_mov_vat 列: 未知列 'pre_mov_vat'（应有：id, name",
+         "row 1, column pre_mov_vat: unknown column 'pre_mov_vat' (expected: id, name"),
+        (lambda t: t.replace("pre_move_vat", "pre_mov_vat"), "；您是否指 'pre_move_vat'",
+         "; did you mean 'pre_move_vat'"),
+        (lambda t: t.replace("origin", "from"), "缺少列 origin（应有：id",
+         "missing column(s) origin (expected: id"),
+        (lambda t: t.replace(",2025,2026,", ",2025,soon,"), "第 2 行，production_year 列: "
+                                                            "'soon' 不是数",
+         "row 2, column production_year: 'soon' is not a number"),
         (lambda t: t.replace(",2025,2026,", ",2025,2024,"),
-         "row 2: production_year: 达产年份 2024 早于迁移年份 2025 / production_year 2024 is "
-         "before move_year 2025"),
+         "第 2 行: production_year: 达产年份 2024 早于迁移年份 2025",
+         "row 2: production_year: production_year 2024 is before move_year 2025"),
     ],
-    ids=["duplicate id", "unknown origin", "text in a number column", "wrong column",
-         "text production year", "production before move"],
+    ids=["duplicate id", "unknown origin", "misspelt origin", "text in a number column",
+         "wrong column", "wrong column, did you mean", "missing column", "text production year",
+         "production before move"],
 )
-def test_bad_firm_csv(tmp_path, edit, expected):
+def test_bad_firm_csv(tmp_path, edit, zh, en):
     path = _csv_scenario(tmp_path, edit(io.firms_template()))
     with pytest.raises(sharing.ScenarioError) as err:
         sharing.load_scenario(path)
-    message = "\n".join(err.value.problems)
-    assert expected in message and "firms.csv" in message
+    says(err.value, zh, en, "firms.csv")
 
 
 def test_100k_firm_csv_loads_in_seconds(tmp_path):
@@ -394,3 +414,18 @@ def test_text_width_counts_cjk_double():
     assert io.text_width("abc") == 3
     assert io.text_width("广安市") == 6
     assert io.text_width("ＡＢ（x）") == 9
+
+
+def test_scenario_workbook_years_in_order_and_empty_sheets_with_headers(tmp_path):
+    sc = sharing.load_scenario(GAOZHU).replace(
+        {"costs.infrastructure.by_year": {2027: 1, 2023: 5, 2025: 3}})
+    path = io.export_scenario_xlsx(sc, tmp_path / "s.xlsx")
+    book = openpyxl.load_workbook(path)
+    costs = [c.value for c in book["costs"][1]]
+    years = [c for c in costs if c.startswith("by_year.")]
+    assert years == sorted(years, key=lambda c: int(c.split(".")[1]))
+    assert years[0] == "by_year.2023"
+    # gaozhu has no firms and no streams: those sheets still say what to fill in.
+    assert [c.value for c in book["firms"][1]][:7] == [
+        "id", "name", "name_en", "origin", "destination", "move_year", "production_year"]
+    assert book["streams"].max_row == 1 and book["streams"]["A1"].value == "id"

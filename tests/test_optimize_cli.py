@@ -74,6 +74,7 @@ def test_non_linear_split_exits_2_with_the_linear_alternative():
     proc = cli("optimize", ROOT / "scenarios" / "qingchuan_guangyuan.yaml")
     assert proc.returncode == 2
     assert "yearly_floor: {qingchuan: {minimum: 500, from_year: 2013}}" in proc.stderr
+    assert "青川县的保底" in proc.stderr and "the floor of Qingchuan County" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 

@@ -434,8 +434,10 @@ def test_schedule_overlap_is_reported_with_its_key_path():
         {"years": [2024, 2030], "rule": {"type": "host"}}])
     with pytest.raises(sharing.ScenarioError) as err:
         sharing.parse_scenario(data)
-    assert "agreements[0].rule.stages[0]: years 2021-2025 overlap stages[1] (2024-2030)" in str(
-        err.value)
+    [problem] = err.value.items
+    assert problem.path == "agreements[0].rule.stages[0]"
+    assert problem.message("zh") == "年份 2021-2025 与 stages[1]（2024-2030）重叠"
+    assert problem.message("en") == "years 2021-2025 overlap stages[1] (2024-2030)"
 
 
 def test_optimized_stages():

@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sharing.engine import DecidedSplit
+from sharing.errors import problem_of
 from sharing.i18n import Problem, define, did_you_mean, message
 from sharing.rules import (
     RATIO_SPLITS,
@@ -47,7 +48,6 @@ define({
     "optimize.missing": ("缺少必填的键", "required key is missing"),
     "optimize.not_yaml": ("不是有效的 YAML：{problem}", "not valid YAML: {problem}"),
     "optimize.bad_type": ("{value!r} 不是{expected_zh}", "{value!r} is not {expected_en}"),
-    "optimize.bad_value": ("取值有误：{problem}", "bad value: {problem}"),
     "optimize.not_mapping": ("优化设定须是键值映射（objective、decide、constraints ……），"
                              "而不是 {kind}",
                              "the spec must be a mapping of keys (objective, decide, constraints "
@@ -261,18 +261,13 @@ def _problems(err: ValidationError, data: Any, where: str) -> list[Problem]:
             key = str(e["loc"][-1])
             out[path] = Problem("optimize.unknown_key", {"key": key, "valid": ", ".join(keys)},
                                 where=where, path=path, close=tuple(did_you_mean(key, keys)))
-        elif kind.split("_")[0] in _TYPES or kind in ("literal_error",):
-            expected = _TYPES.get(kind.split("_")[0])
-            if expected is None:
-                out[path] = Problem("optimize.bad_value", {"problem": e["msg"]}, where=where,
-                                    path=path)
-            else:
-                out[path] = Problem("optimize.bad_type", {
-                    "value": node, "expected_zh": expected[0], "expected_en": expected[1]},
-                    where=where, path=path)
-        else:
-            out[path] = Problem("optimize.bad_value", {"problem": e["msg"]}, where=where,
-                                path=path)
+        elif kind.split("_")[0] in _TYPES:
+            expected = _TYPES[kind.split("_")[0]]
+            out[path] = Problem("optimize.bad_type", {
+                "value": node, "expected_zh": expected[0], "expected_en": expected[1]},
+                where=where, path=path)
+        else:  # values out of range, not one of the choices, not finite ...
+            out[path] = problem_of(e, OptimizationSpec).at(where=where, path=path)
     return list(out.values())
 
 
