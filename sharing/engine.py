@@ -1185,7 +1185,8 @@ def run_batch(model: Model, gross: np.ndarray, compliance: np.ndarray | None = N
         try:
             split = ag.rule.split(pool, "rule")
         except RuleError as e:
-            raise ScenarioError([f"agreements[{ca.position}].rule: {e}"]) from None
+            raise ScenarioError([e.problem.at(path=f"agreements[{ca.position}].rule")]) \
+                from None
         amount = split.amount
         if ag.base == "gross":
             amount = (amount.reshape(len(amount), n_d, kk, n_t)
