@@ -187,10 +187,10 @@ def dask_million(sc: sharing.Scenario, draws: int) -> None:
         client.run(lambda: None)
         t = time.perf_counter()
         mc = sharing.monte_carlo(sc, draws=draws, seed=SEED, executor=client.get_executor(),
-                                 chunk=4096)
+                                 chunk=1024)
         wall = time.perf_counter() - t
         peaks = client.run(hwm_mib)
-    print(f"\n{draws:,} draws through a 2-worker dask LocalCluster (chunks of 4,096 draws)")
+    print(f"\n{draws:,} draws through a 2-worker dask LocalCluster (chunks of 1,024 draws)")
     print(f"  time                        {wall:8.2f} s   ({wall / draws * 1e6:.2f} µs/draw)")
     for worker, peak in sorted(peaks.items()):
         print(f"  peak RSS of worker          {peak:8.0f} MiB  ({worker})")

@@ -431,15 +431,12 @@ def core_check(res: Result, lang: Lang = "zh") -> pd.DataFrame:
 def fair_bars(data: pd.DataFrame, lang: Lang = "zh") -> go.Figure:
     """Grouped bars of :func:`fair_split`: each split's gain over going alone, a group per
     jurisdiction."""
-    fig = go.Figure()
-    for key in FAIR_SOLUTIONS:
-        if key in data.columns:
-            fig.add_trace(go.Bar(x=data["name"], y=data[key] - data["standalone_pv"],
-                                 name=_label(key, lang), texttemplate="%{y:,.0f}",
-                                 textposition="outside"))
-    fig.update_layout(barmode="group")
-    fig.update_yaxes(title=message("charts.gain_axis", lang), tickformat=",.0f")
-    return _layout(fig, message("charts.fair_bars", lang))
+    traces = [{"type": "bar", "x": data["name"].to_numpy(),
+               "y": (data[key] - data["standalone_pv"]).to_numpy(), "name": _label(key, lang),
+               "texttemplate": "%{y:,.0f}", "textposition": "outside"}
+              for key in FAIR_SOLUTIONS if key in data.columns]
+    return _figure(traces, message("charts.fair_bars", lang), barmode="group",
+                   yaxis=_axis(message("charts.gain_axis", lang), tickformat=",.0f"))
 
 
 def shares_bars(shares: pd.DataFrame, scenario, lang: Lang = "zh") -> go.Figure:
@@ -449,14 +446,13 @@ def shares_bars(shares: pd.DataFrame, scenario, lang: Lang = "zh") -> go.Figure:
              for j in scenario.jurisdictions}
     x = [f"{names.get(r.jurisdiction, r.jurisdiction)}<br>{r.path} {r.stage_start}–"
          f"{r.stage_end}" for r in shares.itertuples()]
-    fig = go.Figure([go.Bar(x=x, y=shares["current_share"], name=_label("current", lang),
-                            texttemplate="%{y:.1%}", textposition="outside"),
-                     go.Bar(x=x, y=shares["share"], name=_label("optimized", lang),
-                            texttemplate="%{y:.1%}", textposition="outside")])
-    fig.update_layout(barmode="group")
-    fig.update_yaxes(title=message("charts.share_axis", lang), tickformat=".0%",
-                     range=[0, 1.1])
-    return _layout(fig, message("charts.shares", lang))
+    traces = [{"type": "bar", "x": x, "y": shares[column].to_numpy(dtype=float),
+               "name": _label(key, lang), "texttemplate": "%{y:.1%}",
+               "textposition": "outside"}
+              for column, key in (("current_share", "current"), ("share", "optimized"))]
+    return _figure(traces, message("charts.shares", lang), barmode="group",
+                   yaxis=_axis(message("charts.share_axis", lang), tickformat=".0%",
+                               range=[0, 1.1]))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -467,34 +463,39 @@ def fan(paths: pd.DataFrame, jurisdiction: str, name: str, lang: Lang = "zh") ->
     """A fan chart of one jurisdiction from ``MonteCarloResult.paths`` (``year,
     jurisdiction, p5 … p95``): the 5–95% and 25–75% bands and the median."""
     part = paths[paths["jurisdiction"] == jurisdiction]
-    fig = go.Figure()
+    years = part["year"].to_numpy()
+    traces = []
     for lo, hi, band, alpha in (("p5", "p95", "band90", 0.15), ("p25", "p75", "band50", 0.3)):
-        fig.add_trace(go.Scatter(x=part["year"], y=part[hi], mode="lines",
-                                 line={"width": 0}, showlegend=False, hoverinfo="skip"))
-        fig.add_trace(go.Scatter(x=part["year"], y=part[lo], mode="lines", line={"width": 0},
-                                 fill="tonexty", fillcolor=f"rgba(31,119,180,{alpha})",
-                                 name=message(f"charts.fan.{band}", lang),
-                                 hovertemplate="%{x}: %{y:,.2f}"))
-    fig.add_trace(go.Scatter(x=part["year"], y=part["p50"], mode="lines",
-                             line={"color": "#1f77b4"},
-                             name=message("charts.fan.median", lang),
-                             hovertemplate="%{x}: %{y:,.2f}"))
-    fig.update_xaxes(title=_label("year", lang), dtick=1)
-    fig.update_yaxes(title=_money_axis(lang), tickformat=",.0f")
-    return _layout(fig, message("charts.fan", lang, name=name))
+        traces.append({"type": "scatter", "x": years, "y": part[hi].to_numpy(),
+                       "mode": "lines", "line": {"width": 0}, "showlegend": False,
+                       "hoverinfo": "skip"})
+        traces.append({"type": "scatter", "x": years, "y": part[lo].to_numpy(),
+                       "mode": "lines", "line": {"width": 0}, "fill": "tonexty",
+                       "fillcolor": _faint(PALETTE[0], alpha),
+                       "name": message(f"charts.fan.{band}", lang),
+                       "hovertemplate": "%{x}: %{y:,.2f}"})
+    traces.append({"type": "scatter", "x": years, "y": part["p50"].to_numpy(),
+                   "mode": "lines", "line": {"color": PALETTE[0]},
+                   "name": message("charts.fan.median", lang),
+                   "hovertemplate": "%{x}: %{y:,.2f}"})
+    return _figure(traces, message("charts.fan", lang, name=name),
+                   xaxis=_axis(_label("year", lang), dtick=1),
+                   yaxis=_axis(_money_axis(lang), tickformat=",.0f"))
 
 
 def gains_histogram(draws: pd.DataFrame, names: Mapping[str, str],
                     lang: Lang = "zh") -> go.Figure:
     """Overlaid histograms of ``gain`` per jurisdiction from ``MonteCarloResult.draws``;
     a dashed line at 0 (left of it: worse off than going alone)."""
-    fig = go.Figure([go.Histogram(x=g["gain"], name=names.get(j, j), opacity=0.6, nbinsx=40)
-                     for j, g in draws.groupby("jurisdiction", sort=False)])
-    fig.update_layout(barmode="overlay")
-    fig.add_vline(x=0, line_dash="dash", line_color="#d62728")
-    fig.update_xaxes(title=message("charts.gain_axis", lang), tickformat=",.0f")
-    fig.update_yaxes(title=message("charts.count", lang))
-    return _layout(fig, message("charts.gains_hist", lang))
+    traces = [{"type": "histogram", "x": g["gain"].to_numpy(), "name": names.get(j, j),
+               "opacity": 0.6, "nbinsx": 40}
+              for j, g in draws.groupby("jurisdiction", sort=False)]
+    zero = {"type": "line", "x0": 0, "x1": 0, "xref": "x", "y0": 0, "y1": 1,
+            "yref": "paper", "line": {"dash": "dash", "color": PALETTE[3]}}
+    return _figure(traces, message("charts.gains_hist", lang), barmode="overlay",
+                   shapes=[zero],
+                   xaxis=_axis(message("charts.gain_axis", lang), tickformat=",.0f"),
+                   yaxis=_axis(message("charts.count", lang)))
 
 
 def tornado(table: pd.DataFrame, jurisdiction: str, name: str, lang: Lang = "zh",
@@ -503,15 +504,13 @@ def tornado(table: pd.DataFrame, jurisdiction: str, name: str, lang: Lang = "zh"
     (largest swing on top; named by ``labels`` when given, else by its key path) the change
     of the PV net benefit from its base at the parameter's low and high value."""
     part = table[table["jurisdiction"] == jurisdiction].sort_values("swing")
-    names = part["parameter"].map(lambda p: (labels or {}).get(p, p))
-    fig = go.Figure([
-        go.Bar(y=names, x=part["low"] - part["pv_base"], orientation="h",
-               name=message("charts.tornado.low", lang), hovertemplate="%{x:,.2f}"),
-        go.Bar(y=names, x=part["high"] - part["pv_base"], orientation="h",
-               name=message("charts.tornado.high", lang), hovertemplate="%{x:,.2f}")])
-    fig.update_layout(barmode="overlay", height=max(300, 40 * len(part) + 120))
-    fig.update_xaxes(title=message("charts.tornado.axis", lang), tickformat=",.0f")
-    return _layout(fig, message("charts.tornado", lang, name=name))
+    names = part["parameter"].map(lambda p: (labels or {}).get(p, p)).to_numpy()
+    traces = [{"type": "bar", "y": names, "x": (part[end] - part["pv_base"]).to_numpy(),
+               "orientation": "h", "name": message(f"charts.tornado.{end}", lang),
+               "hovertemplate": "%{x:,.2f}"} for end in ("low", "high")]
+    return _figure(traces, message("charts.tornado", lang, name=name), barmode="overlay",
+                   height=max(300, 40 * len(part) + 120),
+                   xaxis=_axis(message("charts.tornado.axis", lang), tickformat=",.0f"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -529,10 +528,10 @@ def arrears_by_year(ledger, lang: Lang = "zh") -> pd.DataFrame:
 
 
 def arrears_bars(data: pd.DataFrame, lang: Lang = "zh") -> go.Figure:
-    fig = go.Figure([go.Bar(x=g["year"], y=g["arrears_end"], name=pair,
-                            texttemplate="%{y:,.2f}", textposition="outside")
-                     for pair, g in data.groupby("pair", sort=False)])
-    fig.update_layout(barmode="group", showlegend=True)
-    fig.update_xaxes(title=_label("year", lang), dtick=1)
-    fig.update_yaxes(title=_money_axis(lang), tickformat=",.2f")
-    return _layout(fig, message("charts.arrears", lang))
+    """Grouped bars of :func:`arrears_by_year`: a bar per payer → payee pair and year."""
+    traces = [{"type": "bar", "x": g["year"].to_numpy(), "y": g["arrears_end"].to_numpy(),
+               "name": pair, "texttemplate": "%{y:,.2f}", "textposition": "outside"}
+              for pair, g in data.groupby("pair", sort=False)]
+    return _figure(traces, message("charts.arrears", lang), barmode="group", showlegend=True,
+                   xaxis=_axis(_label("year", lang), dtick=1),
+                   yaxis=_axis(_money_axis(lang), tickformat=",.2f"))

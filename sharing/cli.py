@@ -67,6 +67,10 @@ define({
                       "projection"),
     "cli.compare_heading": ("{metric}（万元，基准：{baseline}）",
                             "{metric} (10,000 CNY; baseline: {baseline})"),
+    "cli.coalitions_hidden": ("……另有 {n} 个联盟未列出（只列单独、缺一方与全体联盟；"
+                              "sharing.games.Game.to_frame() 含全部）",
+                              "... {n} more coalitions not shown (only single players, all but "
+                              "one, and everyone; sharing.games.Game.to_frame() has them all)"),
     "cli.game_values": ("联盟价值 v(S)，现值（万元）", "coalition values v(S), PV (10,000 CNY)"),
     "cli.game_allocations": ("分配方案，现值（万元）", "allocations, PV (10,000 CNY)"),
     "cli.write_back_needs_out": ("--write-back 需要用 -o FILE.yaml 指定新情景文件",
@@ -74,6 +78,8 @@ define({
     "cli.cannot_read_write": ("无法读写 {file}：{reason}", "cannot read or write {file}: {reason}"),
     "cli.cannot_do": ("无法完成", "cannot do that"),
 })
+
+MAX_SHOWN_COALITIONS = 63  # every coalition of up to 6 players
 
 SOLUTIONS = {"shapley": games.shapley, "nucleolus": games.nucleolus,
              "prenucleolus": games.prenucleolus, "tau": games.tau_value,
@@ -214,11 +220,18 @@ def _game(args) -> None:
         return zh if lang == "zh" else en if lang == "en" else f"{zh} {en}"
 
     values = game.to_frame()
+    hidden = len(values) - MAX_SHOWN_COALITIONS
+    if hidden > 0:  # the singles, those of all but one, and everyone: 2n + 1 of 2^n − 1 rows
+        size = values["coalition"].str.count(r"\+") + 1
+        values = values[(size == 1) | (size >= game.n - 1)]
+        hidden = 2**game.n - 1 - len(values)
     print(message("cli.game_values", lang))
     print(_show(pd.DataFrame({
         _label("coalition", lang): [" + ".join(who(p) for p in c.split("+"))
                                     for c in values["coalition"]],
         _label("value", lang): values["value"]})))
+    if hidden > 0:
+        print(message("cli.coalitions_hidden", lang, n=f"{hidden:,}"))
     table = pd.DataFrame({_label("jurisdiction", lang): [who(p) for p in game.players],
                           _label("standalone_pv", lang): [game[(p,)] for p in game.players]})
     for key, solve in SOLUTIONS.items():

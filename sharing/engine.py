@@ -23,6 +23,7 @@ from scipy import sparse
 from sharing.i18n import Problem, define
 from sharing.result import Result
 from sharing.rules import (
+    MAX_AMOUNT,
     Capped,
     Pool,
     RuleError,
@@ -156,6 +157,12 @@ class Model:
     discount: np.ndarray
     covered: np.ndarray = field(repr=False)
     index: dict[str, int] = field(repr=False)
+
+    def run_batch(self, gross: np.ndarray, compliance: np.ndarray | None = None,
+                  **inputs) -> Batch:
+        """Many draws at once: ``gross`` ``(draws, streams, years)``, ``compliance``
+        ``(draws, agreements)``; see :func:`run_batch`."""
+        return run_batch(self, gross, compliance, **inputs)
 
     @cached_property
     def stay_rows(self) -> sparse.csr_matrix:
@@ -337,11 +344,35 @@ def _firm_streams(sc: Scenario, years: np.ndarray, index: dict[str, int], add,
     return {k: np.concatenate(v) for k, v in stay.items()}
 
 
+define({
+    "bounds.projection_too_large": (
+        "税源 {stream} 在 {year} 年的税额为 {amount:.3g} 万元，超过上限 {limit:g} 万元"
+        "（docs/scenario-format.md“取值范围”）；请检查基数、基年与增长率",
+        "stream {stream} reaches {amount:.3g} 万元 in {year}, above the bound of {limit:g} "
+        "万元 (docs/scenario-format.md, \"Bounds\"); check its base, base year and growth"),
+})
+
+
+def _check_bounded(cols: dict, suffixes: tuple[str, ...], years: np.ndarray) -> None:
+    """Refuse gross amounts past :data:`~sharing.rules.MAX_AMOUNT` (a base of 1e12 growing
+    at 500% a year for decades, say), so that all later arithmetic stays finite."""
+    gross = cols["gross"]
+    with np.errstate(invalid="ignore"):
+        bad = ~(np.abs(gross) <= MAX_AMOUNT)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        stream = f"{cols['source'][row]}{suffixes[cols['suffix'][row]]}"
+        raise ScenarioError([Problem("bounds.projection_too_large", {
+            "stream": stream, "year": int(years[col]), "amount": float(gross[row, col]),
+            "limit": MAX_AMOUNT})])
+
+
 def _assemble(parts: list[dict], suffixes: tuple[str, ...], table: np.ndarray,
               years: np.ndarray, retention_in) -> Streams:
     if not parts:
         raise ScenarioError([Problem("engine.no_streams")])
     cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    _check_bounded(cols, suffixes, years)
     cols["retention"] = table[cols["host"], cols["tax"]]
     cols["pre_move_retention"] = _retention_before_move(cols, years, table, retention_in)
     return Streams(suffixes=suffixes, **cols)
@@ -643,6 +674,25 @@ class CoalitionItems:
     required: np.ndarray
 
 
+MAX_COALITION_CELLS = 20_000_000
+
+define({
+    "bounds.too_many_items": (
+        "{jurisdictions} 个辖区、{items} 个合作项目（园区、迁移企业的迁出迁入对、成本）"
+        "需 {cells} 个数值来计算不合作时的收益，超过上限 {limit}；请把情景拆小",
+        "{jurisdictions} jurisdictions and {items} cooperation items (parks, origin-destination "
+        "pairs of moved firms, costs) need {cells} values for the no-cooperation payoffs, more "
+        "than the limit of {limit}; split the scenario"),
+})
+
+
+def _check_items(items: int, n_j: int) -> None:
+    if items * n_j > MAX_COALITION_CELLS:
+        raise ScenarioError([Problem("bounds.too_many_items", {
+            "jurisdictions": f"{n_j:,}", "items": f"{items:,}", "cells": f"{items * n_j:,}",
+            "limit": f"{MAX_COALITION_CELLS:,}"})])
+
+
 def coalition_items(model: Model, alloc: Allocation) -> CoalitionItems:
     """The items of v(S) for one run (its gross amounts and cost shares)."""
     sc, s = model.scenario, model.streams
@@ -672,6 +722,7 @@ def coalition_items(model: Model, alloc: Allocation) -> CoalitionItems:
         pair = s.origin[firm_rows] * n_j + s.destination[firm_rows]
         stay_pair = model.stay.origin * n_j + model.stay.destination
         codes, inverse = np.unique(pair, return_inverse=True)
+        _check_items(len(codes) + len(sc.parks) + len(model.costs) + 1, n_j)
         stay_code = np.searchsorted(codes, stay_pair)
         stay_pv = (model.stay_gross(alloc.gross) * model.stay.retention) @ model.discount
         size = len(codes) * n_j
@@ -679,7 +730,7 @@ def coalition_items(model: Model, alloc: Allocation) -> CoalitionItems:
                                   minlength=size).reshape(len(codes), n_j))
         b_rows.extend(np.bincount(stay_code * n_j + model.stay.origin, weights=stay_pv,
                                   minlength=size).reshape(len(codes), n_j))
-        req.extend((1 << (codes // n_j)) | (1 << (codes % n_j)))
+        req.extend(_bits(codes // n_j, n_j) | _bits(codes % n_j, n_j))
     for cc, shared in zip(model.costs, alloc.cost_rows, strict=True):
         a_rows.append(-(shared @ model.discount))
         b_rows.append(np.zeros(n_j))
@@ -688,7 +739,7 @@ def coalition_items(model: Model, alloc: Allocation) -> CoalitionItems:
     a_rows.extend(values)
     b_rows.extend(np.zeros_like(values))
     req.extend(required)
-    return CoalitionItems(np.array(a_rows), np.array(b_rows), np.array(req, dtype=np.int64))
+    return CoalitionItems(np.array(a_rows), np.array(b_rows), _mask_array(req, n_j))
 
 
 def subsidy_items(model: Model, alloc: Allocation) -> tuple[np.ndarray, np.ndarray]:
@@ -708,16 +759,37 @@ def subsidy_items(model: Model, alloc: Allocation) -> tuple[np.ndarray, np.ndarr
     if not rows:
         return np.zeros(0, dtype=np.int64), np.zeros((0, n_j))
     rows, who, value = np.concatenate(rows), np.concatenate(who), np.concatenate(value)
-    parks = np.array([_mask(model.index[j] for j in p.partners)
-                      for p in model.scenario.parks] or [0], dtype=np.int64)
-    one = np.int64(1)
+    parks = _mask_array([_mask(model.index[j] for j in p.partners)
+                         for p in model.scenario.parks] or [0], n_j)
     required = np.where(s.park[rows] >= 0, parks[np.maximum(s.park[rows], 0)],
                         np.where(s.firm[rows] >= 0,
-                                 (one << s.origin[rows]) | (one << s.destination[rows]), 0))
-    required |= one << s.host[rows]
+                                 _bits(s.origin[rows], n_j) | _bits(s.destination[rows], n_j),
+                                 _mask_array([0] * len(rows), n_j)))
+    required = required | _bits(s.host[rows], n_j)
     codes, inverse = np.unique(required, return_inverse=True)
     return codes, np.bincount(inverse * n_j + who, weights=value,
                               minlength=len(codes) * n_j).reshape(len(codes), n_j)
+
+
+WIDE_MASKS = 62
+"""Coalition bitmasks over more jurisdictions than this are Python integers (numpy object
+arrays), not int64: ``1 << 69`` would wrap around in int64 and give wrong numbers."""
+
+
+def _bits(indices: np.ndarray, n_j: int) -> np.ndarray:
+    """``1 << i`` for each index, exact for any number of jurisdictions."""
+    indices = np.asarray(indices)
+    if n_j <= WIDE_MASKS:
+        return np.left_shift(np.int64(1), indices.astype(np.int64))
+    return _mask_array([1 << int(i) for i in indices.ravel()], n_j).reshape(indices.shape)
+
+
+def _mask_array(masks, n_j: int) -> np.ndarray:
+    if n_j <= WIDE_MASKS:
+        return np.array(masks, dtype=np.int64)
+    out = np.empty(len(masks), dtype=object)
+    out[:] = [int(m) for m in masks]
+    return out
 
 
 def _mask(indices) -> int:
@@ -735,25 +807,44 @@ def standalone_pv(model: Model, alloc: Allocation) -> np.ndarray:
 def standalone_values(items: CoalitionItems) -> np.ndarray:
     """v({j}) for every jurisdiction j: what it gets if nobody cooperates with it."""
     n_j = items.with_coalition.shape[1]
-    alone = (1 << np.arange(n_j))[None, :]
+    alone = _bits(np.arange(n_j), n_j)[None, :]
     cond = (items.required[:, None] & ~alone) == 0
-    return np.where(cond, items.with_coalition, items.without).sum(axis=0)
+    return np.where(cond.astype(bool), items.with_coalition, items.without).sum(axis=0)
+
+
+COALITION_CHUNK = 1 << 14
 
 
 def coalition_values(items: CoalitionItems, players: list[int]) -> np.ndarray:
     """v(S) for every subset S of ``players`` (bitmask order over ``players``), where
-    jurisdictions outside ``players`` never cooperate."""
+    jurisdictions outside ``players`` never cooperate.
+
+    An item holds in S when every jurisdiction it requires is in S: items requiring a
+    non-player never hold; the others' requirements are remapped to bits over ``players``
+    (so any number of jurisdictions works). Coalitions are taken in chunks of
+    :data:`COALITION_CHUNK`, so memory beyond the result stays small."""
     n = len(players)
-    masks = np.arange(1 << n)
-    members = ((masks[:, None] >> np.arange(n)) & 1).astype(bool)
-    full = np.zeros(1 << n, dtype=np.int64)
-    for k, j in enumerate(players):
-        full |= members[:, k].astype(np.int64) << j
-    cond = (items.required[None, :] & ~full[:, None]) == 0
+    allowed = _mask(players)
+    position = {j: k for k, j in enumerate(players)}
+    inside = np.zeros(len(items.required), dtype=bool)
+    need = np.zeros(len(items.required), dtype=np.int64)
+    for i, r in enumerate(int(r) for r in items.required):
+        if r & ~allowed:
+            continue
+        inside[i] = True
+        while r:
+            low = r & -r
+            need[i] |= 1 << position[low.bit_length() - 1]
+            r ^= low
     a = items.with_coalition[:, players]
     b = items.without[:, players]
-    in_s = members.astype(float)
-    return (np.where(cond, in_s @ a.T, in_s @ b.T)).sum(axis=1)
+    out = np.empty(1 << n)
+    for start in range(0, 1 << n, COALITION_CHUNK):
+        masks = np.arange(start, min(start + COALITION_CHUNK, 1 << n), dtype=np.int64)
+        in_s = ((masks[:, None] >> np.arange(n)) & 1).astype(float)
+        cond = inside[None, :] & ((need[None, :] & ~masks[:, None]) == 0)
+        out[start:start + len(masks)] = np.where(cond, in_s @ a.T, in_s @ b.T).sum(axis=1)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1094,7 +1185,8 @@ def run_batch(model: Model, gross: np.ndarray, compliance: np.ndarray | None = N
         try:
             split = ag.rule.split(pool, "rule")
         except RuleError as e:
-            raise ScenarioError([f"agreements[{ca.position}].rule: {e}"]) from None
+            raise ScenarioError([e.problem.at(path=f"agreements[{ca.position}].rule")]) \
+                from None
         amount = split.amount
         if ag.base == "gross":
             amount = (amount.reshape(len(amount), n_d, kk, n_t)

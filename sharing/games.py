@@ -55,6 +55,20 @@ __all__ = [
 KINDS = ("value", "cost")
 # 2**25 coalition values take 256 MiB; beyond that the bitmask representation is impractical.
 MAX_PLAYERS = 25
+GAME_MEMORY = 2**30
+"""Memory a scenario's game may take. Its solutions (nucleolus, least core) solve linear
+programs with one row of ``n`` coefficients per coalition, held a few times over: about
+``2^n · n · 8 bytes · 4``. :data:`MAX_SCENARIO_PLAYERS` is the largest ``n`` that fits."""
+MAX_SCENARIO_PLAYERS = max(n for n in range(1, MAX_PLAYERS + 1)
+                           if (1 << n) * n * 8 * 4 <= GAME_MEMORY)
+
+define({
+    "bounds.too_many_players": (
+        "{n} 个参与方过多：{n} 方的博弈有 2^{n} 个联盟，求解需要的内存超过 {memory}；"
+        "最多 {limit} 方，请用 players 选择参与方",
+        "{n} players is too many: a game of {n} has 2^{n} coalitions, and solving it needs "
+        "more than {memory} of memory; at most {limit}: choose `players`"),
+})
 
 
 LABELS = {
@@ -350,7 +364,7 @@ class Game:
         Raises
         ------
         GameError
-            On an unknown jurisdiction id or more than MAX_PLAYERS players.
+            On an unknown jurisdiction id or more than MAX_SCENARIO_PLAYERS players.
         """
         from sharing.engine import coalition_items, coalition_values, compile_scenario
 
@@ -361,8 +375,9 @@ class Game:
             raise GameError("games.unknown_players", did_you_mean(unknown[0], model.jurisdictions),
                             ids=", ".join(map(repr, unknown)),
                             known=", ".join(model.jurisdictions))
-        if len(ids) > MAX_PLAYERS:
-            raise GameError("games.too_many_players", n=len(ids), limit=MAX_PLAYERS)
+        if len(ids) > MAX_SCENARIO_PLAYERS:
+            raise GameError("bounds.too_many_players", n=len(ids), limit=MAX_SCENARIO_PLAYERS,
+                            memory=f"{GAME_MEMORY / 2**30:g} GiB")
         items = coalition_items(model, model.run().alloc)
         return cls.from_values(ids, coalition_values(items, [model.index[p] for p in ids]))
 

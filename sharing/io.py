@@ -24,7 +24,9 @@ rows (owner, path, value); lists of ids are written as ``[a, b]``.
 from __future__ import annotations
 
 import datetime
+import io as io_module
 import re
+import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -44,6 +46,8 @@ from sharing.scenario import (
     Scenario,
     ScenarioError,
     parse_scenario,
+    read_bytes,
+    safe_yaml,
     validation_items,
 )
 from sharing.taxes import TAX_NAMES
@@ -51,7 +55,10 @@ from sharing.taxes import TAX_NAMES
 if TYPE_CHECKING:
     from sharing.result import Result
 
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_PREFIXES = ("=", "+", "-", "@", "|", "\t", "\r", "\n", "＝", "＋", "－", "＠", "｜")
+"""First characters that make a spreadsheet read a text cell as a formula or a DDE command
+(OWASP, "CSV Injection": ``= + - @``, tab and carriage return; also ``|``, a line feed and
+the full-width forms, which Excel on a Chinese Windows takes as their ASCII twins)."""
 DECIMALS = 2
 EXCEL_MAX_ROWS = 1_048_576
 TOTAL = "total 合计"
@@ -80,8 +87,11 @@ define({
 })
 
 def neutralise(value: object) -> object:
-    """Prefix a formula-looking text cell with an apostrophe so it stays text."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+    """Prefix a formula-looking text cell with an apostrophe so it stays text: one that
+    starts with a :data:`FORMULA_PREFIXES` character, also after leading spaces (spreadsheets
+    skip them: ``" =1+1"``, ``"\u3000＝1"``)."""
+    if isinstance(value, str) and (value.startswith(FORMULA_PREFIXES)
+                                   or value.lstrip().startswith(FORMULA_PREFIXES)):
         return "'" + value
     return value
 
@@ -92,8 +102,10 @@ def _text_columns(df: pd.DataFrame) -> list[str]:
 
 
 def safe_frame(df: pd.DataFrame) -> pd.DataFrame:
-    """A copy of ``df`` with every text cell neutralised (numbers untouched)."""
+    """A copy of ``df`` with every text cell and header neutralised (numbers untouched):
+    the one gate of every CSV export."""
     out = df.copy()
+    out.columns = [neutralise(c) for c in out.columns]
     for col in _text_columns(out):
         out[col] = out[col].map(neutralise)
     return out
@@ -189,11 +201,33 @@ def translate(df: pd.DataFrame, lang: str) -> pd.DataFrame:
     return out.rename(columns={k: zh for k, (zh, _) in LABELS.items()})
 
 
+define({
+    "bounds.not_finite": (
+        "结果表 {table} 的 {column} 列含非有限数（{value}），未写出；请检查情景中的金额与增长率",
+        "table {table}, column {column} holds a non-finite number ({value}); nothing is "
+        "written: check the scenario's amounts and growth rates"),
+})
+
+
+def check_finite(df: pd.DataFrame, table: str) -> pd.DataFrame:
+    """``df`` itself when every number in it is finite; ScenarioError otherwise, so that no
+    ``inf`` or ``NaN`` reaches a file or the screen. (The scenario bounds keep results
+    finite; this is the last guard before writing.)"""
+    for col in df.columns:
+        values = df[col]
+        if pd.api.types.is_float_dtype(values) and not np.isfinite(values.fillna(0)).all():
+            bad = values[~np.isfinite(values.fillna(0))].iloc[0]
+            raise ScenarioError([Problem("bounds.not_finite", {
+                "table": table, "column": col, "value": bad})])
+    return df
+
+
 def export_summary(result: Result) -> pd.DataFrame:
     """The summary with a total row, rounded to 0.01 万元 so that the rows add up to the
     total: what summary.csv holds and what ``sharing run`` prints."""
     money = [c for c in result.summary.columns if c not in NAME_COLUMNS]
-    return _with_total(result.summary, "jurisdiction", money)
+    return check_finite(_with_total(check_finite(result.summary, "summary"), "jurisdiction",
+                                    money), "summary")
 
 
 def export_tables(result: Result, lang: str = "en") -> dict[str, pd.DataFrame]:
@@ -203,6 +237,8 @@ def export_tables(result: Result, lang: str = "en") -> dict[str, pd.DataFrame]:
     Every export (CSV, workbook, the app's downloads) is built from these tables."""
     if lang not in ("en", "zh"):
         raise ValueError(f"unknown language {lang!r}; use en or zh")
+    for name in ("by_year", "flows", "statistics"):
+        check_finite(getattr(result, name), name)
     summary = export_summary(result)
     by_year = _with_total(result.by_year, "jurisdiction",
                           [c for c in result.by_year.columns if c not in ("year", "jurisdiction")],
@@ -213,7 +249,7 @@ def export_tables(result: Result, lang: str = "en") -> dict[str, pd.DataFrame]:
     statistics = result.statistics.copy()
     statistics["amount"] = np.round(statistics["amount"].astype(float), DECIMALS)
     tables = {"summary": summary, "flows": flows, "by_year": by_year, "statistics": statistics}
-    return {k: translate(v, lang) for k, v in tables.items()}
+    return {k: translate(check_finite(v, k), lang) for k, v in tables.items()}
 
 
 def compare_table(table: pd.DataFrame, lang: str = "en") -> pd.DataFrame:
@@ -231,9 +267,13 @@ def compare_table(table: pd.DataFrame, lang: str = "en") -> pd.DataFrame:
 
 
 def csv_bytes(df: pd.DataFrame, float_format: str = "%.2f") -> bytes:
-    """One table as CSV bytes: UTF-8 with BOM (Excel on a Chinese Windows reads it), text
-    cells neutralised, floats with two decimals (amounts in 万元) unless told otherwise."""
-    return safe_frame(df).to_csv(index=False, float_format=float_format).encode("utf-8-sig")
+    """One table as CSV bytes: UTF-8 with BOM (Excel on a Chinese Windows reads it), CRLF
+    line ends, text cells neutralised, floats with two decimals (amounts in 万元) unless told
+    otherwise."""
+    # CRLF line ends (RFC 4180, Excel's own): a cell holding a bare CR or LF is then quoted,
+    # so it cannot start a new row whose first cell is a formula.
+    return safe_frame(df).to_csv(index=False, float_format=float_format,
+                                 lineterminator="\r\n").encode("utf-8-sig")
 
 
 def result_csv_bytes(result: Result, lang: str = "en") -> dict[str, bytes]:
@@ -460,34 +500,60 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 _TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 
-def _unflatten(flat: dict[str, Any]) -> dict:
+def _unflatten(flat: dict[str, Any], sheet: str = "", where: str = "") -> dict:
+    """Nested data from dotted key paths (``taxes.vat.base``, ``stages[0].shares.a``).
+
+    A list index is bounded by the number of cells given (each list item holds at least one),
+    so a header ``x[100000000]`` cannot pad a list to that length; a path that puts an index
+    where there is no list, a name inside a list or a value where another column has keys
+    below it is refused, naming the sheet and the column."""
     root: dict = {}
+    limit = len(flat)
+
+    def refuse(key: str, path: str, **params: Any) -> ScenarioError:
+        return ScenarioError([Problem(key, {"sheet": sheet, "key": path, **params},
+                                      where=where)])
+
     for path, value in flat.items():
         tokens = [int(i) if i else k for k, i in _TOKEN.findall(path)]
+        if not tokens:
+            raise refuse("bounds.key_empty", path)
         node: Any = root
         for tok, nxt in zip(tokens, [*tokens[1:], None], strict=True):
             empty: Any = [] if isinstance(nxt, int) else {}
             if isinstance(tok, int):
+                if not isinstance(node, list):
+                    raise refuse("bounds.key_list", path, index=tok)
+                if tok >= limit:
+                    raise refuse("bounds.key_index", path, index=tok, limit=limit)
                 while len(node) <= tok:
                     node.append(None)
                 if nxt is None:
                     node[tok] = value
-                elif node[tok] is None:
+                    continue
+                if node[tok] is None:
                     node[tok] = empty
-                node = node[tok] if nxt is not None else node
+                node = node[tok]
             else:
+                if not isinstance(node, dict):
+                    raise refuse("bounds.key_mapping", path, name=tok)
                 if nxt is None:
+                    if tok in node:
+                        raise refuse("bounds.key_clash", path)
                     node[tok] = value
-                else:
-                    node = node.setdefault(tok, empty)
+                    continue
+                node = node.setdefault(tok, empty)
+            if not isinstance(node, list | dict) or isinstance(node, list) != isinstance(
+                    nxt, int):
+                raise refuse("bounds.key_clash", path)
     return root
 
 
 def _parse_cell(value: Any) -> Any:
     if isinstance(value, str) and value.startswith("[") and value.endswith("]"):
         try:
-            parsed = yaml.safe_load(value)
-        except yaml.YAMLError:
+            parsed = safe_yaml(value)
+        except (yaml.YAMLError, RecursionError):
             return value
         if isinstance(parsed, list):
             return parsed
@@ -602,26 +668,122 @@ def export_scenario_xlsx(sc: Scenario, target: Target) -> Target:
     return target
 
 
+WORKBOOK_LIMITS = {"bytes": 20 * 2**20, "uncompressed": 100 * 2**20, "ratio": 100,
+                   "members": 1000, "cells": 200_000}
+"""Limits on a scenario workbook, checked with :mod:`zipfile` before openpyxl reads anything
+(a 1 MB workbook can hold 1 GB of whitespace): the file size, the uncompressed size, the
+compression ratio of each large part, the number of parts; then the cells read (empty cells
+inside a row count). A longer firm list goes into a ``firms_csv`` file."""
+_MERGE = re.compile(rb'<(?:\w+:)?mergeCell\b[^>]*\bref="([^"]+)"')
+
+define({
+    "bounds.workbook_not_zip": ("不是可读的 .xlsx 工作簿（{error}）",
+                                "not a readable .xlsx workbook ({error})"),
+    "bounds.workbook_uncompressed": (
+        "工作簿解压后超过 {limit} MB（“压缩炸弹”？），不予读取",
+        "the workbook unpacks to more than {limit} MB (a zip bomb?); it is not read"),
+    "bounds.workbook_ratio": (
+        "工作簿中的 {part} 压缩比为 {ratio:.0f}:1，超过 {limit}:1（“压缩炸弹”？），不予读取",
+        "part {part} of the workbook is compressed {ratio:.0f}:1, more than {limit}:1 "
+        "(a zip bomb?); it is not read"),
+    "bounds.workbook_members": ("工作簿含 {n} 个部件，超过 {limit} 个，不予读取",
+                                "the workbook has {n} parts, more than {limit}; it is not read"),
+    "bounds.workbook_cells": (
+        "工作簿超过 {limit} 个单元格（含行内空单元格），不予读取；较长的企业名单请放入 "
+        "firms_csv 文件",
+        "the workbook has more than {limit} cells (empty cells inside rows count); it is not "
+        "read: put a long firm list in a firms_csv file"),
+    "bounds.key_index": (
+        "表 {sheet} 的列名 {key!r}：序号 [{index}] 超过本行最多 {limit} 项",
+        "sheet {sheet}, column name {key!r}: index [{index}] is beyond the {limit} items the "
+        "row can hold"),
+    "bounds.key_list": ("表 {sheet} 的列名 {key!r}：[{index}] 用在不是列表的地方",
+                        "sheet {sheet}, column name {key!r}: [{index}] where there is no list"),
+    "bounds.key_mapping": ("表 {sheet} 的列名 {key!r}：{name!r} 用在列表中（应写 [序号]）",
+                           "sheet {sheet}, column name {key!r}: {name!r} inside a list (write "
+                           "an [index])"),
+    "bounds.key_clash": ("表 {sheet} 的列名 {key!r} 与同一行的另一列冲突（一处是值，一处有下级键）",
+                         "sheet {sheet}, column name {key!r} clashes with another column of the "
+                         "row (a value in one, keys below it in the other)"),
+    "bounds.key_empty": ("表 {sheet} 的列名 {key!r} 不是键路径", "sheet {sheet}: the column name "
+                         "{key!r} is not a key path"),
+    "bounds.bad_cell": (
+        "表 {sheet} 第 {row} 行 {column} 列：{value} 不是{what_zh}",
+        "sheet {sheet}, row {row}, column {column}: {value} is not {what_en}"),
+    "bounds.workbook_shape": (
+        "表 {sheet} 第 {row} 行与工作簿其他部分不一致，无法组装情景（{detail}）",
+        "sheet {sheet}, row {row} does not fit the rest of the workbook, so the scenario "
+        "cannot be assembled ({detail})"),
+})
+
+
+def _check_zip(path: Path, raw: bytes) -> None:
+    """Refuse a workbook whose parts unpack too large or too well (zip bombs)."""
+    where = str(path)
+    try:
+        with zipfile.ZipFile(io_module.BytesIO(raw)) as zf:
+            parts = zf.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError) as e:
+        raise ScenarioError([Problem("bounds.workbook_not_zip", {"error": str(e)},
+                                     where=where)]) from None
+    limits = WORKBOOK_LIMITS
+    if len(parts) > limits["members"]:
+        raise ScenarioError([Problem("bounds.workbook_members", {
+            "n": len(parts), "limit": limits["members"]}, where=where)])
+    if sum(p.file_size for p in parts) > limits["uncompressed"]:
+        raise ScenarioError([Problem("bounds.workbook_uncompressed", {
+            "limit": limits["uncompressed"] // 2**20}, where=where)])
+    for p in parts:
+        ratio = p.file_size / max(p.compress_size, 1)
+        if p.file_size > 2**20 and ratio > limits["ratio"]:
+            raise ScenarioError([Problem("bounds.workbook_ratio", {
+                "part": p.filename, "ratio": ratio, "limit": limits["ratio"]}, where=where)])
+
+
 class _Sheets:
-    """Read a scenario workbook, remembering where each key path came from."""
+    """Read a scenario workbook, remembering where each key path came from.
+
+    The file is checked before openpyxl sees it (:data:`WORKBOOK_LIMITS`), then read in
+    read-only (streaming) mode, counting the cells it reads."""
 
     def __init__(self, path: Path):
         self.path = path
+        raw = read_bytes(path, WORKBOOK_LIMITS["bytes"])
+        _check_zip(path, raw)
         try:
-            self.book = load_workbook(path, read_only=False, data_only=True)
+            self.book = load_workbook(io_module.BytesIO(raw), read_only=True, data_only=True)
         except Exception as e:  # openpyxl raises many types for a file that is not xlsx
             raise ScenarioError([Problem("io.not_xlsx", {"error": str(e)}, where=str(path))]) \
                 from None
+        self.cells = 0
         self.origin: dict[str, tuple[str, int, str]] = {}
         self.ids: dict[str, tuple[str, int, str]] = {}
+        self.rows: dict[str, int] = {}
         problems = []
-        for ws in self.book.worksheets:
-            merged = sorted(r.coord for r in ws.merged_cells.ranges)
-            if merged:
-                problems.append(Problem("io.merged", {"cells": merged[0]}, where=str(path),
-                                        sheet=ws.title))
+        with zipfile.ZipFile(io_module.BytesIO(raw)) as zf:
+            for ws in self.book.worksheets:
+                try:
+                    xml = zf.read(ws._worksheet_path.lstrip("/"))
+                except (KeyError, AttributeError):
+                    continue
+                merged = sorted(m.decode("ascii", "replace") for m in _MERGE.findall(xml))
+                if merged:
+                    problems.append(Problem("io.merged", {"cells": merged[0]}, where=str(path),
+                                            sheet=ws.title))
         if problems:
             raise ScenarioError(problems)
+
+    def _rows(self, title: str) -> list[tuple]:
+        ws = self.book[title]
+        ws.reset_dimensions()  # a declared size (A1:XFD1048576) must not pad every row
+        rows = []
+        for row in ws.iter_rows(values_only=True):
+            self.cells += len(row)
+            if self.cells > WORKBOOK_LIMITS["cells"]:
+                raise ScenarioError([Problem("bounds.workbook_cells", {
+                    "limit": f"{WORKBOOK_LIMITS['cells']:,}"}, where=str(self.path))])
+            rows.append(row)
+        return rows
 
     def records(self, title: str, required: bool = False) -> list[tuple[int, dict]]:
         if title not in self.book.sheetnames:
@@ -631,7 +793,8 @@ class _Sheets:
                         self.book.sheetnames)}, where=str(self.path),
                     close=tuple(did_you_mean(title, self.book.sheetnames)))])
             return []
-        rows = list(self.book[title].iter_rows(values_only=True))
+        rows = self._rows(title)
+        self.rows[title] = len(rows)
         if not rows:
             return []
         header = [str(h).strip() if h is not None else "" for h in rows[0]]
@@ -679,10 +842,43 @@ class _Sheets:
         return problem.at(where=str(self.path), sheet=sheet, row=row, column=column)
 
 
+CELL_KINDS = {"id": ("合法的 id", "a valid id"), "tax": ("合法的税种", "a valid tax"),
+              "year": ("整数年份", "a whole year")}
+
+
+def _scalar(value: Any, sheet: str, row: int, column: str, what: str,
+            kinds: tuple[type, ...] = (str,)) -> Any:
+    """A cell used as a key or an index: of one of ``kinds`` (never a list, never a bool);
+    ``what`` names what belongs there (:data:`CELL_KINDS`)."""
+    if isinstance(value, kinds) and not isinstance(value, bool):
+        return value
+    zh, en = CELL_KINDS.get(what, (what, what))
+    raise ScenarioError([Problem("bounds.bad_cell", {
+        "sheet": sheet, "row": row, "column": column, "value": repr(value)[:80],
+        "what_zh": zh, "what_en": en})])
+
+
+def _child(node: Any, key: Any, kind: type, sheet: str, row: int) -> Any:
+    """``node[key]``, created empty (a ``kind``) when missing; refused when another sheet
+    or column put something else there."""
+    if not isinstance(node, dict):
+        raise ScenarioError([Problem("bounds.workbook_shape", {
+            "sheet": sheet, "row": row, "detail": f"{key!r}"})])
+    child = node.setdefault(key, kind())
+    if not isinstance(child, kind):
+        raise ScenarioError([Problem("bounds.workbook_shape", {
+            "sheet": sheet, "row": row, "detail": f"{key!r}: {type(child).__name__}"})])
+    return child
+
+
 def import_scenario_xlsx(path: str | Path) -> dict:
     """Read a scenario workbook into scenario data (validated; raises ScenarioError naming
-    sheet, row and column). Nothing is returned unless the whole workbook is valid."""
-    sheets = _Sheets(Path(path))
+    sheet, row and column). Nothing is returned unless the whole workbook is valid.
+
+    The workbook is refused before it is read when it breaks :data:`WORKBOOK_LIMITS`."""
+    path = Path(path)
+    where = str(path)
+    sheets = _Sheets(path)
     data: dict[str, Any] = {}
     flat_top = {}
     for row, rec in sheets.records("scenario", required=True):
@@ -691,7 +887,10 @@ def import_scenario_xlsx(path: str | Path) -> dict:
                                          row=row)])
         flat_top[str(rec["key"])] = rec.get("value")
         sheets.remember(str(rec["key"]), "scenario", row, "value")
-    data.update(_unflatten(flat_top))
+    data.update(_unflatten(flat_top, "scenario", where))
+    if "firms_csv" in data:
+        raise ScenarioError([Problem("safety.firms_csv_no_folder", {"name": data["firms_csv"]},
+                                     where=where, path="firms_csv")])
     for section in LIST_SHEETS:
         items = []
         for i, (row, rec) in enumerate(sheets.records(section, required=section ==
@@ -699,21 +898,25 @@ def import_scenario_xlsx(path: str | Path) -> dict:
             for key in rec:
                 sheets.remember(f"{section}[{i}].{key}".replace(".[", "["), section, row, key)
             sheets.remember(f"{section}[{i}]", section, row, "A")
-            items.append(_unflatten(rec))
+            items.append(_unflatten(rec, section, where))
         if items:
             data[section] = items
-    index = {s: {item.get("id"): i for i, item in enumerate(data.get(s, []))}
+    index = {s: {item["id"]: i for i, item in enumerate(data.get(s, []))
+                 if isinstance(item, dict) and isinstance(item.get("id"), str)}
              for s in ("parks", "costs", "agreements")}
-    for row, rec in sheets.records("sites"):
+    site_records = sheets.records("sites")
+    site_rows = sheets.rows.get("sites", 0)
+    for row, rec in site_records:
         park, site = rec.pop("park", None), rec.pop("site", None)
-        p = index["parks"].get(park)
-        if p is None or not isinstance(site, int):
+        p = index["parks"].get(park) if isinstance(park, str) else None
+        if p is None or not isinstance(site, int) or isinstance(site, bool) or \
+                not 0 <= site < site_rows:
             raise ScenarioError([Problem("io.site_row", {"park": park, "site": site},
                                          where=str(path), sheet="sites", row=row)])
-        sites = data["parks"][p].setdefault("sites", [])
+        sites = _child(data["parks"][p], "sites", list, "sites", row)
         while len(sites) <= site:
             sites.append({})
-        sites[site] = _unflatten(rec)
+        sites[site] = _unflatten(rec, "sites", where)
         for key in rec:
             sheets.remember(f"parks[{p}].sites[{site}].{key}", "sites", row, key)
     rules: dict[str, dict[str, Any]] = {}
@@ -732,10 +935,12 @@ def import_scenario_xlsx(path: str | Path) -> dict:
                            "path")
     for owner, flat in rules.items():
         section, _, ident = owner.partition(":")
-        data[section][index[section][ident]]["rule"] = _unflatten(flat)
-    for row, rec in sheets.records("statistics"):
+        data[section][index[section][ident]]["rule"] = _unflatten(flat, "rules", where)
+    stat_records = sheets.records("statistics")
+    stat_rows = sheets.rows.get("statistics", 0)
+    for row, rec in stat_records:
         agreement = rec.pop("agreement", None)
-        a = index["agreements"].get(agreement)
+        a = index["agreements"].get(agreement) if isinstance(agreement, str) else None
         k = rec.pop("index", 0)
         if a is None:
             raise ScenarioError([Problem("io.statistics_agreement", {"id": agreement},
@@ -743,41 +948,51 @@ def import_scenario_xlsx(path: str | Path) -> dict:
                                          column="agreement", close=tuple(did_you_mean(
                                              str(agreement), [str(i) for i in
                                                               index["agreements"]])))])
-        stats = data["agreements"][a].setdefault("statistics", [])
+        if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k < max(stat_rows - 1, 1):
+            raise ScenarioError([Problem("bounds.bad_cell", {
+                "sheet": "statistics", "row": row, "column": "index", "value": repr(k)[:80],
+                "what_zh": f" 0 到 {max(stat_rows - 2, 0)} 之间的整数序号",
+                "what_en": f"a whole index from 0 to {max(stat_rows - 2, 0)}"})])
+        stats = _child(data["agreements"][a], "statistics", list, "statistics", row)
         while len(stats) <= k:
             stats.append({})
-        stats[k] = _unflatten(rec)
+        stats[k] = _unflatten(rec, "statistics", where)
         sheets.remember(f"agreements[{a}].statistics[{k}]", "statistics", row, "A")
     for sheet, key, cols in (("contributions", "contributions", ("owner", "factor",
                                                                  "jurisdiction")),
                              ("standalone", "standalone", ("park", "jurisdiction"))):
         for row, rec in sheets.records(sheet):
-            node = data.setdefault(key, {})
+            node = _child(data, key, dict, sheet, row)
             for c in cols[:-1]:
-                node = node.setdefault(rec.get(c), {})
-            node[rec.get(cols[-1])] = rec.get("value", rec.get("share"))
+                node = _child(node, _scalar(rec.get(c), sheet, row, c, "id"), dict, sheet, row)
+            last = _scalar(rec.get(cols[-1]), sheet, row, cols[-1], "id")
+            node[last] = rec.get("value", rec.get("share"))
             sheets.remember(f"{key}.{'.'.join(str(rec.get(c)) for c in cols)}", sheet, row,
                             "value" if key == "contributions" else "share")
             for n, c in enumerate(cols, start=1):  # the cells naming ids: owner, park, ...
                 sheets.remember_id(f"{key}.{'.'.join(str(rec.get(c)) for c in cols[:n])}",
                                    sheet, row, c)
-    retention = data.setdefault("retention", {})
     for row, rec in sheets.records("retention"):
+        retention = _child(data, "retention", dict, "retention", row)
         level, tax, year = rec.get("level"), rec.get("tax"), rec.get("year")
         if level == "default":
-            taxes = retention.setdefault("default", {})
+            taxes = _child(retention, "default", dict, "retention", row)
         elif level in ("provinces", "jurisdictions"):
-            taxes = retention.setdefault(level, {}).setdefault(rec.get("key"), {})
+            taxes = _child(_child(retention, level, dict, "retention", row),
+                           _scalar(rec.get("key"), "retention", row, "key", "id"), dict,
+                           "retention", row)
         else:
             levels = ["default", "provinces", "jurisdictions"]
             raise ScenarioError([Problem("io.retention_level", {"level": level},
                                          where=str(path), sheet="retention", row=row,
                                          column="level",
                                          close=tuple(did_you_mean(str(level), levels)))])
+        tax = _scalar(tax, "retention", row, "tax", "tax")
         if year is None:
             taxes[tax] = rec.get("share")
         else:
-            taxes.setdefault(tax, {})[year] = rec.get("share")
+            year = _scalar(year, "retention", row, "year", "year", (int,))
+            _child(taxes, tax, dict, "retention", row)[year] = rec.get("share")
         sheets.remember(f"retention.{level}", "retention", row, "share")
         if level != "default":
             sheets.remember_id(f"retention.{level}.{rec.get('key')}", "retention", row, "key")
@@ -785,13 +1000,15 @@ def import_scenario_xlsx(path: str | Path) -> dict:
         Scenario.model_validate(data)
     except ValidationError as err:
         raise ScenarioError([sheets.place(p) for p in validation_items(err, data)]) from None
-    parse_scenario(data, str(path))
+    parse_scenario(data, where)
     return data
 
 
 def scenario_yaml(data: dict) -> str:
     """Scenario data as YAML text (UTF-8, Chinese kept readable)."""
-    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=100)
+    # libyaml's safe dumper when PyYAML has it: ten times faster for a long firm list.
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return yaml.dump(data, Dumper=dumper, allow_unicode=True, sort_keys=False, width=100)
 
 
 def dump_scenario(sc: Scenario) -> str:

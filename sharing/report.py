@@ -139,7 +139,7 @@ def _provenance(res: Result, lang: Lang) -> str:
         items = []
         for src in sc.sources:
             title = html.escape(src.title)
-            if src.url:
+            if src.url and src.url.lower().startswith(("https://", "http://")):
                 title = f'<a href="{html.escape(src.url, quote=True)}">{title}</a>'
             extra = f" ({html.escape(str(src.date))})" if src.date else ""
             extra += f" — {html.escape(src.note)}" if src.note else ""

@@ -30,6 +30,7 @@ The model of each input (formulas in ``docs/risk.md``):
 from __future__ import annotations
 
 import concurrent.futures as cf
+import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -50,6 +51,7 @@ from sharing.uncertainty import Uncertainty
 BLOCK = 64  # draws per random stream: chunks are whole blocks
 MAX_DRAWS = 10_000_000
 MAX_PATH_DRAWS = 100_000  # fan charts are computed from at most this many draws
+IN_FLIGHT = 16  # chunks submitted to an executor and not yet read
 CHUNK_BYTES = 16_000_000  # the size of one chunk's gross array, by default
 QUANTILES = (5, 25, 50, 75, 95)
 TAIL = 0.05  # expected shortfall: the mean of the worst 5 % of draws
@@ -709,14 +711,25 @@ def monte_carlo(scenario: Scenario, draws: int = 10_000, seed: int = 0,
             if progress is not None:
                 progress(done, draws)
     else:
+        # A window of chunks in flight: a finished chunk's future is dropped as soon as it
+        # is read, so that workers (dask keeps a result while its future lives) and the
+        # scheduler hold a few chunks at a time, not all of them.
         key = sc.model_dump_json()
-        futures = {executor.submit(_remote_chunk, key, lo, hi, seed, antithetic, keep(lo),
-                                   draws): hi - lo for lo, hi in ranges}
-        for future in cf.as_completed(futures):
-            results.append(future.result())
-            done += futures[future]
-            if progress is not None:
-                progress(done, draws)
+        todo = iter(ranges)
+        pending: dict[cf.Future, int] = {}
+        while True:
+            for lo, hi in itertools.islice(todo, IN_FLIGHT - len(pending)):
+                pending[executor.submit(_remote_chunk, key, lo, hi, seed, antithetic,
+                                        keep(lo), draws)] = hi - lo
+            if not pending:
+                break
+            finished, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+            for future in finished:
+                results.append(future.result())
+                done += pending.pop(future)
+                if progress is not None:
+                    progress(done, draws)
+            del finished
     results.sort(key=lambda r: r.start)
     paths = [r.allocated for r in results if r.allocated is not None]
     allocated = np.concatenate(paths)[:MAX_PATH_DRAWS] if paths else None

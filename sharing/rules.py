@@ -18,12 +18,13 @@ Presets are named, dated parameter sets with their source (:data:`PRESETS`).
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 from scipy import sparse
 
 from sharing.claims import divide
@@ -34,9 +35,39 @@ from sharing.taxes import TAXES, Tax
 ROLES = ("host", "origin", "destination")
 SHARE_TOLERANCE = 1e-9
 
+MIN_YEAR, MAX_YEAR = 1900, 2200
+MAX_AMOUNT = 1e12
+"""Bounds on every year and amount in a scenario (docs/scenario-format.md, "Bounds"): a year
+lies in [1900, 2200] and an amount is at most 1e12 万元 (1e16 yuan, far above any budget), so
+that the arithmetic over every stream and year stays finite; past them a value is a typo."""
+MAX_SPAN = MAX_YEAR - MIN_YEAR
+
 Share = Annotated[float, Field(ge=0, le=1)]
-Amount = Annotated[float, Field(ge=0)]
-YearRange = tuple[int, int]
+Amount = Annotated[float, Field(ge=0, le=MAX_AMOUNT)]
+SignedAmount = Annotated[float, Field(ge=-MAX_AMOUNT, le=MAX_AMOUNT)]
+Year = Annotated[int, Field(ge=MIN_YEAR, le=MAX_YEAR)]
+Years = Annotated[int, Field(gt=0, le=MAX_SPAN)]
+YearRange = tuple[Year, Year]
+
+define({
+    "safety.control_character": (
+        "含有控制字符 {char}（如 NUL、\\x01），表格和导出文件无法保存；请删除",
+        "holds the control character {char} (e.g. NUL, \\x01), which spreadsheets and exports "
+        "cannot store; remove it"),
+})
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _printable(value: str) -> str:
+    found = _CONTROL.search(value)
+    if found:
+        raise PathError("", Problem("safety.control_character", {"char": repr(found[0])}))
+    return value
+
+
+Text = Annotated[str, AfterValidator(_printable)]
+"""Text a user writes (names, ids, references): no control characters (tab and newline
+are fine)."""
 
 
 class PathError(ValueError):
@@ -251,13 +282,33 @@ def concat(splits: list[Split]) -> Split:
     )
 
 
+MAX_SPLIT_CELLS = 20_000_000
+"""At most this many slot amounts (jurisdictions × streams × years) in one split: 160 MB."""
+
+define({
+    "bounds.split_too_large": (
+        "该规则要把 {streams} 个税源、{years} 年分给 {keys} 方，需 {cells} 个分配额，超过上限 "
+        "{limit}；请把协议拆小（按园区或税源分别订立），或删去份额为 0 的一方",
+        "the rule splits {streams} streams over {years} years between {keys} parties: {cells} "
+        "amounts, more than the limit of {limit}; split the agreement (by park or stream), or "
+        "drop the parties with a zero share"),
+})
+
+
 def split_by_shares(amounts: np.ndarray, shares: np.ndarray) -> np.ndarray:
     """Slot amounts ``(m, k, T)`` of ``amounts`` ``(k, T)`` for shares of shape ``(m,)``,
     ``(m, T)`` or ``(m, k, T)``.
 
     The last slot takes ``amount − Σ other slots`` so that slots sum to the amount exactly.
+    Raises RuleError past :data:`MAX_SPLIT_CELLS` slot amounts (10,000 jurisdictions sharing
+    10,000 streams over 13 years would need 9.7 GiB).
     """
     shares = np.asarray(shares, dtype=float)
+    cells = shares.shape[0] * amounts.size
+    if cells > MAX_SPLIT_CELLS:
+        raise RuleError("bounds.split_too_large", keys=shares.shape[0],
+                        streams=amounts.shape[0], years=amounts.shape[-1],
+                        cells=f"{cells:,}", limit=f"{MAX_SPLIT_CELLS:,}")
     if shares.ndim == 1:
         shares = shares[:, None, None]
     elif shares.ndim == 2:
@@ -375,7 +426,7 @@ def _apply_preset(rule_type: str, data: Any) -> Any:
     if not isinstance(data, dict) or data.get("preset") is None:
         return data
     name = data["preset"]
-    preset = PRESETS.get(name)
+    preset = PRESETS.get(name) if isinstance(name, str) else None
     valid = sorted(k for k, p in PRESETS.items() if p.rule == rule_type)
     if preset is None or preset.rule != rule_type:
         raise fault("preset", "rules.unknown_preset", did_you_mean(str(name), valid),
@@ -390,7 +441,7 @@ def _apply_preset(rule_type: str, data: Any) -> Any:
 
 
 class RuleBase(Frozen):
-    reference: str | None = None
+    reference: Text | None = None
 
     def keys(self) -> set[str]:
         """Jurisdiction ids and roles this rule (and its children) names."""
@@ -436,7 +487,7 @@ class Fixed(RuleBase):
         return set(self.shares)
 
     def split(self, pool: Pool, path: str = "rule") -> Split:
-        keys = list(self.shares)
+        keys = [k for k, w in self.shares.items() if w > 0]  # zero shares take nothing
         who = _stack_who(pool, keys)
         parts = split_by_shares(pool.amounts, np.array([self.shares[k] for k in keys]))
         return Split(who, parts, pools=[(path, pool.amounts)])
@@ -454,7 +505,7 @@ class Factors(RuleBase):
     """
 
     type: Literal["factors"] = "factors"
-    preset: str | None = None
+    preset: Text | None = None
     weights: FrozenMap[str, Share]
 
     @model_validator(mode="before")
@@ -509,7 +560,7 @@ class StockIncrement(RuleBase):
     """
 
     type: Literal["stock_increment"] = "stock_increment"
-    base_year: int
+    base_year: Year
     baseline: FrozenMap[str, Amount] | None = None
     indexation: float = Field(0.0, ge=-0.5, le=1.0)
     stock: Rule = Field(default_factory=Host)
@@ -629,7 +680,7 @@ class Extension(Frozen):
     ``below`` (the firm's gross covered tax that year is below this amount, 万元, as some
     agreements write it). Exactly one trigger."""
 
-    years: int = Field(gt=0)
+    years: Years
     when: Literal["cap_not_reached"] | None = None
     below: Amount | None = None
 
@@ -641,7 +692,7 @@ class Extension(Frozen):
 
 
 class PreMoveCap(Frozen):
-    pre_move_years: int = Field(gt=0)
+    pre_move_years: Years
 
 
 class Eligibility(Frozen):
@@ -694,12 +745,12 @@ class Capped(RuleBase):
     """
 
     type: Literal["capped"] = "capped"
-    preset: str | None = None
-    beneficiary: str = "origin"
+    preset: Text | None = None
+    beneficiary: Text = "origin"
     share: Share
-    start: int | None = None
+    start: Year | None = None
     start_from: Literal["production", "move"] = "move"
-    max_years: int = Field(gt=0)
+    max_years: Years
     extension: Extension | None = None
     cap: Amount | PreMoveCap | None = None
     eligibility: Eligibility | None = None
@@ -815,9 +866,9 @@ class Floor(RuleBase):
     """
 
     type: Literal["floor"] = "floor"
-    beneficiary: str
+    beneficiary: Text
     minimum: Amount
-    from_year: int | None = None
+    from_year: Year | None = None
     rule: Rule = Field(default_factory=Host)
 
     def keys(self) -> set[str]:
@@ -913,12 +964,12 @@ class FixedReturn(RuleBase):
     """
 
     type: Literal["fixed_return"] = "fixed_return"
-    payer: str
-    beneficiary: str
+    payer: Text
+    beneficiary: Text
     rate: Share
-    capital: Amount | FrozenMap[int, Amount]
-    from_year: int | None = None
-    to_year: int | None = None
+    capital: Amount | FrozenMap[Year, Amount]
+    from_year: Year | None = None
+    to_year: Year | None = None
     rule: Rule = Field(default_factory=Host)
 
     @model_validator(mode="after")
@@ -968,7 +1019,7 @@ class Claims(RuleBase):
     type: Literal["claims"] = "claims"
     method: Literal["proportional", "cea", "cel", "talmud"]
     claims: FrozenMap[str, Amount] = Field(min_length=1)
-    remainder: str = "host"
+    remainder: Text = "host"
 
     def keys(self) -> set[str]:
         return set(self.claims) | {self.remainder}
@@ -1010,9 +1061,9 @@ class Optimized(RuleBase):
 
     type: Literal["optimized"] = "optimized"
     stages: tuple[OptimizedStage, ...] = Field(min_length=1)
-    method: str
-    objective: str | None = None
-    constraints: dict[str, Any] | None = None
+    method: Text
+    objective: Text | None = None
+    constraints: dict[Text, Any] | None = None
 
     @model_validator(mode="after")
     def _no_overlap(self) -> Optimized:

@@ -2,18 +2,23 @@
 
 A scenario names the jurisdictions, the tax streams (from parks, firms, projects or given
 directly), the agreements that share them, the co-investment costs and what each side could
-achieve alone. It is read from YAML with ``yaml.safe_load`` only; every error names the file,
-the key path (``agreements[1].rule.stages[0]``), the line where it can, and the problem.
+achieve alone. It is read with a safe YAML loader only (:func:`safe_yaml`); every error
+names the file, the key path (``agreements[1].rule.stages[0]``), the line where it can, and
+the problem. Files are read within limits (:func:`read_bytes`), and every year and amount is
+bounded (:data:`sharing.rules.MAX_AMOUNT`, docs/scenario-format.md §13).
 The format is documented key by key in ``docs/scenario-format.md``.
 """
 
 from __future__ import annotations
 
 import datetime
+import functools
 import importlib
 import io
 import json
+import os
 import re
+import stat as file_stat
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -43,6 +48,9 @@ from sharing.rules import (
     PathError,
     Rule,
     Share,
+    SignedAmount,
+    Text,
+    Year,
     _shares_check,
     fault,
     walk,
@@ -53,6 +61,12 @@ from sharing.uncertainty import Uncertainty, reference_problems
 FORMAT_VERSION = 1
 MAX_PRODUCTION_DELAY = 10  # years from a firm's move to its production (达产): beyond, a typo
 MAX_FILE_BYTES = 20 * 1024 * 1024
+MAX_YAML_BYTES = 2 * 1024 * 1024
+"""A scenario file is at most 2 MB (about 17,000 firms written inline; parsing YAML takes
+seconds per MB), a CSV file (``firms_csv``, actuals) at most 20 MB."""
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's safe loader when PyYAML has it (the same tags as ``yaml.safe_load``, four
+times faster), else the pure-Python one."""
 PROVINCE_ALIASES = {"四川": "sichuan", "四川省": "sichuan", "重庆": "chongqing",
                     "重庆市": "chongqing", "其他": "other"}
 
@@ -66,7 +80,9 @@ def _province(value: Any) -> Any:
 
 
 Province = Annotated[Literal["sichuan", "chongqing", "other"], BeforeValidator(_province)]
-Ident = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_\-.]+$")]
+# An id never starts with "-", so that no exported id reads as a spreadsheet formula.
+Ident = Annotated[str, Field(min_length=1, max_length=80,
+                             pattern=r"^[A-Za-z0-9_.][A-Za-z0-9_\-.]*$")]
 
 
 define({
@@ -115,6 +131,34 @@ define({
                                  "is clear"),
 })
 
+define({
+    "safety.not_regular_file": (
+        "不是普通文件（设备、管道或套接字），不予读取",
+        "not a regular file (a device, pipe or socket); it is not read"),
+    "safety.too_big": (
+        "文件超过 {limit} MB 的上限（企业名单较长时请放入 `firms_csv` 文件）",
+        "the file is larger than the limit of {limit} MB (put long firm lists in a "
+        "`firms_csv` file)"),
+    "safety.not_utf8": (
+        "不是 UTF-8 文本：第 {row} 行第 {column} 个字符处的字节 0x{byte}；请将文件另存为 UTF-8"
+        "（Excel：“CSV UTF-8”；记事本：编码 UTF-8）",
+        "not UTF-8 text: row {row}, character {column}, byte 0x{byte}; save the file as UTF-8 "
+        "(in Excel: 'CSV UTF-8'; in Notepad: encoding UTF-8)"),
+    "safety.firms_csv_outside": (
+        "firms_csv {name!r} 不在情景文件所在的文件夹 {folder} 内（也不在允许的数据目录内），"
+        "不予读取；请把 CSV 放在情景文件旁边",
+        "firms_csv {name!r} is outside the scenario's folder {folder} (and outside every "
+        "allowed data root); it is not read: put the CSV next to the scenario file"),
+    "bounds.fractional_year": ("年份 {value!r} 不是整数", "year {value!r} is not a whole number"),
+    "safety.too_deep": (
+        "嵌套层次过深，无法读取（情景文件只需几层嵌套）",
+        "nested too deeply to read (a scenario needs only a few levels)"),
+    "safety.firms_csv_no_folder": (
+        "此情景没有所在文件夹（上传或工作簿），不能引用 firms_csv {name!r}；请把企业直接写入 "
+        "firms",
+        "this scenario has no folder (an upload or a workbook), so it cannot name a firms_csv "
+        "{name!r}; list the firms under `firms` instead"),
+})
 KINDS = {"park": "园区", "firm": "企业", "stream": "税源", "agreement": "协议", "cost": "成本"}
 
 
@@ -142,10 +186,10 @@ class Model(Frozen):
 class Source(Model):
     """Where the scenario's rules and numbers come from."""
 
-    title: str
-    url: str | None = None
-    date: str | None = None
-    note: str | None = None
+    title: Text
+    url: Text | None = None
+    date: Text | None = None
+    note: Text | None = None
 
     @field_validator("date", mode="before")
     @classmethod
@@ -157,8 +201,8 @@ class Assumption(Model):
     """A number that is an assumption, not a published figure: the UI marks the key
     ``path`` (e.g. ``standalone.gaozhu``) as illustrative and shows the note."""
 
-    path: str
-    note: str
+    path: Text
+    note: Text
 
 
 class Years(Model):
@@ -174,12 +218,12 @@ class Years(Model):
 
 class Jurisdiction(Model):
     id: Ident
-    name: str
-    name_en: str
+    name: Text
+    name_en: Text
     province: Province
 
 
-Fraction = Share | FrozenMap[int, Share]
+Fraction = Share | FrozenMap[Year, Share]
 
 
 class Retention(Model):
@@ -197,19 +241,19 @@ class Retention(Model):
     default: FrozenMap[Tax, Fraction] = Field(default_factory=FrozenDict)
     provinces: FrozenMap[Province, FrozenMap[Tax, Fraction]] = Field(default_factory=FrozenDict)
     jurisdictions: FrozenMap[str, FrozenMap[Tax, Fraction]] = Field(default_factory=FrozenDict)
-    reference: str | None = None
+    reference: Text | None = None
 
 
 class Projection(Model):
     """A gross tax path in 万元: ``base · (1 + growth)^(year − base_year)`` or explicit
     ``by_year`` amounts (years not listed are 0), zero outside ``[start, end]``."""
 
-    base: float | None = None
-    base_year: int | None = None
+    base: SignedAmount | None = None
+    base_year: Year | None = None
     growth: float = Field(0.0, ge=-0.9, le=5.0)
-    by_year: FrozenMap[int, float] | None = None
-    start: int | None = None
-    end: int | None = None
+    by_year: FrozenMap[Year, SignedAmount] | None = None
+    start: Year | None = None
+    end: Year | None = None
     illustrative: bool = False
 
     @model_validator(mode="after")
@@ -236,7 +280,7 @@ def project(spec: Projection, years: np.ndarray) -> np.ndarray:
 class Site(Model):
     """One part of a park, its taxes collected by its own jurisdiction (``host``)."""
 
-    host: str
+    host: Text
     taxes: FrozenMap[Tax, Projection] = Field(min_length=1)
     illustrative: bool = False
 
@@ -245,9 +289,9 @@ class Park(Model):
     """A jointly built park (园区共建)."""
 
     id: Ident
-    name: str | None = None
-    name_en: str | None = None
-    partners: tuple[str, ...] = Field(min_length=1)
+    name: Text | None = None
+    name_en: Text | None = None
+    partners: tuple[Text, ...] = Field(min_length=1)
     sites: tuple[Site, ...] = Field(min_length=1)
 
 
@@ -264,16 +308,16 @@ class Firm(Model):
     """
 
     id: Ident
-    name: str | None = None
-    name_en: str | None = None
-    origin: str | None = None
-    destination: str | None = None
-    move_year: int | None = None
-    production_year: int | None = Field(None, ge=1990, le=2200)
+    name: Text | None = None
+    name_en: Text | None = None
+    origin: Text | None = None
+    destination: Text | None = None
+    move_year: Year | None = None
+    production_year: Year | None = None
     pre_move: FrozenMap[Tax, Amount] | None = None
     growth: float = Field(0.0, ge=-0.9, le=5.0)
-    introduced_by: str | None = None
-    host: str | None = None
+    introduced_by: Text | None = None
+    host: Text | None = None
     taxes: FrozenMap[Tax, Projection] | None = None
     illustrative: bool = False
 
@@ -321,17 +365,17 @@ class StreamSpec(Projection):
     """An explicit tax stream: one tax collected by one host."""
 
     id: Ident
-    host: str
+    host: Text
     tax: Tax
 
 
 class Covers(Model):
     """Which streams an agreement takes: all conditions must hold; a list means any of."""
 
-    park: str | tuple[str, ...] | None = None
-    firm: str | tuple[str, ...] | None = None
-    stream: str | tuple[str, ...] | None = None
-    host: str | tuple[str, ...] | None = None
+    park: Text | tuple[Text, ...] | None = None
+    firm: Text | tuple[Text, ...] | None = None
+    stream: Text | tuple[Text, ...] | None = None
+    host: Text | tuple[Text, ...] | None = None
     tax: Tax | tuple[Tax, ...] | None = None
     kind: Literal["park", "firm", "stream"] | None = None
 
@@ -349,11 +393,11 @@ class Covers(Model):
 class Statistic(Model):
     """An economic indicator split between jurisdictions (统计分算), reported apart from money."""
 
-    indicator: str
-    base: float | None = None
-    base_year: int | None = None
+    indicator: Text
+    base: SignedAmount | None = None
+    base_year: Year | None = None
     growth: float = Field(0.0, ge=-0.9, le=5.0)
-    by_year: FrozenMap[int, float] | None = None
+    by_year: FrozenMap[Year, SignedAmount] | None = None
     shares: FrozenMap[str, Share] | None = None
     illustrative: bool = False
 
@@ -378,23 +422,23 @@ class Agreement(Model):
     """
 
     id: Ident
-    name: str | None = None
-    name_en: str | None = None
+    name: Text | None = None
+    name_en: Text | None = None
     covers: Covers
     base: Literal["retained", "gross"] = "retained"
     rule: Rule
     compliance: Share = 1.0
     statistics: tuple[Statistic, ...] = ()
     settlement: Settlement | None = None
-    reference: str | None = None
+    reference: Text | None = None
 
 
 class ByBenefit(Model):
     """Costs in proportion to each party's allocated revenue from ``agreement`` that year."""
 
     type: Literal["by_benefit"] = "by_benefit"
-    agreement: str
-    parties: tuple[str, ...] | None = None
+    agreement: Text
+    parties: tuple[Text, ...] | None = None
 
 
 CostRule = Annotated[Fixed | Factors | ByBenefit, Field(discriminator="type")]
@@ -405,11 +449,11 @@ class Cost(Model):
     ``rule``. Tied to a ``park`` (incurred only if the park is built) or to ``parties``."""
 
     id: Ident
-    name: str | None = None
-    name_en: str | None = None
-    park: str | None = None
-    parties: tuple[str, ...] | None = None
-    by_year: FrozenMap[int, Amount] = Field(min_length=1)
+    name: Text | None = None
+    name_en: Text | None = None
+    park: Text | None = None
+    parties: tuple[Text, ...] | None = None
+    by_year: FrozenMap[Year, Amount] = Field(min_length=1)
     paid_by: str | FrozenMap[str, Share]
     rule: CostRule | None = None
     illustrative: bool = False
@@ -423,16 +467,16 @@ class Cost(Model):
         return self
 
 
-Contributions = FrozenMap[str, FrozenMap[str, FrozenMap[str, Amount]]]
+Contributions = FrozenMap[str, FrozenMap[Text, FrozenMap[str, Amount]]]
 
 
 class Scenario(Model):
     """A whole scenario. See ``docs/scenario-format.md``."""
 
     scenario: Literal[1] = FORMAT_VERSION
-    name: str
-    name_en: str
-    description: str | None = None
+    name: Text
+    name_en: Text
+    description: Text | None = None
     sources: tuple[Source, ...] = ()
     assumptions: tuple[Assumption, ...] = ()
     years: Years
@@ -441,7 +485,7 @@ class Scenario(Model):
     retention: Retention = Field(default_factory=Retention)
     parks: tuple[Park, ...] = ()
     firms: tuple[Firm, ...] = ()
-    firms_csv: str | None = None
+    firms_csv: Text | None = None
     streams: tuple[StreamSpec, ...] = ()
     contributions: Contributions = Field(default_factory=FrozenDict)
     costs: tuple[Cost, ...] = ()
@@ -799,6 +843,14 @@ def format_loc(loc: tuple, data: Any) -> str:
     return out
 
 
+@functools.lru_cache(maxsize=4)
+def _composed(text: str) -> yaml.Node | None:
+    """The YAML node tree of ``text``, parsed once for all the problems found in it."""
+    try:
+        return yaml.compose(text, Loader=SAFE_LOADER)
+    except (yaml.YAMLError, RecursionError):
+        return None
+
 _TYPE_NAMES = {"str", "int", "float", "bool", "list", "tuple", "dict", "none"}
 
 
@@ -816,11 +868,8 @@ def _member_label(part: Any, node: Any) -> bool:
 
 def _line_of(text: str | None, dotted: str) -> int | None:
     """The 1-based line of a key path in YAML text, or None when it cannot be found."""
-    if text is None:
-        return None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
+    node = _composed(text) if text is not None else None
+    if node is None:
         return None
     line = None
     for part in _split_path(dotted):
@@ -890,37 +939,127 @@ def validation_problems(err: ValidationError, data: Any, where: str,
             for p in validation_items(err, data)]
 
 
-def read_text(path: str | Path, chinese_fallback: bool = False) -> str:
-    """Read a UTF-8 text file, or raise ScenarioError saying exactly what is wrong.
+def read_bytes(path: str | Path, limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes, or ScenarioError.
 
-    With ``chinese_fallback`` a file that is not UTF-8 but decodes as GB18030 (a superset of
-    GBK, what Excel on a Chinese Windows saves as "CSV") is accepted.
+    Devices (``/dev/zero``), FIFOs and sockets are refused before reading (a FIFO is opened
+    without blocking), and at most ``limit + 1`` bytes are read whatever ``st_size`` says
+    (it is 0 for devices and ``/proc`` files).
     """
     p = Path(path)
     try:
-        size = p.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise ScenarioError([Problem("file.too_big", {
-                "size": f"{size / 2**20:.1f}", "limit": MAX_FILE_BYTES // 2**20}, where=str(p))])
-        raw = p.read_bytes()
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         raise ScenarioError([Problem("file.missing", where=str(p))]) from None
-    except IsADirectoryError:
-        raise ScenarioError([Problem("file.directory", where=str(p))]) from None
+    except (OSError, ValueError) as e:  # ValueError: a NUL in the name
+        raise ScenarioError([Problem("file.unreadable", {
+            "reason": getattr(e, "strerror", None) or str(e)}, where=str(p))]) from None
+    try:
+        info = os.fstat(fd)
+        if file_stat.S_ISDIR(info.st_mode):
+            raise ScenarioError([Problem("file.directory", where=str(p))])
+        if not file_stat.S_ISREG(info.st_mode):
+            raise ScenarioError([Problem("safety.not_regular_file", where=str(p))])
+        if info.st_size > limit:
+            raise ScenarioError([Problem("file.too_big", {
+                "size": f"{info.st_size / 2**20:.1f}", "limit": f"{limit / 2**20:g}"},
+                where=str(p))])
+        with os.fdopen(fd, "rb") as f:
+            fd = -1
+            raw = f.read(limit + 1)  # st_size is 0 for /proc files: never trust it alone
     except OSError as e:
         raise ScenarioError([Problem("file.unreadable", {"reason": e.strerror},
                                      where=str(p))]) from None
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    if len(raw) > limit:
+        raise ScenarioError([Problem("safety.too_big", {"limit": f"{limit / 2**20:g}"},
+                                    where=str(p))])
+    return raw
+
+
+def _mostly_utf8(raw: bytes) -> bool:
+    """True when valid multi-byte UTF-8 characters outnumber the invalid bytes at least
+    two to one: a UTF-8 file with stray bytes, not a GBK one (whose byte pairs now and then
+    look like UTF-8 by chance)."""
+    text = raw.decode("utf-8", "replace")
+    invalid = text.count("\ufffd")
+    valid = sum(1 for ch in text if ord(ch) > 127) - invalid
+    return valid > 2 * invalid
+
+
+def decode_text(raw: bytes, where: str, chinese_fallback: bool = False) -> str:
+    """UTF-8 text (a BOM is dropped), or ScenarioError naming the row and column of the first
+    byte that is not UTF-8.
+
+    With ``chinese_fallback`` a file that is not UTF-8 at all (see :func:`_mostly_utf8`)
+    and decodes cleanly as GB18030 (a superset of GBK, what Excel on a
+    Chinese Windows saves as "CSV") is accepted. A UTF-8 file with a stray byte is not
+    decoded as GB18030: that would garble every Chinese name in it.
+    """
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        if chinese_fallback:
+        if chinese_fallback and not _mostly_utf8(raw):
             try:
                 return raw.decode("gb18030")
             except UnicodeDecodeError:
                 pass
-        line = raw[: e.start].count(b"\n") + 1
-        raise ScenarioError([Problem("file.not_utf8", {"byte": e.start}, where=str(p),
-                                     line=line)]) from None
+        line_start = raw.rfind(b"\n", 0, e.start) + 1
+        row = raw.count(b"\n", 0, e.start) + 1
+        column = len(raw[line_start:e.start].decode("utf-8", "replace")) + 1
+        raise ScenarioError([Problem("safety.not_utf8", {
+            "row": row, "column": column, "byte": f"{raw[e.start]:02X}"}, where=where)]) from None
+
+
+def safe_yaml(text: str) -> Any:
+    """``yaml.safe_load`` with :data:`SAFE_LOADER`: plain data only, never Python objects."""
+    loader = SAFE_LOADER(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
+def read_text(path: str | Path, chinese_fallback: bool = False,
+              limit: int = MAX_FILE_BYTES) -> str:
+    """Read a UTF-8 text file (see :func:`read_bytes`, :func:`decode_text`), or raise
+    ScenarioError saying exactly what is wrong."""
+    return decode_text(read_bytes(path, limit), str(path), chinese_fallback)
+
+
+DATA_ROOTS_VARIABLE = "SHARING_DATA_ROOTS"
+
+
+def data_roots() -> list[Path]:
+    """Folders besides a scenario's own that its ``firms_csv`` may name: the environment
+    variable ``SHARING_DATA_ROOTS`` (folders separated by ``os.pathsep``), empty by default."""
+    value = os.environ.get(DATA_ROOTS_VARIABLE, "")
+    return [Path(p).resolve() for p in value.split(os.pathsep) if p.strip()]
+
+
+def firms_csv_path(name: str, base_dir: Path | None, where: str = "<scenario>",
+                   text: str | None = None) -> Path:
+    """The file a scenario's ``firms_csv`` names, resolved after symlinks, when it lies inside
+    the scenario's own folder or an allowed data root (:func:`data_roots`); ScenarioError
+    otherwise, before anything is read (the app accepts uploads: ``/etc/shadow``,
+    ``/proc/self/environ``, ``../../secret.csv`` or a symlink out must not be read, nor
+    their contents echoed)."""
+    line = _line_of(text, "firms_csv")
+    if base_dir is None:
+        raise ScenarioError([Problem("safety.firms_csv_no_folder", {"name": name},
+                                     where=where, line=line, path="firms_csv")])
+    folder = Path(base_dir).resolve()
+    try:
+        target = (folder / name).resolve()
+    except (OSError, RuntimeError, ValueError):
+        target = None
+    if target is not None and any(target.is_relative_to(root)
+                                  for root in [folder, *data_roots()]):
+        return target
+    raise ScenarioError([Problem("safety.firms_csv_outside", {"name": name, "folder": str(folder)},
+                                 where=where, line=line, path="firms_csv")])
 
 
 def parse_scenario(data: Any, where: str = "<scenario>", text: str | None = None,
@@ -934,7 +1073,7 @@ def parse_scenario(data: Any, where: str = "<scenario>", text: str | None = None
     except ValidationError as err:
         raise ScenarioError(validation_problems(err, data, where, text)) from None
     if sc.firms_csv:
-        csv_path = (base_dir or Path()) / sc.firms_csv
+        csv_path = firms_csv_path(sc.firms_csv, base_dir, where, text)
         firms = read_firms_csv(csv_path, set(sc.jurisdiction_ids))
         try:
             sc = Scenario.model_validate({**data, "firms": [*data.get("firms", []), *firms]},
@@ -963,10 +1102,6 @@ define({
     "file.missing": ("没有这个文件", "no such file"),
     "file.directory": ("这是文件夹，不是情景文件", "is a directory, not a scenario file"),
     "file.unreadable": ("无法读取（{reason}）", "cannot read ({reason})"),
-    "file.not_utf8": ("不是 UTF-8 文本（第 {byte} 字节）；请另存为 UTF-8（Excel：“CSV UTF-8”；"
-                      "记事本：编码选 UTF-8）",
-                      "not UTF-8 text (byte {byte}); save the file as UTF-8 (in Excel: "
-                      "'CSV UTF-8'; in Notepad: encoding UTF-8)"),
     "scenario.not_mapping": ("文件须是键值映射（scenario、name、years、jurisdictions ……），"
                              "而不是 {kind}",
                              "the file must be a mapping of keys (scenario, name, years, "
@@ -1041,10 +1176,14 @@ def load_scenario(path: str | Path) -> Scenario:
     ScenarioError
         With one message per problem: ``file:line: key.path: problem``.
     """
-    text = read_text(path)
+    text = read_text(path, limit=MAX_YAML_BYTES)
     try:
-        data = yaml.safe_load(text)
+        data = safe_yaml(text)
+    except RecursionError:
+        raise ScenarioError([Problem("safety.too_deep", where=str(path))]) from None
     except yaml.YAMLError as e:
+        if "nesting depth" in str(getattr(e, "problem", "")):  # libyaml's own depth limit
+            raise ScenarioError([Problem("safety.too_deep", where=str(path))]) from None
         mark = getattr(e, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(e, "problem", None) or str(e)
@@ -1101,6 +1240,11 @@ def read_firms_csv(path: str | Path, jurisdictions: set[str] | None = None) -> l
         for row in np.flatnonzero(bad)[:5]:
             problems.append(Problem("firms.not_number", {"value": df[col].iat[row]},
                                     where=str(path), row=row + 2, column=col))
+        if col in ("move_year", "production_year"):  # 2024.9 is refused, as in YAML
+            fractional = ~bad & values.notna() & (values.fillna(0.0) % 1 != 0)
+            problems.extend(Problem("bounds.fractional_year", {"value": df[col].iat[row]},
+                                    where=str(path), row=row + 2, column=col)
+                            for row in np.flatnonzero(fractional)[:5])
         numeric[col] = values.to_numpy()
     first_row: dict[str, int] = {}
     for row, fid in enumerate(df["id"]):
@@ -1126,9 +1270,9 @@ def read_firms_csv(path: str | Path, jurisdictions: set[str] | None = None) -> l
         for k in ("name", "name_en"):
             if rec.get(k):
                 firm[k] = rec[k]
-        firm["move_year"] = int(numeric["move_year"][i])
+        firm["move_year"] = float(numeric["move_year"][i])  # validated as a Year
         if "production_year" in numeric and not np.isnan(numeric["production_year"][i]):
-            firm["production_year"] = int(numeric["production_year"][i])
+            firm["production_year"] = float(numeric["production_year"][i])
         if "growth" in numeric:
             firm["growth"] = float(numeric["growth"][i])
         firm["pre_move"] = {c.removeprefix("pre_move_"): float(numeric[c][i])

@@ -27,8 +27,8 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from sharing.frozen import Frozen, FrozenDict, FrozenMap
-from sharing.i18n import define, did_you_mean, message
-from sharing.rules import PathError
+from sharing.i18n import Problem, define, did_you_mean
+from sharing.rules import fault
 
 MAX_DELAY = 10  # years a move may slip: as far as a production year may lie after a move
 
@@ -46,7 +46,7 @@ define({
     "uncertainty.rho": ("相关系数 rho 须在 [-1, 1] 之内，现为 {value}",
                         "the correlation rho must be within [-1, 1], got {value}"),
     "uncertainty.not_psd": (
-        "相关系数 rho = {rho} 使{kind} {id!r} 的 {n} 个税源的相关矩阵不是半正定的（须 rho ≥ "
+        "相关系数 rho = {rho} 使{kind_zh} {id!r} 的 {n} 个税源的相关矩阵不是半正定的（须 rho ≥ "
         "{limit:.4g}）",
         "rho = {rho} makes the correlation matrix of the {n} streams of {kind} {id!r} not "
         "positive semi-definite (rho must be ≥ {limit:.4g})"),
@@ -54,7 +54,7 @@ define({
                                 "a {dist} distribution needs {needed} and takes no {extra}"),
     "uncertainty.dist_order": ("须有 low ≤ mode ≤ high 且 low < high，现为 {values}",
                                "need low ≤ mode ≤ high and low < high, got {values}"),
-    "uncertainty.unknown_id": ("没有 id 为 {id!r} 的{kind}（已有：{valid}）",
+    "uncertainty.unknown_id": ("没有 id 为 {id!r} 的{kind_zh}（已有：{valid}）",
                                "no {kind} with id {id!r} (known: {valid})"),
     "uncertainty.not_numeric": ("{path!r} 处的值不是数值（{value!r}），不能作为不确定参数",
                                 "the value at {path!r} is not a number ({value!r}); it cannot "
@@ -70,13 +70,13 @@ KIND_NAMES = {"park": ("园区", "park"), "firm": ("企业", "firm"), "stream": 
 
 def _sigma(value: float) -> float:
     if value < 0:
-        raise PathError("sigma", message("uncertainty.negative_sigma", value=value))
+        raise fault("sigma", "uncertainty.negative_sigma", value=value)
     return value
 
 
 def _probability(key: str, value: float) -> float:
     if not 0.0 <= value <= 1.0:
-        raise PathError(key, message("uncertainty.probability", value=value))
+        raise fault(key, "uncertainty.probability", value=value)
     return value
 
 
@@ -134,7 +134,7 @@ class Correlation(Frozen):
     @model_validator(mode="after")
     def _check(self) -> Correlation:
         if not -1.0 <= self.rho <= 1.0:
-            raise PathError("rho", message("uncertainty.rho", value=self.rho))
+            raise fault("rho", "uncertainty.rho", value=self.rho)
         return self
 
 
@@ -177,10 +177,9 @@ class Delay(Frozen):
             for i, p in enumerate(probs):
                 _probability(f"{key}[{i}]", p)
             if abs(sum(probs) - 1.0) > 1e-9:
-                raise PathError(key, message("uncertainty.probabilities_sum", total=sum(probs)))
+                raise fault(key, "uncertainty.probabilities_sum", total=sum(probs))
             if len(probs) > MAX_DELAY + 1:
-                raise PathError(key, message("uncertainty.too_many_delays", limit=MAX_DELAY,
-                                             n=len(probs)))
+                raise fault(key, "uncertainty.too_many_delays", limit=MAX_DELAY, n=len(probs))
         return self
 
 
@@ -197,7 +196,7 @@ class BetaSpread(Frozen):
     def _check(self) -> BetaSpread:
         a, b = self.beta
         if a <= 0 or b <= 0:
-            raise PathError("beta", message("uncertainty.beta", a=a, b=b))
+            raise fault("beta", "uncertainty.beta", a=a, b=b)
         return self
 
 
@@ -236,19 +235,18 @@ class Parameter(Frozen):
         given = {k for k in ("mean", "sd", "sigma", "low", "high", "mode")
                  if getattr(self, k) is not None}
         if not needed <= given or given - needed - optional:
-            raise PathError("dist", message(
-                "uncertainty.dist_fields", dist=self.dist, needed=", ".join(sorted(needed)),
-                extra=", ".join(sorted(given - needed - optional)) or "-"))
+            raise fault("dist", "uncertainty.dist_fields", dist=self.dist,
+                        needed=", ".join(sorted(needed)),
+                        extra=", ".join(sorted(given - needed - optional)) or "-")
         for key in ("sd", "sigma"):
             if getattr(self, key) is not None and getattr(self, key) < 0:
-                raise PathError(key, message("uncertainty.negative_sigma",
-                                             value=getattr(self, key)))
+                raise fault(key, "uncertainty.negative_sigma", value=getattr(self, key))
         if self.low is not None:
             mode = self.mode if self.mode is not None else self.low
             if not (self.low <= mode <= self.high and self.low < self.high):
-                raise PathError("low", message("uncertainty.dist_order", values=(
+                raise fault("low", "uncertainty.dist_order", values=(
                     f"low={self.low:g}, mode={mode:g}, high={self.high:g}"
-                    if self.mode is not None else f"low={self.low:g}, high={self.high:g}")))
+                    if self.mode is not None else f"low={self.low:g}, high={self.high:g}"))
         return self
 
 
@@ -264,17 +262,15 @@ class Uncertainty(Frozen):
     parameters: tuple[Parameter, ...] = ()
 
 
-def _unknown(path: str, kind: str, key: str, valid: list[str]) -> tuple[str, str]:
-    close = ", ".join(map(repr, did_you_mean(key, valid)))
-    shown = ", ".join(valid[:12]) or "-"
-    texts = [message("uncertainty.unknown_id", lang, id=key, kind=name, valid=shown)
-             + (message("did_you_mean", lang, choices=close) if close else "")
-             for lang, name in zip(("zh", "en"), KIND_NAMES[kind], strict=True)]
-    return (path, " / ".join(texts))
+def _unknown(path: str, kind: str, key: str, valid: list[str]) -> tuple[str, Problem]:
+    zh, en = KIND_NAMES[kind]
+    return (path, Problem("uncertainty.unknown_id", {
+        "id": key, "kind": en, "kind_zh": zh, "valid": ", ".join(valid[:12]) or "-"},
+        close=tuple(did_you_mean(key, valid))))
 
 
 def reference_problems(sc: Any, u: Uncertainty, at: str = "uncertainty"):
-    """Yield ``(key path, message)`` for every id in ``u`` that ``sc`` does not have, every
+    """Yield ``(key path, Problem)`` for every id in ``u`` that ``sc`` does not have, every
     parameter path that does not lead to a number, and every correlation that makes a park's
     (firm's) correlation matrix not positive semi-definite."""
     ids = {"park": [p.id for p in sc.parks], "firm": [f.id for f in sc.firms],
@@ -293,7 +289,7 @@ def reference_problems(sc: Any, u: Uncertainty, at: str = "uncertainty"):
     if u.move_delay is not None:
         migrated = [f.id for f in sc.firms if f.move_year is not None]
         if not migrated:
-            yield (f"{at}.move_delay", message("uncertainty.no_migrated_firm"))
+            yield (f"{at}.move_delay", Problem("uncertainty.no_migrated_firm"))
         for key in u.move_delay.firms.by_id:
             if key not in migrated:
                 yield _unknown(f"{at}.move_delay.firms.by_id.{key}", "firm", key, migrated)
@@ -315,11 +311,9 @@ def _psd_problems(sc: Any, corr: Correlation, path: str):
     for key, n in sizes.items():
         if n > 1 and 1 + (n - 1) * corr.rho < -1e-12:
             zh, en = KIND_NAMES[corr.within]
-            limit = -1.0 / (n - 1)
-            yield (path, message("uncertainty.not_psd", "zh", rho=corr.rho, kind=zh, id=key,
-                                 n=n, limit=limit) + " / " +
-                   message("uncertainty.not_psd", "en", rho=corr.rho, kind=en, id=key, n=n,
-                           limit=limit))
+            yield (path, Problem("uncertainty.not_psd", {
+                "rho": corr.rho, "kind": en, "kind_zh": zh, "id": key, "n": n,
+                "limit": -1.0 / (n - 1)}))
             return
 
 
@@ -330,7 +324,7 @@ def _parameter_problems(sc: Any, path: str, where: str):
         value = value_at(sc, path)
     except ScenarioError as err:
         for item in err.items:
-            yield (where, item.message())
+            yield (where, Problem(item.key, item.params, close=item.close))
         return
     if isinstance(value, bool) or not isinstance(value, int | float):
-        yield (where, message("uncertainty.not_numeric", path=path, value=value))
+        yield (where, Problem("uncertainty.not_numeric", {"path": path, "value": value}))

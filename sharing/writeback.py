@@ -20,7 +20,6 @@ Two forms of the same edit:
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ import numpy as np
 import yaml
 
 from sharing.rules import Optimized, RuleBase
-from sharing.scenario import Scenario, read_text
+from sharing.scenario import Scenario, firms_csv_path, read_bytes, read_text
 
 SHARE_DECIMALS = 6
 _SUFFIX_ZH = re.compile(r"（份额[^（）]*）$")
@@ -174,14 +173,22 @@ def edit_yaml(text: str, scenario: Scenario, writes: Sequence[SharesWrite],
 def write_file(source: str | Path, target: str | Path, scenario: Scenario,
                writes: Sequence[SharesWrite], provenance: Provenance) -> Path:
     """Write the scenario file ``source`` with the writes applied to ``target`` (see
-    :func:`edit_yaml`); a ``firms_csv`` path is made relative to the new folder."""
+    :func:`edit_yaml`). A ``firms_csv`` is copied next to a target in another folder, since
+    a scenario reads CSV files only inside its own folder (:func:`sharing.scenario.firms_csv_path`);
+    a different file of that name already there is kept, and the copy is named after the
+    target (``t_firms.csv``)."""
     source, target = Path(source), Path(target)
     firms_csv = None
-    if scenario.firms_csv and source.resolve().parent != target.resolve().parent:
-        firms_csv = Path(os.path.relpath((source.parent / scenario.firms_csv).resolve(),
-                                         target.resolve().parent)).as_posix()
-    text = edit_yaml(read_text(source), scenario, writes, provenance, firms_csv)
     target.parent.mkdir(parents=True, exist_ok=True)
+    if scenario.firms_csv and source.resolve().parent != target.resolve().parent:
+        original = firms_csv_path(scenario.firms_csv, source.parent)
+        data = read_bytes(original)
+        copy = target.parent / original.name
+        if copy.exists() and read_bytes(copy) != data:
+            copy = target.parent / f"{target.stem}_{original.name}"
+        copy.write_bytes(data)
+        firms_csv = copy.name
+    text = edit_yaml(read_text(source), scenario, writes, provenance, firms_csv)
     target.write_text(text, encoding="utf-8")
     return target
 

@@ -218,9 +218,13 @@ def test_optimized_rule_names_its_method_and_quotes_it():
                 "reference": "sharing optimize 2025-01-01",
                 "stages": [{"years": [2024, 2027], "shares": {"a": 0.6, "b": 0.4}}]}}]}
     sc = sharing.parse_scenario(data)
-    weird = sharing.parse_scenario({**data, "agreements": [
-        {**data["agreements"][0], "rule": {**data["agreements"][0]["rule"],
-                                          "method": "nucleolus\x01 *bold* [x]"}}]})
+    def with_method(method: str) -> dict:
+        return {**data, "agreements": [{**data["agreements"][0], "rule": {
+            **data["agreements"][0]["rule"], "method": method}}]}
+
+    with pytest.raises(sharing.ScenarioError, match="control character"):
+        sharing.parse_scenario(with_method("nucleolus\x01"))  # refused: no docx can hold it
+    weird = sharing.parse_scenario(with_method("nucleolus *bold* [x]"))
     assert "\\*bold\\* \\[x\\]" in agreement_text(weird).to_markdown()  # escaped
     assert zipfile.is_zipfile(io.BytesIO(agreement_text(weird).docx_bytes()))
     zh = agreement_text(sc, "zh").section("ratios").clauses[0]

@@ -378,3 +378,23 @@ def test_choices_survive_a_language_switch():
     assert step.value == 0.05 and step.format_func(None) == "continuous"
     who = at.multiselect(key="fair_bounds_who:en")
     assert who.value == ["yubei"] and who.format_func("yubei") == "Yubei District"
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_export_offers_the_runs_of_this_scenario(lang):
+    at = start(lang, "fair")
+    at.button(key="fair_run").click().run()
+    at._page_hash = calc_hash("risk")
+    at.run()
+    at.number_input(key="risk_draws").set_value(64).run()
+    at.button(key="risk_run").click().run()
+    at._page_hash = calc_hash("export")
+    at.run()
+    ok(at)
+    labels = " ".join(download_labels(at))
+    words = (("优化份额", "优化收益", "蒙特卡洛汇总") if lang == "zh" else
+             ("Optimized shares", "Optimized payoffs", "Monte Carlo summary"))
+    assert all(w in labels for w in words)
+    ws(at).edit({SHARES: {"guangan": 0.6, "yubei": 0.4}}, field=SHARES)  # runs now stale
+    at.run()
+    assert words[0] not in " ".join(download_labels(at))

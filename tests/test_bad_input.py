@@ -171,8 +171,8 @@ def test_non_utf8_file(tmp_path, capsys):
     path.write_bytes((BASE + "description: 高竹新区\n").encode("gbk"))
     code, err = validate(path, capsys)
     assert code == 2
-    assert "gbk.yaml:2: 不是 UTF-8 文本（第 " in err and "请另存为 UTF-8" in err
-    assert "/ not UTF-8 text (byte " in err and "save the file as UTF-8" in err
+    assert "gbk.yaml: 不是 UTF-8 文本：第 2 行第 7 个字符处的字节 0xB2" in err
+    assert "not UTF-8 text: row 2, character 7, byte 0xB2; save the file as UTF-8" in err
 
 
 def test_missing_and_unreadable_files(tmp_path, capsys):
@@ -195,8 +195,8 @@ def test_huge_file(tmp_path, capsys):
         f.truncate(50 * 1024 * 1024)
     code, err = validate(path, capsys)
     assert code == 2
-    assert "huge.yaml: 文件大小 50.0 MB，超过上限 20 MB" in err
-    assert "file is 50.0 MB; the limit is 20 MB" in err
+    assert "huge.yaml: 文件大小 50.0 MB，超过上限 2 MB" in err
+    assert "file is 50.0 MB; the limit is 2 MB" in err
 
 
 def test_all_problems_are_listed_once(tmp_path):

@@ -55,6 +55,14 @@ def test_text_is_escaped(gaozhu):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
 
 
+def test_only_web_links(gaozhu):
+    sources = [{"title": "evil", "url": "javascript:alert(1)"},
+               {"title": "ok", "url": "https://www.gov.cn/"}]
+    page = report_html(sharing.simulate(gaozhu.scenario.replace({"sources": sources})), "en")
+    assert "javascript:alert(1)" not in page and "<li>evil</li>" in page
+    assert '<a href="https://www.gov.cn/">ok</a>' in page
+
+
 def test_bad_language(gaozhu):
     with pytest.raises(ValueError, match="unknown language"):
         report_html(gaozhu, "fr")

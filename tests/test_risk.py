@@ -373,5 +373,5 @@ def test_counterfactual_follows_perturbed_gross():
     base = model.run()
     doubled = model.run(2.0 * model.streams.gross)
     close(doubled.standalone_pv, 2.0 * base.standalone_pv)
-    batch = run_batch(model, np.stack([model.streams.gross, 2.0 * model.streams.gross]))
+    batch = model.run_batch(np.stack([model.streams.gross, 2.0 * model.streams.gross]))
     close(batch.standalone_pv[1], 2.0 * base.standalone_pv)

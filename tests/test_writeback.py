@@ -129,7 +129,7 @@ def test_flow_style_agreement_stays_flow_and_gains_a_reference():
     assert again.agreements[0].rule.stages[0].shares == {"a": 0.25, "b": 0.75}
 
 
-def test_a_file_written_elsewhere_still_finds_its_firms_csv(tmp_path):
+def test_a_file_written_elsewhere_gets_a_copy_of_its_firms_csv(tmp_path):
     src = tmp_path / "in"
     src.mkdir()
     (src / "firms.csv").write_text("id,origin,destination,move_year,pre_move_vat\n"
@@ -140,4 +140,9 @@ def test_a_file_written_elsewhere_still_finds_its_firms_csv(tmp_path):
     write = SharesWrite(0, "rule", (((2021, 2022), {"a": 0.4, "b": 0.6}),))
     target = write_file(src / "s.yaml", tmp_path / "out" / "t.yaml", sc, [write], MADE)
     moved = sharing.load_scenario(target)
-    assert moved.firms_csv == "../in/firms.csv" and [f.id for f in moved.firms] == ["f1"]
+    assert moved.firms_csv == "firms.csv" and [f.id for f in moved.firms] == ["f1"]
+    assert (tmp_path / "out" / "firms.csv").read_bytes() == (src / "firms.csv").read_bytes()
+    (tmp_path / "out" / "firms.csv").write_text("other", encoding="utf-8")
+    again = write_file(src / "s.yaml", tmp_path / "out" / "t.yaml", sc, [write], MADE)
+    assert sharing.load_scenario(again).firms_csv == "t_firms.csv"
+    assert (tmp_path / "out" / "firms.csv").read_text(encoding="utf-8") == "other"

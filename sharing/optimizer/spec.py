@@ -32,7 +32,7 @@ from sharing.rules import (
     Tiered,
     walk_paths,
 )
-from sharing.scenario import Scenario, ScenarioError, _line_of, read_text
+from sharing.scenario import Scenario, ScenarioError, _line_of, read_text, safe_yaml
 
 OBJECTIVES = ("maximin_gain", "lexmaximin_gain", "proportional", "closest_to_current", "nash",
               "least_core")
@@ -212,10 +212,13 @@ class OptimizationSpec(_Spec):
 
 
 def load_spec(path: str | Path) -> OptimizationSpec:
-    """Read a spec YAML file (``yaml.safe_load``); every problem names the file and line."""
+    """Read a spec YAML file (a safe loader, :func:`sharing.scenario.safe_yaml`); every
+    problem names the file and line."""
     text = read_text(path)
     try:
-        data = yaml.safe_load(text)
+        data = safe_yaml(text)
+    except RecursionError:
+        raise ScenarioError([Problem("safety.too_deep", where=str(path))]) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         raise ScenarioError([Problem("optimize.not_yaml", {"problem": getattr(e, "problem", None)

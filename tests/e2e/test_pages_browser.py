@@ -108,6 +108,7 @@ def test_small_monte_carlo(server, page):
     page.wait_for_timeout(500)
     page.get_by_role("button", name="运行蒙特卡洛").click()
     page.get_by_text("200 次抽样，随机种子 0").wait_for(timeout=TIMEOUT_MS)
+    page.get_by_test_id("stMetric").nth(1).wait_for(timeout=TIMEOUT_MS)
     assert page.get_by_test_id("stMetric").count() == 2
     no_exception(page)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 
+import pandas as pd
 import streamlit as st
 
 from sharing.agreement_text import agreement_text
@@ -16,6 +17,7 @@ from sharing.io import dump_scenario, export_tables, write_result_xlsx
 from sharing.report import report_html
 from sharing.result import Result
 from sharing.ui import workspace
+from sharing.ui.pages import fair, risk
 from sharing.ui.pages.fair import games_tables
 from sharing.ui.text import lang, pick, t
 from sharing.ui.widgets import choice, download_csv, file_name, show_problems, snippet
@@ -37,6 +39,9 @@ define({
     "ui.export.table.splits": ("分配方案对比", "Fair splits"),
     "ui.export.table.values": ("联盟价值", "Coalition values"),
     "ui.export.table.core": ("核心检验", "Core check"),
+    "ui.export.table.opt_shares": ("优化份额", "Optimized shares"),
+    "ui.export.table.opt_payoffs": ("优化收益", "Optimized payoffs"),
+    "ui.export.table.mc_summary": ("蒙特卡洛汇总", "Monte Carlo summary"),
     "ui.export.rows": ("{n:,} 行", "{n:,} rows"),
     "ui.export.files": ("文件", "Files"),
     "ui.export.xlsx": ("下载 Excel 工作簿", "Download the Excel workbook"),
@@ -68,6 +73,20 @@ def workbook(res: Result, language: str) -> bytes:
     return buffer.getvalue()
 
 
+def runs(ws: workspace.Workspace) -> dict[str, pd.DataFrame]:
+    """The tables of the optimizer and Monte Carlo runs kept by the fair and risk pages, when
+    they were run on this version of the scenario."""
+    out = {}
+    opt = st.session_state.get(fair.RESULT_KEY)
+    if opt is not None and opt["key"] == ws.key and len(opt["opt"].shares):
+        out["opt_shares"] = opt["opt"].shares
+        out["opt_payoffs"] = opt["opt"].payoffs
+    mc = st.session_state.get(risk.RESULT_KEY)
+    if mc is not None and mc["key"] == ws.key:
+        out["mc_summary"] = mc["mc"].summary
+    return out
+
+
 def tables(ws: workspace.Workspace, res: Result) -> None:
     st.subheader(t("export.tables"))
     language = lang()
@@ -76,21 +95,14 @@ def tables(ws: workspace.Workspace, res: Result) -> None:
         games = games_tables(ws.key, res, language)
     except Exception:  # the fair page says why; the other tables are still exported
         games = {}
+    found = {**{k: exported[k] for k in RESULT_TABLES},
+             **{k: games[k] for k in GAME_TABLES if k in games}, **runs(ws)}
     columns = st.columns(4)
-    i = 0
-    for key in RESULT_TABLES:
+    for i, (key, df) in enumerate(found.items()):
         with columns[i % 4]:
             name = t(f"export.table.{key}")
-            download_csv(exported[key], name, key=f"export_csv_{key}",
-                         label=f"{name} · {t('export.rows', n=len(exported[key]))}")
-        i += 1
-    for key in GAME_TABLES:
-        if key in games:
-            with columns[i % 4]:
-                name = t(f"export.table.{key}")
-                download_csv(games[key], name, key=f"export_csv_{key}",
-                             label=f"{name} · {t('export.rows', n=len(games[key]))}")
-            i += 1
+            download_csv(df, name, key=f"export_csv_{key}",
+                         label=f"{name} · {t('export.rows', n=len(df))}")
     snippet(ws, f"sharing.io.export_tables(res, {language!r})['summary']",
             imports=["import sharing.io"])
 
