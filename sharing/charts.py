@@ -86,14 +86,6 @@ def _figure(traces: list[dict], title: str, **layout: dict) -> go.Figure:
         "legend": {"orientation": "h", "y": -0.15}, "separators": ".,", **layout})
 
 
-def _layout(fig: go.Figure, title: str) -> go.Figure:
-    """The common layout on a figure built step by step (the fair split, risk and settlement
-    charts; :func:`_figure` is the faster way for new charts)."""
-    fig.update_layout(title=title, margin={"l": 10, "r": 10, "t": 50, "b": 10},
-                      legend={"orientation": "h", "y": -0.15}, separators=".,")
-    return fig
-
-
 def _axis(title: str, **options) -> dict:
     return {"title": {"text": title}, **options}
 
