@@ -12,6 +12,8 @@ Public API::
     res.explain("yubei", year=2030)      # -> Trace: why a number is what it is
     sharing.agreement_text(sc, lang="zh").to_docx("draft.docx")   # the draft agreement
     led = sharing.settle(sc, actuals="actuals.csv", payments="payments.csv", through=2025)
+    mc = sharing.monte_carlo(sc, draws=10_000, seed=7)   # mc.summary, mc.draws, mc.paths
+    sens = sharing.sensitivity(sc)       # sens.table (tornado), sens.break_even
 """
 
 from __future__ import annotations
@@ -27,13 +29,15 @@ from sharing.explain import Trace
 from sharing.optimizer import OptimizationResult, OptimizationSpec, optimize
 from sharing.result import Result
 from sharing.result import compare as _compare_results
+from sharing.risk import MonteCarloResult, SensitivityResult, monte_carlo, sensitivity
 from sharing.scenario import Scenario, ScenarioError, load_scenario, parse_scenario
 from sharing.settlement import Ledger, settle
 
 __all__ = [
-    "AgreementText", "Ledger", "Model", "OptimizationResult", "OptimizationSpec", "Result",
-    "Scenario", "ScenarioError", "Trace", "agreement_text", "compare", "compile_scenario",
-    "load_scenario", "optimize", "parse_scenario", "settle", "simulate", "simulate_file",
+    "AgreementText", "Ledger", "Model", "MonteCarloResult", "OptimizationResult",
+    "OptimizationSpec", "Result", "Scenario", "ScenarioError", "SensitivityResult", "Trace",
+    "agreement_text", "compare", "compile_scenario", "load_scenario", "monte_carlo",
+    "optimize", "parse_scenario", "sensitivity", "settle", "simulate", "simulate_file",
     "sweep",
 ]
 

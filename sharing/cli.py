@@ -16,6 +16,8 @@
                     [--lang zh|en]
     sharing agreement-text SCENARIO [--agreement ID] [--lang zh|en] [-o draft.docx|draft.md]
     sharing optimize SCENARIO [--objective X] [--spec spec.yaml] [-o optimized.yaml]
+    sharing montecarlo SCENARIO [--draws N] [--seed S] [--workers W] [--antithetic] [-o DIR]
+    sharing sensitivity SCENARIO [--delta 0.2] [-p KEY.PATH ...] [-o DIR]
 
 A SCENARIO is a file, or the name of a built-in one (``gaozhu``, ``formulary/eu_ccctb``: see
 ``sharing list``), from any folder. Messages are bilingual (中文 / English). Bad input prints
@@ -33,7 +35,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sharing import explain, games, io, settlement, statement, writeback
+from sharing import explain, games, io, risk_cli, settlement, statement, writeback
 from sharing.agreement_text import agreement_text
 from sharing.engine import simulate_file
 from sharing.i18n import Lang, define, message
@@ -171,6 +173,7 @@ def _parser() -> argparse.ArgumentParser:
     o.add_argument("--spec", type=Path, help="优化设定 YAML / spec YAML (docs/optimize.md)")
     o.add_argument("-o", "--out", type=Path,
                    help="写回优化份额后的情景 YAML / scenario YAML with the shares written back")
+    risk_cli.add_parsers(sub)
     return p
 
 
@@ -400,6 +403,10 @@ def main(argv: list[str] | None = None) -> int:
             res = simulate_file(find_scenario(args.scenario))
             print(res.explain(args.jurisdiction, year=args.year, stream=args.stream,
                               column=args.column).text(args.lang))
+        elif args.command == "montecarlo":
+            risk_cli.run_montecarlo(args, _show)
+        elif args.command == "sensitivity":
+            risk_cli.run_sensitivity(args, _show)
         elif args.command == "import-xlsx":
             data = io.import_scenario_xlsx(args.workbook)
             args.out.write_text(io.scenario_yaml(data), encoding="utf-8")

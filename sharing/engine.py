@@ -3,7 +3,8 @@
 :func:`compile_scenario` turns a validated scenario into a :class:`Model` once: the stream
 table (gross amounts, retention, host and firm roles as numpy arrays), each agreement's stream
 rows, and the costs. :meth:`Model.run` then applies the rules and can be called many times
-with perturbed gross amounts or compliance rates (Monte Carlo) without re-parsing anything.
+with perturbed gross amounts or compliance rates without re-parsing anything; :func:`run_batch`
+runs many Monte Carlo draws at once, with a leading draws axis (``sharing.risk``).
 
 Without an agreement a stream's host keeps its retained revenue. Counterfactuals for the
 cooperative game (a park is built only if all its partners take part; a firm moves only if
@@ -23,11 +24,13 @@ from sharing.i18n import Problem, define
 from sharing.result import Result
 from sharing.rules import (
     MAX_AMOUNT,
+    Capped,
     Pool,
     RuleError,
     Split,
     current_shares,
     split_by_shares,
+    walk,
     walk_paths,
 )
 from sharing.scenario import (
@@ -122,6 +125,7 @@ class Stay:
     destination: np.ndarray
     gross: np.ndarray
     retention: np.ndarray
+    tax: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -154,6 +158,36 @@ class Model:
     covered: np.ndarray = field(repr=False)
     index: dict[str, int] = field(repr=False)
 
+    def run_batch(self, gross: np.ndarray, compliance: np.ndarray | None = None,
+                  **inputs) -> Batch:
+        """Many draws at once: ``gross`` ``(draws, streams, years)``, ``compliance``
+        ``(draws, agreements)``; see :func:`run_batch`."""
+        return run_batch(self, gross, compliance, **inputs)
+
+    @cached_property
+    def stay_rows(self) -> sparse.csr_matrix:
+        """(stay rows × streams): 1 where a stream carries the stay row's firm and tax. A
+        firm's tax is paid at its origin before the move and at its destination after, so
+        the two streams add up to what it would pay had it stayed."""
+        s, st = self.streams, self.stay
+        key = np.where(s.firm >= 0, s.firm * len(TAXES) + s.tax, -1)
+        stay_key = st.firm * len(TAXES) + st.tax
+        rows, cols = np.nonzero(stay_key[:, None] == key[None, :])
+        return sparse.csr_matrix((np.ones(len(rows)), (rows, cols)),
+                                 shape=(len(st.firm), len(s)))
+
+    def stay_gross(self, gross: np.ndarray) -> np.ndarray:
+        """What migrated firms (and projects) would pay had they stayed, from the streams'
+        gross amounts ``(streams, years)`` or ``(draws, streams, years)``: the no-cooperation
+        counterfactual follows perturbed amounts (growth, survival, a delayed move)."""
+        if gross is self.streams.gross:
+            return self.stay.gross
+        if gross.ndim == 2:
+            return self.stay_rows @ gross
+        n_d, k, n_t = gross.shape
+        flat = np.ascontiguousarray(gross.transpose(1, 0, 2)).reshape(k, n_d * n_t)
+        return (self.stay_rows @ flat).reshape(-1, n_d, n_t).transpose(1, 0, 2)
+
     def run(self, gross: np.ndarray | None = None,
             compliance: dict[str, float] | None = None) -> Result:
         """Simulate. ``gross`` replaces the stream amounts (same shape as
@@ -181,8 +215,12 @@ def simulate_file(path: str | Path) -> Result:
 # Compiling
 
 
-def compile_scenario(sc: Scenario) -> Model:
+def compile_scenario(sc: Scenario, both_sides: bool = False) -> Model:
     """Build the stream table and agreement rows.
+
+    With ``both_sides`` every migrated firm has a stream at its origin and one at its
+    destination even when its move lies outside the horizon (zero there): a Monte Carlo draw
+    can then move the move year without compiling again.
 
     A scenario that did not come out of validation (``model_construct``) is validated first.
     Raises ScenarioError, with key paths, on bad input and bad coverage.
@@ -198,18 +236,19 @@ def compile_scenario(sc: Scenario) -> Model:
                                sc.retention.jurisdictions)
 
     table = retention_in(years)
-    parts, suffixes, stay = _streams(sc, years, index)
+    parts, suffixes, stay = _streams(sc, years, index, both_sides)
     streams = _assemble(parts, suffixes, table, years, retention_in)
     stay_ret = table[stay["origin"], stay["tax"]] if len(stay["origin"]) else \
         np.zeros((0, len(years)))
-    model_stay = Stay(stay["firm"], stay["origin"], stay["destination"], stay["gross"], stay_ret)
+    model_stay = Stay(stay["firm"], stay["origin"], stay["destination"], stay["gross"], stay_ret,
+                      stay["tax"])
     agreements, covered = _agreements(sc, streams, years, index)
     costs = tuple(_cost(sc, i, years, index) for i in range(len(sc.costs)))
     discount = (1.0 + sc.discount_rate) ** -(years - years[0]).astype(float)
     return Model(sc, years, jur, streams, model_stay, agreements, costs, discount, covered, index)
 
 
-def _streams(sc: Scenario, years: np.ndarray, index: dict[str, int]):
+def _streams(sc: Scenario, years: np.ndarray, index: dict[str, int], both_sides: bool = False):
     parts: list[dict] = []
     suffixes: dict[str, int] = {}
     n_years = len(years)
@@ -236,11 +275,12 @@ def _streams(sc: Scenario, years: np.ndarray, index: dict[str, int]):
     for k, spec in enumerate(sc.streams):
         add("", "stream", spec.id, project(spec, years)[None, :], TAXES.index(spec.tax),
             index[spec.host], spec=k)
-    stay = _firm_streams(sc, years, index, add)
+    stay = _firm_streams(sc, years, index, add, both_sides)
     return parts, tuple(suffixes), stay
 
 
-def _firm_streams(sc: Scenario, years: np.ndarray, index: dict[str, int], add) -> dict:
+def _firm_streams(sc: Scenario, years: np.ndarray, index: dict[str, int], add,
+                  both_sides: bool = False) -> dict:
     """Migrated firms, vectorised over firms per tax; projects one by one (few)."""
     # Plain lists of the firm objects: building a tuple per firm wakes the garbage collector.
     pos = np.array([f for f, firm in enumerate(sc.firms) if firm.move_year is not None],
@@ -268,8 +308,8 @@ def _firm_streams(sc: Scenario, years: np.ndarray, index: dict[str, int], add) -
             level = pre[has, t][:, None] * level_index[has]
             before = years[None, :] < move[has, None]
             o, d, mv, fp, pr = origin[has], dest[has], move[has], pos[has], production[has]
-            early = mv > years[0]
-            late = mv <= years[-1]
+            early = (mv > years[0]) | both_sides
+            late = (mv <= years[-1]) | both_sides
             if early.any():
                 add(f"/{tax}@origin", "firm", ids[has][early],
                     (level * before)[early], t, o[early], firm=fp[early], origin=o[early],
@@ -684,7 +724,7 @@ def coalition_items(model: Model, alloc: Allocation) -> CoalitionItems:
         codes, inverse = np.unique(pair, return_inverse=True)
         _check_items(len(codes) + len(sc.parks) + len(model.costs) + 1, n_j)
         stay_code = np.searchsorted(codes, stay_pair)
-        stay_pv = (model.stay.gross * model.stay.retention) @ model.discount
+        stay_pv = (model.stay_gross(alloc.gross) * model.stay.retention) @ model.discount
         size = len(codes) * n_j
         a_rows.extend(np.bincount(inverse * n_j + s.host[firm_rows], weights=pv[firm_rows],
                                   minlength=size).reshape(len(codes), n_j))
@@ -1059,3 +1099,263 @@ def _benefit_cost_moves(model: Model, alloc: Allocation, splits, moves, now):
             rate = np.divide(cc.amounts, total, out=np.zeros(n_t), where=total > tol)
             out[i] += moves[i] * positive[None] * rate[None, None, :]
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Batches of draws (Monte Carlo)
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Firm-level facts per draw and stream ``(draws, streams)``, where a draw moves them
+    (a move or production that slips): the move and production years (-1 where none), and
+    the pre-move gross taxes and retention a capped rule's cap and eligibility are based on."""
+
+    move_year: np.ndarray
+    production_year: np.ndarray
+    pre_move_gross: np.ndarray
+    pre_move_retention: np.ndarray
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What a batch of draws gives each jurisdiction: ``allocated``, ``subsidy`` and
+    ``cost_share`` ``(draws, jurisdictions, years)``; ``pv_net_benefit`` and its own
+    no-cooperation counterfactual ``standalone_pv`` ``(draws, jurisdictions)``."""
+
+    allocated: np.ndarray
+    subsidy: np.ndarray
+    cost_share: np.ndarray
+    pv_net_benefit: np.ndarray
+    standalone_pv: np.ndarray
+
+    @property
+    def gain(self) -> np.ndarray:
+        return self.pv_net_benefit - self.standalone_pv
+
+
+def run_batch(model: Model, gross: np.ndarray, compliance: np.ndarray | None = None, *,
+              stay: np.ndarray | None = None, facts: Facts | None = None,
+              discount: np.ndarray | None = None, cache: dict | None = None) -> Batch:
+    """Run many draws at once, each exactly as :meth:`Model.run` would.
+
+    ``gross`` ``(draws, streams, years)`` replaces the stream amounts; ``compliance``
+    ``(draws, agreements)`` each agreement's compliance; ``stay`` ``(draws, stay rows,
+    years)`` what migrated firms would pay had they stayed (the counterfactual follows the
+    draw: a firm that fails fails at home too); ``facts`` the firm-level facts a draw moves;
+    ``discount`` ``(draws, years)`` the discount factors (an uncertain discount rate).
+    ``cache`` (a dict kept by the caller for this model) saves rebuilding what does not
+    change between batches of the same size.
+
+    The rules see the draws as a draw-major stream axis (see :class:`sharing.rules.Pool`),
+    so non-linear rules (stock/increment, caps with their cumulative sums, floors, tiers,
+    costs by benefit) are exact per draw. Memory grows with the number of draws passed:
+    callers chunk (``sharing.risk``).
+    """
+    s = model.streams
+    n_d, n_j, n_t = gross.shape[0], len(model.jurisdictions), len(model.years)
+    if compliance is None:
+        compliance = np.tile([a.compliance for a in model.scenario.agreements], (n_d, 1))
+    same_discount = discount is None
+    discount = np.broadcast_to(model.discount if discount is None else discount, (n_d, n_t))
+    allocated = np.zeros((n_d, n_j, n_t))
+    subsidy = np.zeros((n_d, n_j, n_t))
+    subsidy_alone = np.zeros((n_d, n_j))
+    by_agreement: dict[int, np.ndarray] = {}
+    cache = {} if cache is None else cache
+    if "alone" not in cache:
+        cache["alone"] = _alone(model)
+    alone = cache["alone"]
+    for ca in model.agreements:
+        ag = model.scenario.agreements[ca.position]
+        take = _rows(ca.rows)
+        kk = len(ca.rows)
+        # The agreement's rows, draw-major: a contiguous (draws × rows, years) array.
+        money = (gross[:, take] * s.retention[take]).reshape(-1, n_t)
+        if ag.base == "gross":
+            amounts = pool_gross = np.ascontiguousarray(gross[:, take]).reshape(-1, n_t)
+        else:
+            amounts = money
+            pool_gross = (np.ascontiguousarray(gross[:, take]).reshape(-1, n_t)
+                          if _reads_gross(ag.rule) else np.broadcast_to(np.nan, money.shape))
+        key = ("pool", ca.position, n_d)
+        if facts is not None or key not in cache:
+            cache[key] = _batch_pool(ca, n_d, facts, take, ag.base)
+        pool = replace(cache[key], amounts=amounts, gross=pool_gross)
+        try:
+            split = ag.rule.split(pool, "rule")
+        except RuleError as e:
+            raise ScenarioError([e.problem.at(path=f"agreements[{ca.position}].rule")]) \
+                from None
+        amount = split.amount
+        if ag.base == "gross":
+            amount = (amount.reshape(len(amount), n_d, kk, n_t)
+                      * s.retention[take][None, None]).reshape(amount.shape)
+        alloc = _by_jurisdiction(split.who, amount, n_j, n_d)
+        transfers = split.transfers
+        c = compliance[:, ca.position]
+        if np.any(c < 1.0):
+            # Allocations are linear in the slots and c is one number per draw: the rule's
+            # allocation at c, and the host keeps (1 − c) of the money.
+            host = pool.roles["host"][None, :]
+            alloc = c[:, None, None] * alloc + (1.0 - c)[:, None, None] * _by_jurisdiction(
+                host, money[None], n_j, n_d)
+            if transfers is not None:
+                transfers = transfers * c[:, None, None]
+        if transfers is not None:
+            alloc = alloc + transfers
+        by_agreement[ca.position] = alloc
+        allocated += alloc
+        if split.subsidy is not None:
+            paid = _by_jurisdiction(split.subsidy.who, split.subsidy.amount, n_j, n_d)
+            subsidy += paid
+            # v({j}) counts a subsidy only where its agreement can hold with j alone.
+            pv = np.einsum("dkt,dt->dk", split.subsidy.amount[0].reshape(n_d, kk, n_t),
+                           discount)
+            w = split.subsidy.who[0, :kk]
+            counts = alone.subsidy_ok[ca.rows, w]
+            np.add.at(subsidy_alone.T, w, (pv * counts[None]).T)
+    rest = np.flatnonzero(~model.covered)
+    if rest.size:
+        allocated += np.einsum("dkt,kj->djt", gross[:, rest] * s.retention[rest],
+                               alone.host[rest])
+    cost_share, cost_alone = _costs_batch(model, by_agreement, n_d, discount)
+    net = allocated + subsidy - cost_share
+    pv = np.einsum("djt,dt->dj", net, discount)
+    if same_discount:  # one pass over the draws' gross amounts
+        pv_retained = np.einsum("dkt,kt->dk", gross, s.retention * model.discount[None])
+    else:
+        pv_retained = np.einsum("dkt,kt,dt->dk", gross, s.retention, discount)
+    standalone = pv_retained @ alone.streams + subsidy_alone + cost_alone
+    if len(model.stay.firm):
+        stay_gross = model.stay_gross(gross) if stay is None else stay
+        stay_pv = np.einsum("dkt,dt->dk", stay_gross * model.stay.retention, discount)
+        standalone = standalone + stay_pv @ alone.stay
+    return Batch(allocated, subsidy, cost_share, pv, standalone)
+
+
+def _reads_gross(rule) -> bool:
+    """Whether a rule tree reads the pool's gross tax besides its amounts (an extension
+    triggered by the firm's gross tax)."""
+    return any(isinstance(r, Capped) and r.extension is not None
+               and r.extension.below is not None for r in walk(rule))
+
+
+def _batch_pool(ca: CompiledAgreement, n_d: int, facts: Facts | None, take, base: str) -> Pool:
+    """The agreement's pool for ``n_d`` draws, but for the amounts."""
+    t = ca.template
+    kk = len(ca.rows)
+    draw = np.repeat(np.arange(n_d), kk)
+    if facts is None:
+        move, production = np.tile(t.move_year, n_d), np.tile(t.production_year, n_d)
+        pre, pre_gross = np.tile(t.pre_move, n_d), np.tile(t.pre_move_gross, n_d)
+    else:
+        move = facts.move_year[:, take].ravel()
+        production = facts.production_year[:, take].ravel()
+        pre_gross = facts.pre_move_gross[:, take].ravel()
+        pre = pre_gross if base == "gross" else \
+            pre_gross * facts.pre_move_retention[:, take].ravel()
+    return replace(
+        t, draws=n_d,
+        roles={k: np.tile(v, n_d) for k, v in t.roles.items()}, tax=np.tile(t.tax, n_d),
+        group=np.tile(t.group, n_d) + t.n_groups * draw, n_groups=t.n_groups * n_d,
+        move_year=move, production_year=production, pre_move=pre, pre_move_gross=pre_gross,
+        stream_id=lambda i: t.stream_id(i % kk))
+
+
+def _by_jurisdiction(who: np.ndarray, amount: np.ndarray, n_j: int, n_d: int) -> np.ndarray:
+    """Sum slot amounts ``(m, draws × k, T)`` into ``(draws, jurisdictions, T)``.
+
+    Slots name the same jurisdiction in every draw (roles and ids do not depend on the
+    draw), so one sparse indicator of the first draw's slots serves all draws."""
+    m, rows, n_t = amount.shape
+    kk = rows // n_d
+    first = who[:, :kk]
+    if not np.array_equal(who.reshape(m, n_d, kk), np.broadcast_to(first[:, None], (m, n_d, kk))):
+        keys = who + n_j * np.repeat(np.arange(n_d), kk)[None]
+        return to_jurisdictions(keys, amount, n_j * n_d).reshape(n_d, n_j, n_t)
+    if m * kk <= 64:  # few slots (a park's streams): add them up one by one
+        out = np.zeros((n_d, n_j, n_t))
+        slots = amount.reshape(m, n_d, kk, n_t)
+        for i in range(m):
+            for k in range(kk):
+                out[:, first[i, k]] += slots[i, :, k]
+        return out
+    indicator = sparse.csr_matrix((np.ones(m * kk), (first.ravel(), np.arange(m * kk))),
+                                  shape=(n_j, m * kk))
+    slots = amount.reshape(m, n_d, kk, n_t).transpose(0, 2, 1, 3).reshape(m * kk, n_d * n_t)
+    return (indicator @ slots).reshape(n_j, n_d, n_t).transpose(1, 0, 2)
+
+
+def _costs_batch(model: Model, by_agreement: dict[int, np.ndarray], n_d: int,
+                 discount: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cost shares per draw ``(draws, jurisdictions, years)``, and what they take from each
+    jurisdiction's no-cooperation value ``(draws, jurisdictions)`` (a cost counts there only
+    where its parties are that jurisdiction alone), as :func:`_costs` and
+    :func:`coalition_items` do for one run."""
+    sc = model.scenario
+    n_j, n_t = len(model.jurisdictions), len(model.years)
+    total = np.zeros((n_d, n_j, n_t))
+    alone = np.zeros((n_d, n_j))
+    positions = {a.id: i for i, a in enumerate(sc.agreements)}
+    fixed = _costs(model, {p: np.zeros((n_j, n_t)) for p in by_agreement})[2]
+    for cc, static in zip(model.costs, fixed, strict=True):
+        cost = sc.costs[cc.position]
+        if isinstance(cost.rule, ByBenefit):
+            parties = (np.array([model.index[j] for j in cost.rule.parties])
+                       if cost.rule.parties else cc.parties)
+            benefit = np.maximum(by_agreement[positions[cost.rule.agreement]][:, parties], 0.0)
+            whole = benefit.sum(axis=1, keepdims=True)
+            weights = np.where(whole > 0, benefit / np.where(whole > 0, whole, 1.0),
+                               1.0 / len(parties))
+            parts = cc.amounts[None, None, :] * weights
+            parts[:, -1] = cc.amounts[None, :] - parts[:, :-1].sum(axis=1)
+            shared = np.zeros((n_d, n_j, n_t))
+            shared[:, parties] += parts
+        else:
+            shared = np.broadcast_to(static, (n_d, n_j, n_t))
+        total += shared
+        members = np.zeros(n_j, dtype=bool)
+        members[cc.parties] = True
+        if members.sum() == 1:
+            alone -= np.einsum("djt,dt->dj", shared, discount) * members[None]
+    return total, alone
+
+
+@dataclass(frozen=True)
+class Alone:
+    """The linear maps from a draw's present values to each jurisdiction's no-cooperation
+    value v({j}) (:func:`standalone_values` for one run): ``streams`` (streams ×
+    jurisdictions) from each stream's retained PV, ``stay`` (stay rows × jurisdictions) from
+    what migrated firms would pay at home, ``subsidy_ok`` (streams × jurisdictions) whether
+    a subsidy on a stream paid to j counts with j alone, ``host`` the one-hot host matrix."""
+
+    streams: np.ndarray
+    stay: np.ndarray
+    subsidy_ok: np.ndarray
+    host: np.ndarray
+
+
+def _alone(model: Model) -> Alone:
+    sc, s = model.scenario, model.streams
+    n_j, k = len(model.jurisdictions), len(s)
+    host = np.zeros((k, n_j))
+    host[np.arange(k), s.host] = 1.0
+    streams = np.where((s.kind == KINDS.index("stream"))[:, None], host, 0.0)
+    for p, park in enumerate(sc.parks):
+        rows = np.flatnonzero(s.park == p)
+        partners = {model.index[j] for j in park.partners}
+        without = np.zeros(n_j)
+        for jid, frac in sc.standalone.get(park.id, {}).items():
+            without[model.index[jid]] = frac
+        for j in range(n_j):
+            streams[rows, j] = host[rows, j] if partners <= {j} else without[j]
+    stay = np.zeros((len(model.stay.firm), n_j))
+    stay[np.arange(len(model.stay.firm)), model.stay.origin] = 1.0
+    parks = [{model.index[j] for j in p.partners} for p in sc.parks]
+    subsidy_ok = np.zeros((k, n_j), dtype=bool)
+    for j in range(n_j):
+        park_alone = np.array([p >= 0 and parks[p] <= {j} for p in s.park], dtype=bool)
+        ok = np.where(s.park >= 0, park_alone, s.firm < 0)
+        subsidy_ok[:, j] = ok & (s.host == j)
+    return Alone(streams, stay, subsidy_ok, host)

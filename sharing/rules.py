@@ -148,6 +148,11 @@ class Pool:
     facts (``pre_move``, ``pre_move_gross``) sit on the destination stream of each firm and
     tax only, so that group sums count each firm once. ``move_year`` and ``production_year``
     (达产, the move year unless the firm says otherwise) are -1 for streams without a move.
+
+    Monte Carlo runs many draws at once (``draws`` > 1): the stream axis is then draw-major,
+    ``draws`` blocks of the same streams (a free reshape of ``(draws, streams, years)``), each
+    draw's firms are groups of their own, and rules that add up the whole pool (tiers, floors,
+    claims, a baseline per host) add it up per draw (:meth:`per_draw`, :meth:`to_rows`).
     """
 
     amounts: np.ndarray
@@ -165,10 +170,25 @@ class Pool:
     index: dict[str, int]
     contributions: dict[str, dict[str, float]] = field(default_factory=dict)
     history: tuple[np.ndarray, np.ndarray] | None = None
+    draws: int = 1
 
     @property
     def n_jurisdictions(self) -> int:
         return len(self.index)
+
+    def per_draw(self, x: np.ndarray) -> np.ndarray:
+        """``x`` with shape ``(..., draws × streams, years)`` summed over streams per draw:
+        ``(..., draws, years)``."""
+        return x.reshape(*x.shape[:-2], self.draws, -1, x.shape[-1]).sum(axis=-2)
+
+    def to_rows(self, x: np.ndarray) -> np.ndarray:
+        """A per-draw ``(..., draws, years)`` array repeated for each stream of its draw:
+        ``(..., draws × streams, years)``."""
+        return np.repeat(x, len(self.amounts) // self.draws, axis=-2)
+
+    def draw_of(self) -> np.ndarray:
+        """The draw of each stream row."""
+        return np.repeat(np.arange(self.draws), len(self.amounts) // self.draws)
 
     def who(self, key: str) -> np.ndarray:
         """Jurisdiction index per stream for a jurisdiction id or a role."""
@@ -570,10 +590,12 @@ class StockIncrement(RuleBase):
                 raise RuleError("rules.base_year_outside", year=self.base_year)
             level = np.minimum(positive, np.maximum(base, 0.0)[:, None] * index[None, :])
         else:
-            host = pool.who("host")
-            host_total = np.zeros((pool.n_jurisdictions, a.shape[1]))
+            n_j = pool.n_jurisdictions
+            host = pool.who("host") + n_j * pool.draw_of()  # a host in one draw
+            host_total = np.zeros((n_j * pool.draws, a.shape[1]))
             np.add.at(host_total, host, positive)
-            level_by_host = np.array([self.baseline.get(j, 0.0) for j in pool.index])
+            level_by_host = np.tile([self.baseline.get(j, 0.0) for j in pool.index],
+                                    pool.draws)
             capped = np.minimum(host_total, level_by_host[:, None] * index)
             ratio = np.divide(capped, host_total, out=np.zeros_like(capped),
                               where=host_total > 0)
@@ -859,13 +881,13 @@ class Floor(RuleBase):
         inner = self.rule.split(pool, f"{path}.rule")
         ben = pool.who(self.beneficiary)
         mine = inner.who == ben[None, :]
-        got = np.where(mine[:, :, None], inner.amount, 0.0).sum(axis=(0, 1))
+        got = pool.per_draw(np.where(mine[:, :, None], inner.amount, 0.0)).sum(axis=0)
         others = np.where(mine[:, :, None], 0.0, np.maximum(inner.amount, 0.0))
-        available = others.sum(axis=(0, 1))
+        available = pool.per_draw(others).sum(axis=0)
         active = pool.years >= (self.from_year if self.from_year is not None else pool.years[0])
         top_up = np.clip(self.minimum - got, 0.0, available) * active
         rate = np.divide(top_up, available, out=np.zeros_like(top_up), where=available > 0)
-        taken = others * rate
+        taken = others * pool.to_rows(rate)
         return Split(
             who=np.concatenate([inner.who, ben[None, :]], axis=0),
             amount=np.concatenate([inner.amount - taken, taken.sum(axis=0)[None]], axis=0),
@@ -912,19 +934,21 @@ class Tiered(RuleBase):
         return {k for b in self.bands for k in b.shares}
 
     def split(self, pool: Pool, path: str = "rule") -> Split:
-        total = pool.amounts.sum(axis=0)
-        lower = np.array([0.0] + [b.upto for b in self.bands[:-1]])
-        upper = np.array([b.upto for b in self.bands[:-1]] + [np.inf])
-        in_band = np.clip(total[None, :] - lower[:, None], 0.0, (upper - lower)[:, None])
+        total = pool.per_draw(pool.amounts)  # (draws, years)
+        lower = np.array([0.0] + [b.upto for b in self.bands[:-1]])[:, None, None]
+        upper = np.array([b.upto for b in self.bands[:-1]] + [np.inf])[:, None, None]
+        in_band = np.clip(total[None] - lower, 0.0, upper - lower)
         frac = np.divide(in_band, total, out=np.zeros_like(in_band), where=total > 0)
-        frac[0, total <= 0] = 1.0
+        frac[0][total <= 0] = 1.0
         keys, shares = [], []
         for k, band in enumerate(self.bands):
             for key, w in band.shares.items():
                 keys.append(key)
                 shares.append(frac[k] * w)
         who = _stack_who(pool, keys)
-        return Split(who, split_by_shares(pool.amounts, np.array(shares)))
+        shares = np.array(shares)  # (slots, draws, years)
+        shares = shares[:, 0] if pool.draws == 1 else pool.to_rows(shares)
+        return Split(who, split_by_shares(pool.amounts, shares))
 
 
 class FixedReturn(RuleBase):
@@ -1001,7 +1025,7 @@ class Claims(RuleBase):
         return set(self.claims) | {self.remainder}
 
     def split(self, pool: Pool, path: str = "rule") -> Split:
-        estate = pool.amounts.sum(axis=0)
+        estate = pool.per_draw(pool.amounts).ravel()  # (draws · years,)
         claims = np.array(list(self.claims.values()))
         divided = np.clip(estate, 0.0, claims.sum())
         awards = divide(divided, claims, self.method)
@@ -1009,6 +1033,8 @@ class Claims(RuleBase):
         keys = [*self.claims, self.remainder]
         who = _stack_who(pool, keys)
         shares = np.vstack([shares, 1.0 - shares.sum(axis=0)])
+        shares = shares.reshape(len(keys), pool.draws, -1)
+        shares = shares[:, 0] if pool.draws == 1 else pool.to_rows(shares)
         return Split(who, split_by_shares(pool.amounts, shares))
 
 

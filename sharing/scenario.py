@@ -56,6 +56,7 @@ from sharing.rules import (
     walk,
 )
 from sharing.taxes import TAXES, Tax
+from sharing.uncertainty import Uncertainty, reference_problems
 
 FORMAT_VERSION = 1
 MAX_PRODUCTION_DELAY = 10  # years from a firm's move to its production (达产): beyond, a typo
@@ -490,6 +491,7 @@ class Scenario(Model):
     costs: tuple[Cost, ...] = ()
     agreements: tuple[Agreement, ...] = ()
     standalone: FrozenMap[str, FrozenMap[str, Share]] = Field(default_factory=FrozenDict)
+    uncertainty: Uncertainty | None = None
 
     @model_validator(mode="after")
     def _references(self, info: ValidationInfo) -> Scenario:
@@ -618,11 +620,19 @@ def _path_problem(path: str, at: str, message_key: str, close: Iterable[str] = (
                                   close=tuple(close))])
 
 
-def _assign(sc: Scenario, data: dict, path: str, value: Any) -> None:
+def value_at(sc: Scenario, path: str) -> Any:
+    """The value at a key path (as :meth:`Scenario.replace` names it; None where a free
+    mapping has no such key). Raises ScenarioError for a path that does not exist, with the
+    closest valid keys or ids."""
+    return _assign(sc, _opened(sc), path, None)
+
+
+def _assign(sc: Scenario, data: dict, path: str, value: Any) -> Any:
     """Set ``value`` at ``path`` in ``data`` (``sc`` opened, see :func:`_opened`, one level
     at a time along the path), checking each step against the scenario's own structure:
     model keys must exist, list items are found by id or index; inside a free mapping
-    (shares, by_year, contributions ...) new keys are allowed."""
+    (shares, by_year, contributions ...) new keys are allowed. Returns the value that was
+    there."""
     tokens = _path_tokens(path)
     model: Any = sc  # the same place in the scenario's objects; None once off the map
     node: Any = data
@@ -676,8 +686,9 @@ def _assign(sc: Scenario, data: dict, path: str, value: Any) -> None:
         else:
             raise _path_problem(path, at, "scenario.path_into_value", key=token)
         if i == len(tokens) - 1:
+            old = node.get(key) if isinstance(node, dict) else node[key]
             node[key] = value
-            return
+            return old
         child = node.get(key) if isinstance(node, dict) else node[key]
         if child is None:
             child = {}  # e.g. a rule's `extension` that was not set
@@ -792,6 +803,8 @@ def _reference_problems(sc: Scenario, firms_loaded: bool = True):
             checks.append(unknown_item(f"standalone.{park_id}", "park", park_id, ids["park"]))
         for jid in shares:
             checks.append(unknown(f"standalone.{park_id}.{jid}", jid))
+    if sc.uncertainty is not None:
+        checks.extend(reference_problems(sc, sc.uncertainty))
     yield from (c for c in checks if c is not None)
 
 
