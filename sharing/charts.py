@@ -34,8 +34,8 @@ CHART_LABELS: dict[str, tuple[str, str]] = {
 define({
     "charts.unit": ("万元", "10,000 CNY"),
     "charts.allocated_by_year": ("分享后收入（按年，堆叠）", "Allocated revenue by year (stacked)"),
-    "charts.waterfall": ("{name}：从无协议到净收益（现值）",
-                         "{name}: from no agreement to net benefit (PV)"),
+    "charts.waterfall": ("{name}：无协议 → 净收益（现值）",
+                         "{name}: no agreement → net benefit (PV)"),
     "charts.step.no_agreement": ("无协议留成", "no agreement (retained)"),
     "charts.step.transfers": ("协议转移", "agreement transfers"),
     "charts.step.agreement": ("协议后收入", "with the agreement"),

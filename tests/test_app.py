@@ -204,7 +204,7 @@ def test_every_builtin_scenario_renders(name):
     ok(at)
     sc = sharing.load_scenario(find_scenario(name))
     assert at.title[0].value == sc.name
-    assert set(at.dataframe[0].value["辖区"]) == {j.id for j in sc.jurisdictions} | {"合计"}
+    assert list(at.dataframe[0].value["名称"]) == [j.name for j in sc.jurisdictions] + ["合计"]
 
 
 # ---------------------------------------------------------------------------------------------

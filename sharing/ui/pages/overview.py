@@ -62,10 +62,9 @@ def summary_table(exported: pd.DataFrame) -> pd.DataFrame:
     """The summary as exported (:func:`sharing.io.export_summary`: rounded so that the rows
     add up to the total row), with the names and the total row in the session's language."""
     table = exported.copy()
-    table["jurisdiction"] = table["jurisdiction"].replace(TOTAL, t("total"))
     names = table["name"] if lang() == "zh" else table["name_en"]
-    table["name"] = names.fillna(t("total"))
-    return table.drop(columns=["name_en"])
+    table["name"] = names.where(table["jurisdiction"] != TOTAL, t("total"))
+    return table.drop(columns=["jurisdiction", "name_en"])
 
 
 def summary(ws: workspace.Workspace, res: Result) -> None:
@@ -75,10 +74,11 @@ def summary(ws: workspace.Workspace, res: Result) -> None:
                  year=int(res.years[0])))
     exported = export_summary(res)
     table = summary_table(exported)
-    amounts = [label(c) for c in table.columns if c not in ("jurisdiction", "name")]
+    amounts = [label(c) for c in table.columns if c != "name"]
     st.dataframe(shown(table), hide_index=True, width="stretch",
-                 column_config={**money_columns(amounts),
-                                label("name"): st.column_config.TextColumn(width="medium")})
+                 column_config={**money_columns(amounts),  # the name stays in view as it scrolls
+                                label("name"): st.column_config.TextColumn(width="medium",
+                                                                           pinned=True)})
     left, right = st.columns([1, 3])
     with left:
         download_csv(translate(exported, lang()), t("file.summary"), key="overview_summary_csv")

@@ -277,23 +277,23 @@ def mc_results(ws: workspace.Workspace, kept: dict[str, Any]) -> None:
     st.markdown(f"**{t('risk.loss')}**")
     columns = st.columns(min(len(summary), 4))
     for i, row in enumerate(summary.itertuples()):
-        columns[i % len(columns)].metric(names.get(row.jurisdiction, row.jurisdiction),
-                                         f"{row.prob_loss:.1%}",
-                                         t("risk.mean", mean=NUMBER_FORMAT.format(row.mean)),
-                                         delta_color="off")
-    st.write(mc.explain(language))
+        with columns[i % len(columns)]:
+            st.metric(names.get(row.jurisdiction, row.jurisdiction), f"{row.prob_loss:.1%}")
+            st.caption(t("risk.mean", mean=NUMBER_FORMAT.format(row.mean)))
+    st.markdown("\n\n".join(mc.explain(language).splitlines()))
     call = _call(kept)
     st.markdown(f"**{t('risk.summary')}**")
     cols = ["mean", "std", "p5", "p50", "p95", "prob_loss", "expected_shortfall", "mean_gain"]
     table = summary[["jurisdiction", *cols]].copy()
     table["jurisdiction"] = table["jurisdiction"].map(names)
+    table["prob_loss"] *= 100  # shown as 8.0%, as on the cards
     headers = {c: t(f"risk.col.{c}") for c in cols}
     headers["jurisdiction"] = t("risk.col.jurisdiction")
     shown = table.rename(columns=headers)
     money = [headers[c] for c in cols if c != "prob_loss"]
     st.dataframe(shown, hide_index=True, width="stretch", column_config={
         **money_columns(money),
-        headers["prob_loss"]: st.column_config.NumberColumn(format="percent")})
+        headers["prob_loss"]: st.column_config.NumberColumn(format="%.1f%%")})
     left, right = st.columns([1, 3])
     with left:
         download_csv(summary, t("file.mc_summary"), key="risk_summary_csv")
@@ -371,11 +371,11 @@ def sensitivity_section(ws: workspace.Workspace, res: Result) -> None:
             t("risk.col.base"): crossing["parameter"].map(base),
             t("risk.col.break_even"): crossing["value"]})
         st.dataframe(shown, hide_index=True, width="stretch")
-    left, right = st.columns([1, 3])
-    with left:
-        download_csv(even, t("file.break_even"), key="risk_break_even_csv")
-    with right:
-        snippet(ws, f"{call}.break_even", imports=["import sharing.risk"])
+        left, right = st.columns([1, 3])
+        with left:
+            download_csv(even, t("file.break_even"), key="risk_break_even_csv")
+        with right:
+            snippet(ws, f"{call}.break_even", imports=["import sharing.risk"])
 
 
 def render() -> None:

@@ -16,6 +16,7 @@ import io
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import streamlit as st
 
 import sharing
@@ -69,6 +70,8 @@ define({
     "ui.settlement.due": ("应结算明细（万元）", "Amounts due (10,000 CNY)"),
     "ui.settlement.variance": ("预测与实际（万元）", "Projected and actual (10,000 CNY)"),
     "ui.settlement.compliance": ("实际兑现率（已付 / 应付）", "Observed compliance (paid / due)"),
+    "ui.settlement.col.agreement": ("协议", "agreement"),
+    "ui.settlement.col.compliance": ("兑现率", "compliance"),
     "ui.settlement.estimated": ("含估算数：{n} 个税源年度没有实际数，按预测计",
                                 "Includes estimates: {n} stream-year(s) have no actual and use "
                                 "the projection"),
@@ -252,8 +255,10 @@ def show(ws: workspace.Workspace, led, code_args: str) -> None:
     if len(compliance):
         st.markdown(f"**{t('settlement.compliance')}**")
         ags = {a.id: pick(a.name, a.name_en) or a.id for a in sc.agreements}
-        st.dataframe({ags.get(k, k): f"{v:.1%}" for k, v in compliance.items()},
-                     width="stretch")
+        st.dataframe(pd.DataFrame({
+            t("settlement.col.agreement"): [ags.get(k, k) for k in compliance.index],
+            t("settlement.col.compliance"): [f"{v:.1%}" for v in compliance.to_numpy()]}),
+            hide_index=True, width="stretch")
 
 
 def render() -> None:
