@@ -78,6 +78,11 @@ def pick(zh: str | None, en: str | None) -> str:
     return first or second or ""
 
 
+def jurisdiction_names(sc) -> dict[str, str]:
+    """Jurisdiction id -> its name in the session's language."""
+    return {j.id: pick(j.name, j.name_en) for j in sc.jurisdictions}
+
+
 def label(column: str) -> str:
     """A result column's header in the session's language (``collected`` → 征收额)."""
     zh, en = LABELS.get(column, (column, column))

@@ -18,7 +18,7 @@ from sharing.i18n import define
 from sharing.result import Result
 from sharing.scenario import ScenarioError
 from sharing.ui import workspace
-from sharing.ui.text import label, lang, pick, t
+from sharing.ui.text import jurisdiction_names, label, lang, t
 from sharing.ui.widgets import choice, download_csv, show_problems, snippet_code
 
 TOTAL = "total"  # the year choice "all years": a yearly column's total over the horizon
@@ -70,7 +70,7 @@ def expander(key: str, columns: Sequence[str] = SUMMARY,
     res = ws.result
     if res is None:
         return
-    names = {j.id: pick(j.name, j.name_en) for j in res.scenario.jurisdictions}
+    names = jurisdiction_names(res.scenario)
     ids = list(jurisdictions or names)
     with st.expander(t("why.title")):
         st.caption(t("why.help"))

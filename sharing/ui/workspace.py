@@ -242,3 +242,20 @@ def get() -> Workspace:
         ws = Workspace(Origin("builtin", DEFAULT_SCENARIO), load_builtin(DEFAULT_SCENARIO))
         st.session_state[STATE_KEY] = ws
     return ws
+
+
+def run_problems(ws: Workspace, key: str) -> list:
+    """The problems a page's last run (kept under ``key``) found, if it was on this version
+    of the scenario."""
+    version, items = st.session_state.get(key, ("", []))
+    return items if version == ws.key else []
+
+
+def kept_run(ws: Workspace, key: str) -> dict[str, Any] | None:
+    """A page's last run (kept under ``key``), unless it was on another scenario (not just an
+    earlier version of this one, which the page shows with a note)."""
+    kept = st.session_state.get(key)
+    if kept is not None and kept["origin"] != ws.origin:
+        del st.session_state[key]
+        return None
+    return kept

@@ -25,7 +25,7 @@ from sharing.rules import Fixed as FixedRule
 from sharing.scenario import Agreement, Scenario
 from sharing.taxes import TAX_NAMES
 from sharing.ui import workspace
-from sharing.ui.text import lang, money, pick, t
+from sharing.ui.text import jurisdiction_names, lang, money, pick, t
 from sharing.ui.widgets import (
     choice,
     edit_table,
@@ -212,14 +212,10 @@ def default_rule(kind: str, sc: Scenario, ag: Agreement) -> dict[str, Any]:
     }[kind]
 
 
-def _names(sc: Scenario) -> dict[str, str]:
-    return {j.id: pick(j.name, j.name_en) for j in sc.jurisdictions}
-
-
 def shares_editor(ws: workspace.Workspace, path: str, shares: dict[str, float],
                   choices: list[str]) -> None:
     """Shares in a table; with two parties also a slider for the first one's share."""
-    names = _names(ws.scenario)
+    names = jurisdiction_names(ws.scenario)
     keys = list(shares)
     if len(keys) == 2:
         a, b = keys
@@ -260,7 +256,7 @@ def _stages_table(ws: workspace.Workspace, path: str, stages: list[tuple[tuple[i
         return {f"{path}.stages": out}
 
     st.caption(t("agreements.stages"))
-    names = _names(ws.scenario)
+    names = jurisdiction_names(ws.scenario)
     edit_table(ws, f"{path}.stages#table", df, changes, num_rows="dynamic", column_config={
         "from": st.column_config.NumberColumn(t("col.from"), format="%d", step=1),
         "to": st.column_config.NumberColumn(t("col.to"), format="%d", step=1),
@@ -281,7 +277,7 @@ def rule_form(ws: workspace.Workspace, ag: Agreement, rule: Any, path: str,
                  args=(lambda: rule_changes(st.session_state[key], ws.scenario, ag, path),
                        f"{path}.type"))
     field_problems(ws, f"{path}.type")
-    names = _names(sc)
+    names = jurisdiction_names(sc)
     if isinstance(rule, FixedRule):
         shares_editor(ws, path, dict(rule.shares), choices)
     elif isinstance(rule, Factors):
@@ -416,7 +412,7 @@ def contributions_editor(ws: workspace.Workspace) -> None:
         st.caption(t("agreements.no_contributions"))
         return
     owners = {x.id: pick(x.name, x.name_en) or x.id for x in (*sc.agreements, *sc.costs)}
-    names = _names(sc)
+    names = jurisdiction_names(sc)
     for owner, factors in sc.contributions.items():
         st.markdown(f"**{t('agreements.contributions_of', owner=owners.get(owner, owner))}**")
         ids = list(dict.fromkeys(j for values in factors.values() for j in values))
@@ -463,7 +459,7 @@ def costs_editor(ws: workspace.Workspace) -> None:
 def projections(sc: Scenario) -> pd.DataFrame:
     """Every tax projected from a base and growth: its key path and parameters."""
     rows = []
-    names = _names(sc)
+    names = jurisdiction_names(sc)
     for park in sc.parks:
         for i, site in enumerate(park.sites):
             for tax, spec in site.taxes.items():

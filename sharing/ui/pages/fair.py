@@ -26,7 +26,7 @@ from sharing.optimizer.explain import OBJECTIVES as OBJECTIVE_WORDS
 from sharing.result import Result
 from sharing.scenario import Scenario, ScenarioError, value_at
 from sharing.ui import workspace
-from sharing.ui.text import NUMBER_FORMAT, lang, money_columns, pick, t
+from sharing.ui.text import NUMBER_FORMAT, jurisdiction_names, lang, money_columns, pick, t
 from sharing.ui.widgets import chart, choice, download_csv, show_problems, snippet
 
 RESULT_KEY = "fair_opt"
@@ -195,26 +195,6 @@ def splits(ws: workspace.Workspace, table: pd.DataFrame, core: pd.DataFrame) -> 
 # The optimizer
 
 
-def current_problems(ws: workspace.Workspace) -> list:
-    """The problems of the last run, if it was on this version of the scenario."""
-    key, items = st.session_state.get(PROBLEMS_KEY, ("", []))
-    return items if key == ws.key else []
-
-
-def kept_result(ws: workspace.Workspace) -> dict[str, Any] | None:
-    """The last run's result, unless it was on another scenario (not just an earlier
-    version of this one, which is shown with a note)."""
-    kept = st.session_state.get(RESULT_KEY)
-    if kept is not None and kept["origin"] != ws.origin:
-        del st.session_state[RESULT_KEY]
-        return None
-    return kept
-
-
-def _names(sc: Scenario) -> dict[str, str]:
-    return {j.id: pick(j.name, j.name_en) for j in sc.jurisdictions}
-
-
 def weight_options(sc: Scenario) -> dict[str, str]:
     """``equal`` and each contribution factor, with their labels."""
     out = {"equal": t("fair.weights_equal")}
@@ -238,7 +218,7 @@ def pick_many(label: str, options: list[str], name: str, labels: dict[str, str])
 
 def spec_form(sc: Scenario) -> dict[str, Any]:
     """The optimizer's spec (docs/optimize.md) from the form's widgets."""
-    names = _names(sc)
+    names = jurisdiction_names(sc)
     objective_names = {k: OBJECTIVE_WORDS[k][0][0 if lang() == "zh" else 1] for k in OBJECTIVES}
     left, right = st.columns(2)
     objective = choice(t("fair.objective"), list(OBJECTIVES), "fair_objective",
@@ -335,17 +315,17 @@ def optimizer(ws: workspace.Workspace) -> None:
     elif run_yaml:
         st.session_state[PROBLEMS_KEY] = ws.key, []
         data = _yaml_spec(ws, edited)
-        if not current_problems(ws):
+        if not workspace.run_problems(ws, PROBLEMS_KEY):
             run(ws, data)
-    show_problems(current_problems(ws))
-    kept = kept_result(ws)
+    show_problems(workspace.run_problems(ws, PROBLEMS_KEY))
+    kept = workspace.kept_run(ws, RESULT_KEY)
     if kept is not None:
         outcome(ws, kept)
 
 
 def _shares_table(opt: OptimizationResult) -> pd.DataFrame:
     sc = opt.input_scenario
-    names = _names(sc)
+    names = jurisdiction_names(sc)
     agreements = {a.id: pick(a.name, a.name_en) or a.id for a in sc.agreements}
     return pd.DataFrame({
         t("fair.col.agreement"): opt.shares["agreement"].map(agreements),
@@ -360,7 +340,7 @@ def _shares_table(opt: OptimizationResult) -> pd.DataFrame:
 def _payoffs_table(opt: OptimizationResult) -> pd.DataFrame:
     p = opt.payoffs
     return pd.DataFrame({
-        t("fair.col.jurisdiction"): p["jurisdiction"].map(_names(opt.input_scenario)),
+        t("fair.col.jurisdiction"): p["jurisdiction"].map(jurisdiction_names(opt.input_scenario)),
         t("fair.col.current_pv"): p["standalone_pv"] + p["current_gain"],
         t("fair.col.optimized_pv"): p["pv_net_benefit"],
         t("fair.col.standalone"): p["standalone_pv"],

@@ -10,7 +10,7 @@ from sharing import charts
 from sharing.i18n import define
 from sharing.io import INDICATOR_NAMES
 from sharing.ui import why, workspace
-from sharing.ui.text import label, lang, money_columns, pick, shown, t
+from sharing.ui.text import jurisdiction_names, label, lang, money_columns, pick, shown, t
 from sharing.ui.widgets import chart, choice, download_csv, show_problems, snippet
 
 PV = "pv"
@@ -60,7 +60,7 @@ def tax_table(ws: workspace.Workspace) -> None:
     res = ws.result
     st.subheader(t("flows.by_tax"))
     st.caption(t("flows.by_tax_note"))
-    names = {j.id: pick(j.name, j.name_en) for j in res.scenario.jurisdictions}
+    names = jurisdiction_names(res.scenario)
     options = ["", *names]
     who_names = {"": t("flows.all"), **names}
     who = choice(t("flows.who"), options, "flows_who", who_names)

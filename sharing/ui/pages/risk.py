@@ -24,7 +24,7 @@ from sharing.result import Result
 from sharing.risk import default_parameters
 from sharing.scenario import Scenario, ScenarioError
 from sharing.ui import workspace
-from sharing.ui.text import NUMBER_FORMAT, lang, money_columns, pick, t
+from sharing.ui.text import NUMBER_FORMAT, jurisdiction_names, lang, money_columns, t
 from sharing.ui.widgets import chart, choice, download_csv, show_problems, snippet
 from sharing.ui.words import in_words
 
@@ -102,26 +102,6 @@ define({
     "ui.file.tornado": ("敏感性_{name}", "tornado_{name}"),
     "ui.file.break_even": ("盈亏平衡值", "break_even"),
 })
-
-
-def current_problems(ws: workspace.Workspace) -> list:
-    """The problems of the last run, if it was on this version of the scenario."""
-    key, items = st.session_state.get(PROBLEMS_KEY, ("", []))
-    return items if key == ws.key else []
-
-
-def kept_result(ws: workspace.Workspace) -> dict[str, Any] | None:
-    """The last run's result, unless it was on another scenario (not just an earlier
-    version of this one, which is shown with a note)."""
-    kept = st.session_state.get(RESULT_KEY)
-    if kept is not None and kept["origin"] != ws.origin:
-        del st.session_state[RESULT_KEY]
-        return None
-    return kept
-
-
-def _names(sc: Scenario) -> dict[str, str]:
-    return {j.id: pick(j.name, j.name_en) for j in sc.jurisdictions}
 
 
 def _checked(problems: list[Problem], label: str, value: float, low: float,
@@ -257,8 +237,8 @@ def monte_carlo(ws: workspace.Workspace) -> None:
             st.session_state[PROBLEMS_KEY] = ws.key, problems
         else:
             run(ws, int(draws), int(seed), uncertainty)
-    show_problems(current_problems(ws))
-    kept = kept_result(ws)
+    show_problems(workspace.run_problems(ws, PROBLEMS_KEY))
+    kept = workspace.kept_run(ws, RESULT_KEY)
     if kept is not None:
         mc_results(ws, kept)
 
@@ -266,7 +246,7 @@ def monte_carlo(ws: workspace.Workspace) -> None:
 def mc_results(ws: workspace.Workspace, kept: dict[str, Any]) -> None:
     mc = kept["mc"]
     sc = mc.scenario
-    names = _names(sc)
+    names = jurisdiction_names(sc)
     language = lang()
     if kept["key"] != ws.key:
         st.warning(t("risk.stale"))
@@ -331,7 +311,7 @@ def sensitivity(key: str, _sc: Scenario, delta: float, own: bool) -> dict[str, p
 def sensitivity_section(ws: workspace.Workspace, res: Result) -> None:
     st.subheader(t("risk.sensitivity"))
     sc = res.scenario
-    names = _names(sc)
+    names = jurisdiction_names(sc)
     own_params = bool(sc.uncertainty and sc.uncertainty.parameters)
     if own_params:
         sets = {False: t("risk.params_default"), True: t("risk.params_own")}

@@ -26,7 +26,7 @@ from sharing.scenario import ScenarioError
 from sharing.settlement import actuals_template, payments_template, translate
 from sharing.statement import ledger_workbook, write_statement_docx
 from sharing.ui import workspace
-from sharing.ui.text import lang, money_columns, pick, t
+from sharing.ui.text import jurisdiction_names, lang, money_columns, pick, t
 from sharing.ui.upload import MAX_BYTES
 from sharing.ui.widgets import chart, choice, download_csv, file_name, show_problems, snippet
 
@@ -211,7 +211,7 @@ def _table(df, language: str, names: dict[str, str]) -> None:
 def show(ws: workspace.Workspace, led, code_args: str) -> None:
     language = lang()
     sc = led.scenario
-    names = {j.id: pick(j.name, j.name_en) for j in sc.jurisdictions}
+    names = jurisdiction_names(sc)
     year = led.through
     st.subheader(t("settlement.of", name=pick(sc.name, sc.name_en), year=year))
     missing = int((~led.known[:, led.model.years <= year]).sum())
