@@ -256,16 +256,13 @@ def _streams(sc: Scenario, years: np.ndarray, index: dict[str, int], both_sides:
 
     def add(suffix, kind, source, gross, tax, host, park=-1, firm=-1, spec=-1,
             origin=-1, destination=-1, move_year=-1, production_year=-1, pre_move_gross=0.0):
-        n = len(gross)
-        full = lambda v, dt=int: np.broadcast_to(np.asarray(v, dtype=dt), (n,))  # noqa: E731
+        # One value for all the part's streams or one per stream: _assemble expands them.
         parts.append(dict(
-            suffix=full(suffixes.setdefault(suffix, len(suffixes))), kind=full(KINDS.index(kind)),
-            source=np.asarray(source, dtype=object) if not isinstance(source, str)
-            else np.full(n, source, dtype=object),
-            park=full(park), firm=full(firm), spec=full(spec), tax=full(tax), host=full(host),
-            origin=full(origin), destination=full(destination), move_year=full(move_year),
-            production_year=full(production_year), pre_move_gross=full(pre_move_gross, float),
-            gross=gross.reshape(n, n_years)))
+            n=len(gross), suffix=suffixes.setdefault(suffix, len(suffixes)),
+            kind=KINDS.index(kind), source=source, park=park, firm=firm, spec=spec, tax=tax,
+            host=host, origin=origin, destination=destination, move_year=move_year,
+            production_year=production_year, pre_move_gross=pre_move_gross,
+            gross=gross.reshape(len(gross), n_years)))
 
     for p, park in enumerate(sc.parks):
         for s, site in enumerate(park.sites):
@@ -372,11 +369,27 @@ def _assemble(parts: list[dict], suffixes: tuple[str, ...], table: np.ndarray,
               years: np.ndarray, retention_in) -> Streams:
     if not parts:
         raise ScenarioError([Problem("engine.no_streams")])
-    cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    counts = [p["n"] for p in parts]
+    cols = {k: _column([p[k] for p in parts], counts, _DTYPES.get(k, int))
+            for k in parts[0] if k not in ("n", "gross")}
+    cols["gross"] = np.concatenate([p["gross"] for p in parts])
     _check_bounded(cols, suffixes, years)
     cols["retention"] = table[cols["host"], cols["tax"]]
     cols["pre_move_retention"] = _retention_before_move(cols, years, table, retention_in)
     return Streams(suffixes=suffixes, **cols)
+
+
+_DTYPES = {"source": object, "pre_move_gross": float}
+
+
+def _column(values: list, counts: list[int], dtype) -> np.ndarray:
+    """A stream column from each part's value: one for all its streams, or one per stream.
+    Parks' streams all have single values: one repeat, not an array per part."""
+    if not any(isinstance(v, np.ndarray) for v in values):
+        return np.repeat(np.array(values, dtype=dtype), counts)
+    return np.concatenate([np.asarray(v, dtype=dtype) if isinstance(v, np.ndarray)
+                           else np.full(n, v, dtype=dtype)
+                           for v, n in zip(values, counts, strict=True)])
 
 
 def _retention_before_move(cols: dict, years: np.ndarray, table: np.ndarray,
