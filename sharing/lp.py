@@ -5,11 +5,12 @@ A :class:`LinearProgram` holds a problem as numpy and scipy.sparse arrays::
     minimise (or maximise)  c·x
     subject to              row_lo ≤ A x ≤ row_hi,   col_lo ≤ x ≤ col_hi,   x_j integer where asked
 
-:func:`solve` hands it to PuLP: HiGHS (through highspy) by default, CBC as the fallback. Each
-row becomes one PuLP affine expression built from a dict of its non-zeros (never a sum of
-products), every solve has a time limit, a missing or failing solver falls back to the other
-one and says so, and the :class:`Solution` carries the row duals. For HiGHS the rows go
-from scipy.sparse to HiGHS in one call, through PuLP's own HiGHS solver class.
+:func:`solve` hands it to PuLP: HiGHS (through highspy) by default, CBC as the fallback.
+Every solve has a time limit, a missing or failing solver falls back to the other one and
+says so, and the :class:`Solution` carries the row duals. For HiGHS the arrays go to HiGHS
+whole through PuLP's own HiGHS solver class (columns, costs and bounds one call each, the rows
+from scipy.sparse in one call, the solution read back as arrays); for CBC each row becomes one
+PuLP affine expression built from a dict of its non-zeros (never a sum of products).
 
 :class:`IncrementalLP` keeps one small LP inside a HiGHS instance and solves it again after
 rows are added or bounds and costs change, starting from the last basis (a warm start). The
@@ -124,7 +125,7 @@ def _solve_pulp(lp: LinearProgram, name: str, time_limit: float | None,
     if name == "highs":
         options = {} if tolerance is None else {"primal_feasibility_tolerance": tolerance,
                                                 "dual_feasibility_tolerance": tolerance}
-        prob, variables = _pulp_variables(lp)
+        prob = pulp.LpProblem("sharing", pulp.LpMinimize)  # the matrices go in whole
         backend = _MatrixHiGHS(lp, msg=False, timeLimit=time_limit, threads=HIGHS_THREADS,
                                mip=lp.is_mip, **options)
     else:
@@ -147,16 +148,21 @@ def _solve_pulp(lp: LinearProgram, name: str, time_limit: float | None,
         prob.solve(backend)
         status = _status(prob, name, time_limit, time.perf_counter() - start)
     seconds = time.perf_counter() - start
-    if status not in ("optimal", "time_limit") or any(v.varValue is None for v in variables) \
+    if name == "highs":
+        solution = prob.solverModel.getSolution()
+        x = np.array(solution.col_value) if solution.value_valid else None
+    else:
+        x = None if any(v.varValue is None for v in variables) else \
+            np.array([v.varValue for v in variables], dtype=float)
+    if status not in ("optimal", "time_limit") or x is None \
             or (status == "time_limit" and not _has_incumbent(prob, name)):
         return Solution(status, solver=name, seconds=seconds)
-    x = np.array([v.varValue for v in variables], dtype=float)
     sign = -1.0 if lp.maximize else 1.0
     objective = float(lp.cost @ x)
     duals = None
     if not lp.is_mip and status == "optimal":
         if rows is None:
-            duals = sign * np.array(prob.solverModel.getSolution().row_dual)
+            duals = sign * np.array(solution.row_dual)
         else:
             duals = np.zeros(lp.shape[0])
             for r, constraints in rows:
@@ -165,20 +171,24 @@ def _solve_pulp(lp: LinearProgram, name: str, time_limit: float | None,
 
 
 class _MatrixHiGHS(pulp.HiGHS):
-    """PuLP's HiGHS solver fed the whole constraint matrix at once (``addRows`` with the CSR
-    arrays) instead of one ``addRow`` per PuLP constraint: the PuLP problem holds the
-    variables and the objective, the rows go straight from scipy.sparse to HiGHS, and the
-    row duals are read back from HiGHS. Building thousands of PuLP constraint objects costs
-    more than solving the LP."""
+    """PuLP's HiGHS solver (its options, time limit and threads, its ``highspy`` model) fed
+    the whole LP as arrays: columns, costs and bounds in one call each, the rows in one
+    ``addRows`` with the CSR arrays, and the solution and row duals read back as arrays.
+    PuLP objects per variable and per row (what CBC needs) would cost more than solving the
+    LP: 6,000 variables take ~30 ms to create and as long again to read back."""
 
     def __init__(self, lp: LinearProgram, **options):
         super().__init__(**options)
         self.program = lp
 
+    def actualSolve(self, prob):
+        self.createAndConfigureSolver(prob)
+        self.buildSolverModel(prob)
+        self.callSolver(prob)
+        return prob.status
+
     def buildSolverModel(self, prob):
         lp, h = self.program, prob.solverModel
-        for i, v in enumerate(prob.variables()):  # zero-padded names: sorted = our order
-            v.index = i
         n, m = lp.shape[1], lp.shape[0]
         cols = np.arange(n, dtype=np.int32)
         h.addVars(n, _inf(lp.col_lo), _inf(lp.col_hi))
@@ -194,9 +204,9 @@ class _MatrixHiGHS(pulp.HiGHS):
                       a.data.astype(float))
 
 
-def _pulp_variables(lp: LinearProgram):
-    """A PuLP problem (a minimisation) with ``lp``'s variables and objective; the rows go in
-    with the matrix (HiGHS) or as PuLP constraints (:func:`_pulp_problem`)."""
+def _pulp_problem(lp: LinearProgram):
+    """The PuLP problem of ``lp`` (for CBC), always a minimisation (so that both solvers
+    report duals with the same sign); rows built from dicts of their non-zeros."""
     n = lp.shape[1]
     prob = pulp.LpProblem("sharing", pulp.LpMinimize)
     integer = lp.integer if lp.integer is not None else np.zeros(n, dtype=bool)
@@ -214,13 +224,6 @@ def _pulp_variables(lp: LinearProgram):
     terms = {variables[j]: cost[j] for j in np.flatnonzero(lp.cost).tolist()} or \
         {variables[0]: 0.0}
     prob.setObjective(pulp.LpAffineExpression(terms))
-    return prob, variables
-
-
-def _pulp_problem(lp: LinearProgram):
-    """The PuLP problem of ``lp``, always a minimisation (so that both solvers report duals
-    with the same sign); rows built from dicts of their non-zeros."""
-    prob, variables = _pulp_variables(lp)
     a = lp.matrix.tocsr()
     indptr, indices, data = a.indptr, a.indices.tolist(), a.data.tolist()
     rows = []

@@ -79,17 +79,18 @@ class FairnessLP:
         n_j = len(amap.jurisdictions)
         self.n_j, self.n_t = n_j, len(amap.years)
         merge = plan.constraints.same_across_stages
-        keys, var_of = {}, []
-        for c in range(amap.n_columns):
-            key = (amap.column_split[c], amap.column_party[c],
-                   -1 if merge else amap.column_stage[c])
-            var_of.append(keys.setdefault(key, len(keys)))
-        self.var_key = list(keys)
-        self.n_x = len(keys)
+        # One variable per (split, party, stage), or per (split, party) with merged stages,
+        # numbered in the order of their first column.
+        stage = np.full(amap.n_columns, -1) if merge else amap.column_stage
+        self.var_of, first = _first_seen(
+            np.c_[amap.column_split, amap.column_party, stage])
+        self.var_key = list(zip(amap.column_split[first].tolist(),
+                                amap.column_party[first].tolist(), stage[first].tolist(),
+                                strict=True))
+        self.n_x = len(first)
         self.E = sparse.csr_matrix((np.ones(amap.n_columns), (np.arange(amap.n_columns),
-                                                              var_of)),
+                                                              self.var_of)),
                                    shape=(amap.n_columns, self.n_x))
-        self.var_of = np.array(var_of, dtype=int)
         self.P = np.asarray(amap.payoff @ self.E)
         self.g0 = amap.payoff_const - amap.standalone
         self.scale = max(1.0, float(np.abs(amap.payoff_const).max()),
@@ -132,14 +133,12 @@ class FairnessLP:
         c = plan.constraints
         ids = amap.jurisdictions
         # Shares of each split and stage sum to 1.
-        blocks = {}
-        for col in range(amap.n_columns):
-            key = (amap.column_split[col], -1 if c.same_across_stages else amap.column_stage[col])
-            blocks.setdefault(key, set()).add(self.var_of[col])
-        self._blocks = [np.array(sorted(members)) for members in blocks.values()]
-        ones = sparse.lil_matrix((len(blocks), self.n_x))
-        for r, members in enumerate(self._blocks):
-            ones[r, members] = 1.0
+        stage = np.full(amap.n_columns, -1) if c.same_across_stages else amap.column_stage
+        block_of, _ = _first_seen(np.c_[amap.column_split, stage])
+        block, var = np.unique(np.c_[block_of, self.var_of], axis=0).T  # by block, then var
+        self._blocks = np.split(var, np.flatnonzero(np.diff(block)) + 1) if var.size else []
+        ones = sparse.csr_matrix((np.ones(var.size), (block, var)),
+                                 shape=(len(self._blocks), self.n_x))
         self.structure = self._add(ones, 1.0, 1.0)
         party_of = np.array([amap.splits[s].parties[p] for s, p, _ in self.var_key], dtype=object)
         if plan.margins is not None:
@@ -701,3 +700,15 @@ class FairnessLP:
 
     def _hi_all(self) -> np.ndarray:
         return np.concatenate(self._hi) if self._hi else np.zeros(0)
+
+
+def _first_seen(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Number the distinct rows of ``keys`` in the order they first appear: each row's
+    number, and the first row of each number."""
+    if not len(keys):
+        return np.zeros(0, dtype=int), np.zeros(0, dtype=int)
+    _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    order = np.argsort(first)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    return rank[inverse.ravel()], first[order]
