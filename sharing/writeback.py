@@ -63,17 +63,19 @@ class SharesWrite:
     stages: tuple[tuple[tuple[int, int], dict[str, float]], ...]
 
 
-def round_shares(shares: Sequence[float]) -> np.ndarray:
+def round_shares(shares: Sequence[float] | np.ndarray) -> np.ndarray:
     """Shares rounded to 1e-6 that still sum to exactly 1 (largest remainder: floor every
-    share to the unit, then give one unit to the largest remainders, ties to the first)."""
+    share to the unit, then give one unit to the largest remainders, ties to the first).
+    A 2-D array is rounded row by row (each row a share vector)."""
     unit = 10**SHARE_DECIMALS
     scaled = np.clip(np.asarray(shares, dtype=float), 0.0, 1.0) * unit
-    scaled *= unit / scaled.sum() if scaled.sum() > 0 else 1.0
+    total = scaled.sum(axis=-1, keepdims=True)
+    scaled *= np.where(total > 0, unit / np.where(total > 0, total, 1.0), 1.0)
     floor = np.floor(scaled + 1e-9)
-    short = round(float(unit - floor.sum()))
-    order = np.argsort(-(scaled - floor), kind="stable")
-    floor[order[:max(short, 0)]] += 1
-    return floor / unit
+    short = np.round(unit - floor.sum(axis=-1, keepdims=True))
+    rank = np.argsort(np.argsort(-(scaled - floor), axis=-1, kind="stable"), axis=-1,
+                      kind="stable")
+    return (floor + (rank < short)) / unit
 
 
 def optimized_rule(write: SharesWrite, provenance: Provenance) -> Optimized:

@@ -309,15 +309,20 @@ def _result(the_plan: Plan, amap: AffineMap, problem: FairnessLP, outcome: Outco
                             "standalone_pv": res.standalone_pv, "gain": gain,
                             "gain_share": gain / total if total else np.nan,
                             "current_gain": current_gain})
+    # Per column: its split's agreement, path and party, its stage's years (there is at
+    # least one split: a spec with nothing to decide is refused).
+    starts, ends = _blocks(amap)
+    spans = np.array([amap.splits[i].stages[s] for i, s in zip(
+        amap.column_split[starts].tolist(), amap.column_stage[starts].tolist(), strict=True)],
+        dtype=int).repeat(ends - starts, axis=0)
+    first_party = np.cumsum([0, *(len(d.parties) for d in amap.splits)])[:-1]
     shares = pd.DataFrame({
-        "agreement": [sc.agreements[amap.splits[i].position].id for i in amap.column_split],
-        "path": [the_plan.splits[i].path for i in amap.column_split],
-        "stage_start": [amap.splits[i].stages[s][0] for i, s in
-                        zip(amap.column_split, amap.column_stage, strict=True)],
-        "stage_end": [amap.splits[i].stages[s][1] for i, s in
-                      zip(amap.column_split, amap.column_stage, strict=True)],
-        "jurisdiction": [amap.splits[i].parties[p] for i, p in
-                         zip(amap.column_split, amap.column_party, strict=True)],
+        "agreement": np.array([sc.agreements[d.position].id for d in amap.splits],
+                              dtype=object)[amap.column_split],
+        "path": np.array([d.path for d in the_plan.splits], dtype=object)[amap.column_split],
+        "stage_start": spans[:, 0], "stage_end": spans[:, 1],
+        "jurisdiction": np.array([p for d in amap.splits for p in d.parties], dtype=object)[
+            first_party[amap.column_split] + amap.column_party],
         "share": w, "current_share": amap.current}, columns=SHARE_COLUMNS)
     return dict(**common, shares=shares, payoffs=payoffs,
                 binding=_binding(problem, outcome, who, sc),
@@ -367,45 +372,51 @@ def _achieved(problem: FairnessLP, payoff: np.ndarray, gain: np.ndarray, w: np.n
     return outcome.objective
 
 
-def _blocks(amap: AffineMap) -> dict[tuple[int, int], slice]:
-    """The columns of each (split, stage): contiguous, in the map's order."""
+def _blocks(amap: AffineMap) -> tuple[np.ndarray, np.ndarray]:
+    """The columns of each (split, stage), in the map's order: contiguous, from ``starts``
+    to ``ends`` (exclusive)."""
     key = amap.column_split * (1 + int(amap.column_stage.max(initial=0))) + amap.column_stage
-    starts = np.r_[0, np.flatnonzero(np.diff(key)) + 1]
-    ends = np.r_[starts[1:], len(key)]
-    return {(int(amap.column_split[a]), int(amap.column_stage[a])): slice(int(a), int(b))
-            for a, b in zip(starts, ends, strict=True)}
+    starts = np.r_[0, np.flatnonzero(np.diff(key)) + 1] if len(key) else np.zeros(0, int)
+    return starts, np.r_[starts[1:], len(key)].astype(int)
 
 
 def _rounded(amap: AffineMap, w: np.ndarray) -> np.ndarray:
-    """Each (split, stage) block of shares rounded to 1e-6, summing to exactly 1."""
+    """Each (split, stage) block of shares rounded to 1e-6, summing to exactly 1 (the blocks
+    of each size at once)."""
     out = np.asarray(w, dtype=float).copy()
-    for cols in _blocks(amap).values():
+    starts, ends = _blocks(amap)
+    for size in np.unique(ends - starts).tolist():
+        cols = starts[ends - starts == size][:, None] + np.arange(size)
         out[cols] = round_shares(out[cols])
     return out
 
 
 def _writes(the_plan: Plan, amap: AffineMap, w: np.ndarray) -> list[SharesWrite]:
-    blocks = _blocks(amap)
-    writes = []
-    for i, split in enumerate(the_plan.splits):
-        stages = []
-        for s, span in enumerate(split.stages):
-            cols = blocks[(i, s)]
-            parties = [split.parties[p] for p in amap.column_party[cols]]
-            stages.append((tuple(span), dict(zip(parties, w[cols].tolist(), strict=True))))
-        writes.append(SharesWrite(split.position, split.path, tuple(stages)))
-    return writes
+    starts, ends = _blocks(amap)
+    shares, party = w.tolist(), amap.column_party.tolist()
+    stages: list[list] = [[] for _ in the_plan.splits]
+    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+        split = the_plan.splits[int(amap.column_split[a])]
+        span = tuple(split.stages[int(amap.column_stage[a])])
+        stages[int(amap.column_split[a])].append(
+            (span, {split.parties[p]: x for p, x in zip(party[a:b], shares[a:b], strict=True)}))
+    return [SharesWrite(split.position, split.path, tuple(mine))
+            for split, mine in zip(the_plan.splits, stages, strict=True)]
 
 
 def _random_point(problem: FairnessLP, x: np.ndarray) -> np.ndarray:
-    """A random point of the share simplices, rounded like a write (the splits under a floor
-    keep the solution's shares: the map holds only where the floor does not top up)."""
+    """A random point of the share simplices (uniform: exponential draws normalised per
+    block), rounded like a write. The splits under a floor keep the solution's shares: the
+    map holds only where the floor does not top up."""
     rng = np.random.default_rng(12345)
     guarded = {i for guard in problem.plan.floors for i in guard.splits}
+    blocks = [m for m in problem.blocks() if problem.var_key[m[0]][0] not in guarded]
     xr = x.copy()
-    for members in problem.blocks():
-        if problem.var_key[members[0]][0] not in guarded:
-            xr[members] = rng.dirichlet(np.ones(len(members)))
+    if blocks:
+        members = np.concatenate(blocks)
+        block = np.repeat(np.arange(len(blocks)), [len(m) for m in blocks])
+        draw = rng.standard_exponential(len(members))
+        xr[members] = draw / np.bincount(block, draw)[block]
     return _rounded(problem.amap, problem.E @ xr)
 
 
