@@ -330,7 +330,10 @@ def _shares_check(shares: dict[str, float], where: str = "shares") -> dict[str, 
 
 
 def _stack_who(pool: Pool, keys: list[str]) -> np.ndarray:
-    return np.stack([pool.who(k) for k in keys], axis=0)
+    who = np.empty((len(keys), len(pool.amounts)), dtype=int)
+    for r, k in enumerate(keys):  # an id fills its row with one number: no array per key
+        who[r] = pool.index[k] if k in pool.index else pool.who(k)
+    return who
 
 
 def _within(years: np.ndarray, span: YearRange) -> np.ndarray:
@@ -1079,17 +1082,13 @@ class Optimized(RuleBase):
         keys = list(dict.fromkeys(k for s in self.stages for k in s.shares))
         if "host" not in keys:
             keys.append("host")
-        shares = np.zeros((len(keys), len(pool.years)))
-        covered = np.zeros(len(pool.years), dtype=bool)
-        pools = []
-        for i, stage in enumerate(self.stages):
-            cols = _within(pool.years, stage.years)
-            covered |= cols
-            for k, w in stage.shares.items():
-                shares[keys.index(k), cols] = w
-            if cols.any():
-                pools.append((f"{path}.stages[{i}]", pool.amounts * cols))
-        shares[keys.index("host"), ~covered] = 1.0
+        in_stage = np.array([_within(pool.years, s.years) for s in self.stages])
+        # (keys, stages) @ (stages, years): exact, a year lies in one stage at most
+        shares = np.array([[s.shares.get(k, 0.0) for s in self.stages] for k in keys]) \
+            @ in_stage
+        shares[keys.index("host")] += ~in_stage.any(axis=0)
+        pools = [(f"{path}.stages[{i}]", pool.amounts * cols)
+                 for i, cols in enumerate(in_stage) if cols.any()]
         who = _stack_who(pool, keys)
         return Split(who, split_by_shares(pool.amounts, shares), pools=pools)
 

@@ -90,13 +90,15 @@ def write_shares(scenario: Scenario, writes: Sequence[SharesWrite],
     """``scenario`` with each write's split replaced by an ``optimized`` rule and the titles
     and references updated."""
     agreements = list(scenario.agreements)
+    rules = {}
     for write in writes:
-        ag = agreements[write.position]
-        rule = _replace(ag.rule, _tokens(write.path)[1:], optimized_rule(write, provenance))
-        agreements[write.position] = ag.model_copy(update={"rule": rule})
-    for position in sorted({w.position for w in writes}):
+        rule = rules.get(write.position, agreements[write.position].rule)
+        rules[write.position] = _replace(rule, _tokens(write.path)[1:],
+                                         optimized_rule(write, provenance))
+    for position in sorted(rules):
         ag = agreements[position]
-        agreements[position] = ag.model_copy(update=_titles(ag, provenance))
+        agreements[position] = ag.model_copy(update={"rule": rules[position],
+                                                     **_titles(ag, provenance)})
     return scenario.model_copy(update={"agreements": agreements,
                                        **_titles(scenario, provenance, reference=False)})
 
