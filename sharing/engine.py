@@ -976,7 +976,7 @@ def affine_map(model: Model, splits: list[DecidedSplit] | tuple[DecidedSplit, ..
         for path, b in pools.get(d.position, []):
             if path == d.path or path.startswith(prefix):
                 base = base + b
-        current = _current(ag.rule, d.path, years, ca.template.contributions)
+        current, shares_now = _current(ag.rule, d.path, years, ca.template.contributions)
         keys = list(dict.fromkeys([*d.parties, *current]))
         who = np.empty((len(keys), len(ca.rows)), dtype=int)  # (keys, streams)
         try:
@@ -990,7 +990,8 @@ def affine_map(model: Model, splits: list[DecidedSplit] | tuple[DecidedSplit, ..
         bases.append(base)
         moneys.append(factor * money)
         whos.append(who)
-        nows.append(np.stack([current.get(k, np.zeros(n_t)) for k in keys]))  # (keys, years)
+        nows.append(np.zeros((len(keys), n_t)))  # (keys, years)
+        nows[-1][[keys.index(k) for k in current]] = shares_now
         hosts_of.append(ca.template.roles["host"])
         n_keys.append(len(keys))
         n_parties.append(len(d.parties))
@@ -1114,10 +1115,14 @@ def rule_allocation(model: Model, position: int) -> np.ndarray:
     return to_jurisdictions(split.who, split.amount, len(model.jurisdictions))
 
 
-def _current(rule, path: str, years: np.ndarray, contributions) -> dict[str, np.ndarray]:
+def _current(rule, path: str, years: np.ndarray,
+             contributions) -> tuple[list[str], np.ndarray]:
+    """The keys of the ratio split at ``path`` and their shares ``(keys, years)`` in the
+    years it applies (0 in the others)."""
     for p, node, active, _ in walk_paths(rule, years):
         if p == path:
-            return {k: w * active for k, w in current_shares(node, years, contributions).items()}
+            keys, shares = current_shares(node, years, contributions)
+            return keys, shares * active
     raise ScenarioError([Problem("engine.no_such_rule", path=path)])
 
 

@@ -1160,18 +1160,16 @@ def _walk_paths(rule, years, path, above, active):
 
 
 def current_shares(rule: RuleBase, years: np.ndarray,
-                   contributions: dict[str, dict[str, float]]) -> dict[str, np.ndarray]:
-    """The shares a ratio split (fixed, factors or optimized) gives each key in each of
-    ``years`` (0 where an optimized rule has no stage: the host keeps those years)."""
-    if isinstance(rule, Fixed):
-        return {k: np.full(len(years), w) for k, w in rule.shares.items()}
-    if isinstance(rule, Factors):
-        return {k: np.full(len(years), w) for k, w in rule.shares(contributions).items()}
+                   contributions: dict[str, dict[str, float]]) -> tuple[list[str], np.ndarray]:
+    """The keys of a ratio split (fixed, factors or optimized) and the share each gets in
+    each of ``years``, ``(keys, years)`` (0 where an optimized rule has no stage: the host
+    keeps those years)."""
+    if isinstance(rule, Fixed | Factors):
+        shares = rule.shares if isinstance(rule, Fixed) else rule.shares(contributions)
+        return list(shares), np.repeat(np.array([*shares.values()])[:, None], len(years), 1)
     if isinstance(rule, Optimized):
-        out: dict[str, np.ndarray] = {}
-        for stage in rule.stages:
-            mask = _within(years, stage.years)
-            for k, w in stage.shares.items():
-                out.setdefault(k, np.zeros(len(years)))[mask] = w
-        return out
+        keys = list(dict.fromkeys(k for s in rule.stages for k in s.shares))
+        # (keys, stages) @ (stages, years): exact, a year lies in one stage at most
+        return keys, np.array([[s.shares.get(k, 0.0) for s in rule.stages] for k in keys]) \
+            @ np.array([_within(years, s.years) for s in rule.stages])
     raise TypeError(f"{rule.type} is not a ratio split")
