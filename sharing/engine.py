@@ -727,9 +727,10 @@ def coalition_items(model: Model, alloc: Allocation) -> CoalitionItems:
     a_rows.append(vec)
     b_rows.append(vec)
     req.append(0)
-    for p, park in enumerate(sc.parks):
-        rows = np.flatnonzero(s.park == p)
-        a = by_host(rows, pv, s.host)
+    rows = np.flatnonzero(s.park >= 0)
+    by_park = np.bincount(s.park[rows] * n_j + s.host[rows], weights=pv[rows],
+                          minlength=len(sc.parks) * n_j).reshape(len(sc.parks), n_j)
+    for a, park in zip(by_park, sc.parks, strict=True):
         b = np.zeros(n_j)
         for jid, frac in sc.standalone.get(park.id, {}).items():
             b[model.index[jid]] = frac * a.sum()
@@ -901,7 +902,7 @@ class AffineMap:
     optimized rule's stages do not line up with the new ones), ``standalone`` each
     jurisdiction's no-cooperation PV, ``items`` the coalition items of v(S), and ``hosts`` per
     (split, stage) the jurisdictions hosting its streams with the parties that resolve to
-    each of them.
+    each of them (worked out when first asked for).
     """
 
     splits: tuple[DecidedSplit, ...]
@@ -921,7 +922,11 @@ class AffineMap:
     raw_now: tuple[np.ndarray, ...]
     standalone: np.ndarray
     items: CoalitionItems
-    hosts: dict[tuple[int, int], dict[int, list[int]]]
+    hosting: partial = field(repr=False)  # computes ``hosts``, only if asked (host minimum)
+
+    @cached_property
+    def hosts(self) -> dict[tuple[int, int], dict[int, list[int]]]:
+        return self.hosting()
 
     @property
     def n_columns(self) -> int:
@@ -1044,8 +1049,6 @@ def affine_map(model: Model, splits: list[DecidedSplit] | tuple[DecidedSplit, ..
                 ).astype(float)  # (splits, stages, years)
     stage_years = in_stage[split_of_key]  # (key slots, stages, years)
     net = np.einsum("kjt,kst->ksj", (moved - cost_moves) * d, stage_years)
-    split_of_row = np.repeat(np.arange(len(splits)), n_streams)
-    live = np.einsum("rt,rst->rs", np.abs(base_rows), in_stage[split_of_row]) > 0
     # The allocation map's non-zeros: a key's moves in the years of each stage.
     key, cell = np.nonzero(moved.reshape(n_slots, n_j * n_t))
     split, party = split_of_key[key], key - first_key[split_of_key[key]]
@@ -1075,16 +1078,20 @@ def affine_map(model: Model, splits: list[DecidedSplit] | tuple[DecidedSplit, ..
                                                                 strict=True)),
         raw_now=tuple(raw_now),
         standalone=standalone_values(items), items=items,
-        hosts=_hosts(splits, live, np.concatenate([np.zeros(0, dtype=int), *hosts_of]),
-                     split_of_row, (pair_key, pair_row, pair_who), first_key, n_parties, n_j))
+        hosting=partial(_hosts, splits, base_rows, in_stage, np.concatenate(
+            [np.zeros(0, dtype=int), *hosts_of]), np.repeat(np.arange(len(splits)), n_streams),
+            (pair_key, pair_row, pair_who), first_key, n_parties, n_j))
 
 
-def _hosts(splits, live: np.ndarray, host: np.ndarray, split_of_row: np.ndarray, pairs,
-           first_key: np.ndarray, n_parties: np.ndarray, n_j: int) -> dict:
+def _hosts(splits, base: np.ndarray, in_stage: np.ndarray, host: np.ndarray,
+           split_of_row: np.ndarray, pairs, first_key: np.ndarray, n_parties: np.ndarray,
+           n_j: int) -> dict:
     """Per (split, stage): each jurisdiction hosting a stream with money in the stage, with
-    the parties that resolve to that host on all those streams. ``live`` ``(stream rows,
-    stages)`` marks money in a stage; ``pairs`` (key slot, stream row, jurisdiction) say
-    where each key of a split resolves on each of its streams."""
+    the parties that resolve to that host on all those streams. ``base`` holds the stream
+    rows of every split, ``in_stage`` ``(splits, stages, years)`` the stages' years, and
+    ``pairs`` (key slot, stream row, jurisdiction) where each key of a split resolves on each
+    of its streams."""
+    live = np.einsum("rt,rst->rs", np.abs(base), in_stage[split_of_row]) > 0
     key, row, who = pairs
     split = split_of_row[row]
     party = key - first_key[split]
