@@ -82,8 +82,10 @@ class FairnessLP:
         # One variable per (split, party, stage), or per (split, party) with merged stages,
         # numbered in the order of their first column.
         stage = np.full(amap.n_columns, -1) if merge else amap.column_stage
+        parties = 1 + int(amap.column_party.max(initial=0))
         self.var_of, first = _first_seen(
-            np.c_[amap.column_split, amap.column_party, stage])
+            (amap.column_split * parties + amap.column_party) * (2 + int(stage.max(initial=0)))
+            + stage + 1)
         self.var_key = list(zip(amap.column_split[first].tolist(),
                                 amap.column_party[first].tolist(), stage[first].tolist(),
                                 strict=True))
@@ -134,8 +136,9 @@ class FairnessLP:
         ids = amap.jurisdictions
         # Shares of each split and stage sum to 1.
         stage = np.full(amap.n_columns, -1) if c.same_across_stages else amap.column_stage
-        block_of, _ = _first_seen(np.c_[amap.column_split, stage])
-        block, var = np.unique(np.c_[block_of, self.var_of], axis=0).T  # by block, then var
+        block_of, _ = _first_seen(amap.column_split * (2 + int(stage.max(initial=0))) + stage)
+        pair = np.unique(block_of * self.n_x + self.var_of)  # by block, then var
+        block, var = pair // max(self.n_x, 1), pair % max(self.n_x, 1)
         self._blocks = np.split(var, np.flatnonzero(np.diff(block)) + 1) if var.size else []
         ones = sparse.csr_matrix((np.ones(var.size), (block, var)),
                                  shape=(len(self._blocks), self.n_x))
@@ -703,11 +706,9 @@ class FairnessLP:
 
 
 def _first_seen(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Number the distinct rows of ``keys`` in the order they first appear: each row's
-    number, and the first row of each number."""
-    if not len(keys):
-        return np.zeros(0, dtype=int), np.zeros(0, dtype=int)
-    _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    """Number the distinct values of ``keys`` in the order they first appear: each key's
+    number, and the first position of each number."""
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
     order = np.argsort(first)
     rank = np.empty_like(order)
     rank[order] = np.arange(len(order))
