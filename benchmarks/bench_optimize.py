@@ -5,8 +5,10 @@ of two sites whose retained revenue is split by a fixed ratio among J jurisdicti
 over 3 stages (A × J × 3 share variables), maximin gain under participation and a yearly floor
 for every jurisdiction. It prints the optimizer's build, solve and verify times, and the time
 of a raw highspy solve of the same LP built directly from the engine's affine map in the same
-process (numpy/scipy.sparse straight into ``Highs.passModel``), and their ratio; then the same
-model 10× larger, and the step MILP (shares on a 5% grid) at 1,000 variables.
+process (numpy/scipy.sparse straight into ``Highs.passModel``), and the ratios of the totals
+and of the solves alone, wall and CPU time, best of five after one warm-up run of each; then
+the same model 10× larger (one run), and the step MILP (shares on a 5% grid) at 1,000
+variables.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from sharing.optimizer.spec import OptimizationSpec, plan
 from sharing.scenario import Scenario
 
 TARGET_SECONDS, TARGET_RATIO = 1.0, 1.5
+REPEATS = 5
 
 
 def synthetic(n_agreements: int, n_jurisdictions: int = 10, n_years: int = 15,
@@ -66,12 +69,12 @@ def spec_for(sc: Scenario, step: float | None = None, stages: int = 3) -> dict:
             "decide": [{"agreement": a.id, "stages": spans} for a in sc.agreements]}
 
 
-def raw_solve(sc: Scenario, spec: dict) -> tuple[float, float, float]:
+def raw_solve(sc: Scenario, spec: dict) -> tuple[float, float, float, float]:
     """The same LP built directly from the affine map and solved by highspy: returns
-    (build seconds, solve seconds, objective)."""
+    (build seconds, solve seconds, their CPU seconds, objective)."""
     the_plan = plan(OptimizationSpec.parse(spec), sc)
     amap = affine_map(compile_scenario(sc), the_plan.splits)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     n_j, n_t, n_w = len(amap.jurisdictions), len(amap.years), amap.n_columns
     gain0 = amap.payoff_const - amap.standalone
     blocks = amap.column_split * 100 + amap.column_stage
@@ -101,27 +104,41 @@ def raw_solve(sc: Scenario, spec: dict) -> tuple[float, float, float]:
     h.passModel(lp)
     h.run()
     solved = time.perf_counter()
-    return built - start, solved - built, -h.getInfo().objective_function_value
+    return (built - start, solved - built, time.process_time() - cpu,
+            -h.getInfo().objective_function_value)
 
 
-def report(label: str, sc: Scenario, spec: dict, with_raw: bool = True) -> list[str]:
+def timed_optimize(sc: Scenario, spec: dict):
+    """optimize(sc, spec) and its CPU seconds."""
+    cpu = time.process_time()
     opt = optimize(sc, spec)
+    return opt, time.process_time() - cpu
+
+
+def report(label: str, sc: Scenario, spec: dict, repeats: int) -> list[str]:
+    """Best of ``repeats`` (least wall time) for the optimizer and for the raw solve, each
+    measured the same way in the same process."""
+    opt, cpu = min((timed_optimize(sc, spec) for _ in range(repeats)),
+                   key=lambda r: r[0].timings["total"])
     t = opt.timings
-    n_vars = len(opt.shares)
-    line = (f"{label:<34} vars {n_vars:>6}  status {opt.status:<8} build {t['build']:7.3f} s  "
-            f"solve {t['solve']:7.3f} s  verify {t['verify']:7.3f} s  total {t['total']:7.3f} s")
-    print(line)
+    runs = f"best of {repeats}" if repeats > 1 else "one run"
+    print(f"{label:<34} vars {len(opt.shares):>6}  status {opt.status:<8} "
+          f"build {t['build']:7.3f} s (compile + map {t['map']:.3f} s)  "
+          f"solve {t['solve']:7.3f} s  verify {t['verify']:7.3f} s  "
+          f"total {t['total']:7.3f} s  (CPU {cpu:.3f} s; {runs})")
+    raw_build, raw_solve_s, raw_cpu, raw_obj = min(
+        (raw_solve(sc, spec) for _ in range(repeats)), key=lambda r: r[0] + r[1])
+    ratio = t["total"] / (raw_build + raw_solve_s)
+    print(f"{'':<34} raw highspy: build {raw_build:7.3f} s  solve {raw_solve_s:7.3f} s  "
+          f"total {raw_build + raw_solve_s:7.3f} s  (CPU {raw_cpu:.3f} s)  objective "
+          f"{raw_obj:,.4f} vs ours {opt.objective_value:,.4f} (after rounding)")
+    print(f"{'':<34} ratio ours/raw: total {ratio:5.2f} (CPU {cpu / raw_cpu:5.2f})  "
+          f"solve only {t['solve'] / raw_solve_s:5.2f}")
     failures = []
-    if with_raw:
-        raw_build, raw_solve_s, raw_obj = raw_solve(sc, spec)
-        ratio = t["total"] / (raw_build + raw_solve_s)
-        print(f"{'':<34} raw highspy: build {raw_build:7.3f} s  solve {raw_solve_s:7.3f} s  "
-              f"objective {raw_obj:,.4f} vs ours {opt.objective_value:,.4f} (after rounding)  "
-              f"ratio ours/raw {ratio:5.2f}  solve-only ratio {t['solve'] / raw_solve_s:5.2f}")
-        if label.startswith("model") and t["total"] > TARGET_SECONDS:
-            failures.append(f"{label}: {t['total']:.2f} s exceeds the {TARGET_SECONDS} s target")
-        if label.startswith("model") and ratio > TARGET_RATIO:
-            failures.append(f"{label}: {ratio:.2f}x the raw solve exceeds {TARGET_RATIO}x")
+    if label.startswith("model") and t["total"] > TARGET_SECONDS:
+        failures.append(f"{label}: {t['total']:.2f} s exceeds the {TARGET_SECONDS} s target")
+    if label.startswith("model") and ratio > TARGET_RATIO:
+        failures.append(f"{label}: {ratio:.2f}x the raw solve exceeds {TARGET_RATIO}x")
     return failures
 
 
@@ -130,9 +147,11 @@ def main() -> int:
           f"Python {sys.version.split()[0]})")
     failures = []
     small = synthetic(200)
-    failures += report("model 200 x 10 x 3", small, spec_for(small))
+    timed_optimize(small, spec_for(small))  # warm up both (imports, HiGHS' first start)
+    raw_solve(small, spec_for(small))
+    failures += report("model 200 x 10 x 3", small, spec_for(small), REPEATS)
     large = synthetic(2000)
-    report("10x larger: 2000 x 10 x 3", large, spec_for(large))
+    report("10x larger: 2000 x 10 x 3", large, spec_for(large), 1)
     milp = synthetic(100)
     relaxed = optimize(milp, spec_for(milp, stages=1))
     spec = {**spec_for(milp, step=0.05, stages=1), "time_limit": 20.0}
@@ -146,8 +165,9 @@ def main() -> int:
           f"{relaxed.objective_value:,.2f} (gap {gap:.3%}; time limit {spec['time_limit']:g} s)")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak resident memory of the whole run: {rss:.0f} MiB")
-    print("build = spec check + compile + affine map + LP rows; verify = rounding, write-back "
-          "and two re-simulations (the solution and a random point)")
+    print("build = spec check + compile + affine map + LP rows (the raw solve starts from the "
+          "map: its build is the LP rows only); verify = rounding, write-back and two "
+          "re-simulations (the solution and a random point)")
     for f in failures:
         print("MISSED:", f)
     return 0
