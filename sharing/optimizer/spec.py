@@ -479,6 +479,7 @@ def _splits(spec: OptimizationSpec, sc: Scenario, floored: set[str], say, names)
     """The decided splits, with the floors the plan must keep from binding."""
     years = np.arange(sc.years.start, sc.years.end + 1)
     agreement_ids = [a.id for a in sc.agreements]
+    positions = {a: i for i, a in enumerate(agreement_ids)}  # ids are unique (validated)
     entries = spec.decide
     if entries is None:
         entries = [Decide(agreement=a.id) for a in sc.agreements
@@ -497,7 +498,7 @@ def _splits(spec: OptimizationSpec, sc: Scenario, floored: set[str], say, names)
                 did_you_mean(entry.agreement, agreement_ids), id=entry.agreement,
                 valid=", ".join(agreement_ids))
             continue
-        position = agreement_ids.index(entry.agreement)
+        position = positions[entry.agreement]
         ag = sc.agreements[position]
         nodes = {p: (n, active, above) for p, n, active, above in walk_paths(ag.rule, years)}
         ratio = [p for p, (n, _, _) in nodes.items() if isinstance(n, RATIO_SPLITS)]
