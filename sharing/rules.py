@@ -1076,19 +1076,24 @@ class Optimized(RuleBase):
     def keys(self) -> set[str]:
         return {k for s in self.stages for k in s.shares}
 
+    def _in_stage(self, years: np.ndarray) -> np.ndarray:
+        """Each stage's years among ``years``, ``(stages, years)``."""
+        spans = np.array([s.years for s in self.stages])
+        return (years >= spans[:, :1]) & (years <= spans[:, 1:])
+
     def split(self, pool: Pool, path: str = "rule") -> Split:
         # One ratio split with shares by year (the host's 1 outside every stage), rather than
         # a split per stage: ten parties over three stages cost one pass over the streams.
         keys = list(dict.fromkeys(k for s in self.stages for k in s.shares))
         if "host" not in keys:
             keys.append("host")
-        in_stage = np.array([_within(pool.years, s.years) for s in self.stages])
+        in_stage = self._in_stage(pool.years)
         # (keys, stages) @ (stages, years): exact, a year lies in one stage at most
         shares = np.array([[s.shares.get(k, 0.0) for s in self.stages] for k in keys]) \
             @ in_stage
         shares[keys.index("host")] += ~in_stage.any(axis=0)
-        pools = [(f"{path}.stages[{i}]", pool.amounts * cols)
-                 for i, cols in enumerate(in_stage) if cols.any()]
+        pools = [(f"{path}.stages[{i}]", pool.amounts * in_stage[i])
+                 for i in np.flatnonzero(in_stage.any(axis=1)).tolist()]
         who = _stack_who(pool, keys)
         return Split(who, split_by_shares(pool.amounts, shares), pools=pools)
 
@@ -1171,5 +1176,5 @@ def current_shares(rule: RuleBase, years: np.ndarray,
         keys = list(dict.fromkeys(k for s in rule.stages for k in s.shares))
         # (keys, stages) @ (stages, years): exact, a year lies in one stage at most
         return keys, np.array([[s.shares.get(k, 0.0) for s in rule.stages] for k in keys]) \
-            @ np.array([_within(years, s.years) for s in rule.stages])
+            @ rule._in_stage(years)
     raise TypeError(f"{rule.type} is not a ratio split")
