@@ -1163,9 +1163,11 @@ def run_batch(model: Model, gross: np.ndarray, compliance: np.ndarray | None = N
     subsidy_alone = np.zeros((n_d, n_j))
     by_agreement: dict[int, np.ndarray] = {}
     cache = {} if cache is None else cache
-    if "alone" not in cache:
-        cache["alone"] = _alone(model)
-    alone = cache["alone"]
+    if "static" not in cache:  # one assignment: threads may share the cache
+        cache["static"] = (_alone(model), _benefit_positions(model),
+                           {ca.position: _reads_gross(model.scenario.agreements[ca.position].rule)
+                            for ca in model.agreements})
+    alone, benefit_of, reads_gross = cache["static"]
     for ca in model.agreements:
         ag = model.scenario.agreements[ca.position]
         take = _rows(ca.rows)
@@ -1177,11 +1179,12 @@ def run_batch(model: Model, gross: np.ndarray, compliance: np.ndarray | None = N
         else:
             amounts = money
             pool_gross = (np.ascontiguousarray(gross[:, take]).reshape(-1, n_t)
-                          if _reads_gross(ag.rule) else np.broadcast_to(np.nan, money.shape))
+                          if reads_gross[ca.position]
+                          else np.broadcast_to(np.nan, money.shape))
         key = ("pool", ca.position, n_d)
         if facts is not None or key not in cache:
             cache[key] = _batch_pool(ca, n_d, facts, take, ag.base)
-        pool = replace(cache[key], amounts=amounts, gross=pool_gross)
+        pool = cache[key].changed(amounts=amounts, gross=pool_gross)
         try:
             split = ag.rule.split(pool, "rule")
         except RuleError as e:
@@ -1191,28 +1194,39 @@ def run_batch(model: Model, gross: np.ndarray, compliance: np.ndarray | None = N
         if ag.base == "gross":
             amount = (amount.reshape(len(amount), n_d, kk, n_t)
                       * s.retention[take][None, None]).reshape(amount.shape)
-        alloc = _by_jurisdiction(split.who, amount, n_j, n_d)
-        transfers = split.transfers
         c = compliance[:, ca.position]
-        if np.any(c < 1.0):
+        partial = bool(np.any(c < 1.0))
+        host = pool.roles["host"][None, :kk]
+        first = _first_draw(split.who, n_d)
+        cols = (np.arange(n_j) if first is None else
+                np.union1d(first, host) if partial else np.unique(first))
+        alloc = _by_jurisdiction(split.who, first, amount, cols, n_j, n_d)
+        transfers = split.transfers
+        if partial:
             # Allocations are linear in the slots and c is one number per draw: the rule's
             # allocation at c, and the host keeps (1 − c) of the money.
-            host = pool.roles["host"][None, :]
-            alloc = c[:, None, None] * alloc + (1.0 - c)[:, None, None] * _by_jurisdiction(
-                host, money[None], n_j, n_d)
+            alloc *= c[None, :, None]
+            alloc += (1.0 - c)[None, :, None] * _by_jurisdiction(host, host, money[None],
+                                                                  cols, n_j, n_d)
             if transfers is not None:
                 transfers = transfers * c[:, None, None]
+        allocated[:, cols] += alloc.transpose(1, 0, 2)
         if transfers is not None:
-            alloc = alloc + transfers
-        by_agreement[ca.position] = alloc
-        allocated += alloc
+            allocated += transfers
+        if ca.position in benefit_of:  # a cost shared by this agreement's benefit
+            mine = np.zeros((n_d, n_j, n_t)) if transfers is None else \
+                np.array(np.broadcast_to(transfers, (n_d, n_j, n_t)))
+            mine[:, cols] += alloc.transpose(1, 0, 2)
+            by_agreement[ca.position] = mine
         if split.subsidy is not None:
-            paid = _by_jurisdiction(split.subsidy.who, split.subsidy.amount, n_j, n_d)
-            subsidy += paid
+            sub = split.subsidy
+            sub_first = _first_draw(sub.who, n_d)
+            sub_cols = np.arange(n_j) if sub_first is None else np.unique(sub_first)
+            subsidy[:, sub_cols] += _by_jurisdiction(sub.who, sub_first, sub.amount, sub_cols,
+                                                     n_j, n_d).transpose(1, 0, 2)
             # v({j}) counts a subsidy only where its agreement can hold with j alone.
-            pv = np.einsum("dkt,dt->dk", split.subsidy.amount[0].reshape(n_d, kk, n_t),
-                           discount)
-            w = split.subsidy.who[0, :kk]
+            pv = np.einsum("dkt,dt->dk", sub.amount[0].reshape(n_d, kk, n_t), discount)
+            w = sub.who[0, :kk]
             counts = alone.subsidy_ok[ca.rows, w]
             np.add.at(subsidy_alone.T, w, (pv * counts[None]).T)
     rest = np.flatnonzero(~model.covered)
@@ -1263,28 +1277,42 @@ def _batch_pool(ca: CompiledAgreement, n_d: int, facts: Facts | None, take, base
         stream_id=lambda i: t.stream_id(i % kk))
 
 
-def _by_jurisdiction(who: np.ndarray, amount: np.ndarray, n_j: int, n_d: int) -> np.ndarray:
-    """Sum slot amounts ``(m, draws × k, T)`` into ``(draws, jurisdictions, T)``.
+def _first_draw(who: np.ndarray, n_d: int) -> np.ndarray | None:
+    """The slots' jurisdictions ``(m, k)`` of the first draw when every draw has the same
+    (roles and ids do not depend on the draw), else None."""
+    m = who.shape[0]
+    per_draw = who.reshape(m, n_d, -1)
+    first = per_draw[:, 0]
+    return None if (per_draw != first[:, None]).any() else first
 
-    Slots name the same jurisdiction in every draw (roles and ids do not depend on the
-    draw), so one sparse indicator of the first draw's slots serves all draws."""
+
+def _by_jurisdiction(who: np.ndarray, first: np.ndarray | None, amount: np.ndarray,
+                     cols: np.ndarray, n_j: int, n_d: int) -> np.ndarray:
+    """Sum slot amounts ``(m, draws × k, T)`` into the jurisdictions ``cols`` (sorted, and
+    holding every jurisdiction a slot names): ``(len(cols), draws, T)``.
+
+    With the same slots in every draw (``first``, from :func:`_first_draw`), each
+    jurisdiction's slots are added up for all draws at once, in slot order: each draw's sum
+    is the same whatever the number of draws (BLAS products are not)."""
     m, rows, n_t = amount.shape
-    kk = rows // n_d
-    first = who[:, :kk]
-    if not np.array_equal(who.reshape(m, n_d, kk), np.broadcast_to(first[:, None], (m, n_d, kk))):
-        keys = who + n_j * np.repeat(np.arange(n_d), kk)[None]
-        return to_jurisdictions(keys, amount, n_j * n_d).reshape(n_d, n_j, n_t)
-    if m * kk <= 64:  # few slots (a park's streams): add them up one by one
-        out = np.zeros((n_d, n_j, n_t))
-        slots = amount.reshape(m, n_d, kk, n_t)
-        for i in range(m):
-            for k in range(kk):
-                out[:, first[i, k]] += slots[i, :, k]
-        return out
-    indicator = sparse.csr_matrix((np.ones(m * kk), (first.ravel(), np.arange(m * kk))),
-                                  shape=(n_j, m * kk))
-    slots = amount.reshape(m, n_d, kk, n_t).transpose(0, 2, 1, 3).reshape(m * kk, n_d * n_t)
-    return (indicator @ slots).reshape(n_j, n_d, n_t).transpose(1, 0, 2)
+    if first is None:
+        keys = who + n_j * np.repeat(np.arange(n_d), rows // n_d)[None]
+        full = to_jurisdictions(keys, amount, n_j * n_d).reshape(n_d, n_j, n_t)
+        return full[:, cols].transpose(1, 0, 2)
+    slots = amount.reshape(m, n_d, -1, n_t).transpose(0, 2, 1, 3)  # (m, k, draws, T)
+    place = np.searchsorted(cols, first)
+    out = np.zeros((len(cols), n_d, n_t))
+    for c in np.unique(place):
+        mi, ki = np.nonzero(place == c)
+        np.sum(slots[mi, ki], axis=0, out=out[c])
+    return out
+
+
+def _benefit_positions(model: Model) -> set[int]:
+    """The agreements whose allocation shares a cost (``by_benefit``)."""
+    positions = {a.id: i for i, a in enumerate(model.scenario.agreements)}
+    return {positions[c.rule.agreement] for c in model.scenario.costs
+            if isinstance(c.rule, ByBenefit)}
 
 
 def _costs_batch(model: Model, by_agreement: dict[int, np.ndarray], n_d: int,
@@ -1298,7 +1326,7 @@ def _costs_batch(model: Model, by_agreement: dict[int, np.ndarray], n_d: int,
     total = np.zeros((n_d, n_j, n_t))
     alone = np.zeros((n_d, n_j))
     positions = {a.id: i for i, a in enumerate(sc.agreements)}
-    fixed = _costs(model, {p: np.zeros((n_j, n_t)) for p in by_agreement})[2]
+    fixed = _costs(model, {ca.position: np.zeros((n_j, n_t)) for ca in model.agreements})[2]
     for cc, static in zip(model.costs, fixed, strict=True):
         cost = sc.costs[cc.position]
         if isinstance(cost.rule, ByBenefit):

@@ -32,6 +32,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import itertools
 import math
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -62,6 +63,8 @@ define({
                    "draws must be a whole number from 1 to {limit:,}, got {value!r}"),
     "risk.chunk": ("每批次数 chunk 须为正整数，现为 {value!r}",
                    "chunk must be a positive whole number, got {value!r}"),
+    "risk.workers": ("线程数 workers 须为正整数，现为 {value!r}",
+                     "workers must be a positive whole number, got {value!r}"),
     "risk.antithetic_odd": ("对偶抽样需要偶数次抽样，现为 {value}",
                             "antithetic draws need an even number of draws, got {value}"),
     "risk.bad_draw": ("第 {draw} 次抽样把 {path} 设为 {value:.6g}，该值无效：",
@@ -296,18 +299,21 @@ def sample(plan: Plan, start: int, stop: int, seed: int, antithetic: bool = Fals
                                       for i in range(4))
     multiplier = None
     if z is not None or m is not None:
-        # log M[:, :, i] = Σ_{1 ≤ u ≤ i} (σ z + σ_m m − (σ² + σ_m²)/2), in place.
+        # log M[:, :, i] = σ Σ_{1 ≤ u ≤ i} z_u + σ_m Σ_{1 ≤ u ≤ i} m_u − i (σ² + σ_m²)/2, in
+        # place and in contiguous passes.
         if z is None:
             multiplier = np.zeros((n, n_units, plan.n_years))
         else:
             multiplier = _correlate(plan, z) if np.any(plan.group >= 0) else z
+            multiplier[:, :, 0] = 0.0
+            np.cumsum(multiplier, axis=2, out=multiplier)
             multiplier *= plan.sigma[None, :, None]
-        shock = multiplier[:, :, 1:]
         if m is not None:
-            shock += plan.macro * m[:, None, :]
-        shock -= 0.5 * (plan.sigma ** 2 + plan.macro ** 2)[None, :, None]
-        multiplier[:, :, 0] = 0.0
-        np.cumsum(multiplier, axis=2, out=multiplier)
+            macro = np.zeros((n, plan.n_years))
+            np.cumsum(plan.macro * m, axis=1, out=macro[:, 1:])
+            multiplier += macro[:, None, :]
+        multiplier -= (0.5 * (plan.sigma ** 2 + plan.macro ** 2)[:, None]
+                       * np.arange(plan.n_years)[None, :])[None]
         np.exp(multiplier, out=multiplier)
     exit_at = None
     if len(plan.exit_p):
@@ -665,29 +671,62 @@ def _check_count(name: str, value: Any, limit: int | None = None) -> int:
     if ok and limit is not None:
         ok = value <= limit
     if not ok:
-        key = "risk.draws" if name == "draws" else "risk.chunk"
+        key = f"risk.{name}"
         raise ScenarioError([Problem(key, {"value": value, "limit": limit or 0}, path=name)])
     return int(value)
+
+
+def _cores() -> int:
+    """The CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _gather(executor: cf.Executor, task: Callable[[int, int], tuple], ranges, draws: int,
+            progress: Callable[[int, int], Any] | None) -> list[ChunkResult]:
+    """Run the chunks ``ranges`` on ``executor``, a window of them in flight: a finished
+    chunk's future is dropped as soon as it is read, so that workers (dask keeps a result
+    while its future lives) and the scheduler hold a few chunks at a time, not all."""
+    results: list[ChunkResult] = []
+    done = 0
+    todo = iter(ranges)
+    pending: dict[cf.Future, int] = {}
+    while True:
+        for lo, hi in itertools.islice(todo, IN_FLIGHT - len(pending)):
+            pending[executor.submit(*task(lo, hi))] = hi - lo
+        if not pending:
+            return results
+        finished, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+        for future in finished:
+            results.append(future.result())
+            done += pending.pop(future)
+            if progress is not None:
+                progress(done, draws)
+        del finished
 
 
 def monte_carlo(scenario: Scenario, draws: int = 10_000, seed: int = 0,
                 uncertainty: Mapping[str, Any] | None = None,
                 progress: Callable[[int, int], Any] | None = None,
                 executor: cf.Executor | None = None, chunk: int | None = None,
-                antithetic: bool = False) -> MonteCarloResult:
+                antithetic: bool = False, workers: int | None = None) -> MonteCarloResult:
     """Monte Carlo over the scenario's uncertain inputs (see the module docstring).
 
     ``uncertainty`` takes the keys of the scenario's ``uncertainty:`` section (None: the
     scenario's own; validated with key paths). Draws run in chunks of ``chunk`` draws
     (default: about 16 MB of tax amounts each, in whole blocks of :data:`BLOCK`),
-    in this process or on ``executor`` (any ``concurrent.futures.Executor``: a
-    ``ProcessPoolExecutor``, or a ``dask.distributed`` client's ``get_executor()``).
+    on ``workers`` threads of this process (default: one per CPU core it may use), or on
+    ``executor`` (any ``concurrent.futures.Executor``: a ``ProcessPoolExecutor``, or a
+    ``dask.distributed`` client's ``get_executor()``).
     ``progress(done, total)`` is called after each chunk. The same ``seed`` gives the same
     numbers whatever the chunk size, executor or number of workers; ``antithetic`` pairs
     each draw with its mirror image (z → −z, u → 1 − u).
 
     Raises ScenarioError (bilingual, with the key) on bad input: draws outside 1 …
-    10,000,000, a bad ``uncertainty`` entry, a drawn parameter value that does not validate.
+    10,000,000, a chunk or workers below 1, a bad ``uncertainty`` entry, a drawn parameter
+    value that does not validate.
     """
     draws = _check_count("draws", draws, MAX_DRAWS)
     if antithetic and draws % 2:
@@ -702,34 +741,25 @@ def monte_carlo(scenario: Scenario, draws: int = 10_000, seed: int = 0,
     chunk = _check_count("chunk", chunk)
     ranges = [(lo, min(lo + chunk, draws)) for lo in range(0, draws, chunk)]
     keep = lambda lo: lo < MAX_PATH_DRAWS  # noqa: E731
-    results: list[ChunkResult] = []
-    done = 0
-    if executor is None:
+    workers = _check_count("workers", _cores() if workers is None else workers)
+    if executor is None and (workers == 1 or len(ranges) == 1):
+        results, done = [], 0
         for lo, hi in ranges:
             results.append(run_chunk(plan, lo, hi, seed, antithetic, keep(lo), draws))
             done += hi - lo
             if progress is not None:
                 progress(done, draws)
+    elif executor is None:
+        # Threads in this process: numpy and the random generators release the GIL.
+        with cf.ThreadPoolExecutor(min(workers, len(ranges))) as threads:
+            results = _gather(threads, lambda lo, hi: (run_chunk, plan, lo, hi, seed,
+                                                       antithetic, keep(lo), draws),
+                              ranges, draws, progress)
     else:
-        # A window of chunks in flight: a finished chunk's future is dropped as soon as it
-        # is read, so that workers (dask keeps a result while its future lives) and the
-        # scheduler hold a few chunks at a time, not all of them.
         key = sc.model_dump_json()
-        todo = iter(ranges)
-        pending: dict[cf.Future, int] = {}
-        while True:
-            for lo, hi in itertools.islice(todo, IN_FLIGHT - len(pending)):
-                pending[executor.submit(_remote_chunk, key, lo, hi, seed, antithetic,
-                                        keep(lo), draws)] = hi - lo
-            if not pending:
-                break
-            finished, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
-            for future in finished:
-                results.append(future.result())
-                done += pending.pop(future)
-                if progress is not None:
-                    progress(done, draws)
-            del finished
+        results = _gather(executor, lambda lo, hi: (_remote_chunk, key, lo, hi, seed,
+                                                    antithetic, keep(lo), draws),
+                          ranges, draws, progress)
     results.sort(key=lambda r: r.start)
     paths = [r.allocated for r in results if r.allocated is not None]
     allocated = np.concatenate(paths)[:MAX_PATH_DRAWS] if paths else None
