@@ -1194,36 +1194,32 @@ def run_batch(model: Model, gross: np.ndarray, compliance: np.ndarray | None = N
         if ag.base == "gross":
             amount = (amount.reshape(len(amount), n_d, kk, n_t)
                       * s.retention[take][None, None]).reshape(amount.shape)
-        c = compliance[:, ca.position]
-        partial = bool(np.any(c < 1.0))
-        host = pool.roles["host"][None, :kk]
-        first = _first_draw(split.who, n_d)
-        cols = (np.arange(n_j) if first is None else
-                np.union1d(first, host) if partial else np.unique(first))
-        alloc = _by_jurisdiction(split.who, first, amount, cols, n_j, n_d)
+        cols, sums = _by_jurisdiction(split.who, amount, n_j, n_d)
+        parts = [(cols, sums)]  # (jurisdictions, what they get (len(cols), draws, T))
         transfers = split.transfers
-        if partial:
+        c = compliance[:, ca.position]
+        if np.any(c < 1.0):
             # Allocations are linear in the slots and c is one number per draw: the rule's
             # allocation at c, and the host keeps (1 − c) of the money.
-            alloc *= c[None, :, None]
-            alloc += (1.0 - c)[None, :, None] * _by_jurisdiction(host, host, money[None],
-                                                                  cols, n_j, n_d)
+            sums *= c[None, :, None]
+            hosts, kept = _by_jurisdiction(pool.roles["host"][None], money[None], n_j, n_d)
+            kept *= (1.0 - c)[None, :, None]
+            parts.append((hosts, kept))
             if transfers is not None:
                 transfers = transfers * c[:, None, None]
-        allocated[:, cols] += alloc.transpose(1, 0, 2)
+        mine = allocated
+        if ca.position in benefit_of:  # a cost is shared by this agreement's benefit
+            mine = by_agreement[ca.position] = np.zeros((n_d, n_j, n_t))
+        for cols, sums in parts:
+            mine[:, cols] += sums.transpose(1, 0, 2)
         if transfers is not None:
-            allocated += transfers
-        if ca.position in benefit_of:  # a cost shared by this agreement's benefit
-            mine = np.zeros((n_d, n_j, n_t)) if transfers is None else \
-                np.array(np.broadcast_to(transfers, (n_d, n_j, n_t)))
-            mine[:, cols] += alloc.transpose(1, 0, 2)
-            by_agreement[ca.position] = mine
+            mine += transfers
+        if mine is not allocated:
+            allocated += mine
         if split.subsidy is not None:
             sub = split.subsidy
-            sub_first = _first_draw(sub.who, n_d)
-            sub_cols = np.arange(n_j) if sub_first is None else np.unique(sub_first)
-            subsidy[:, sub_cols] += _by_jurisdiction(sub.who, sub_first, sub.amount, sub_cols,
-                                                     n_j, n_d).transpose(1, 0, 2)
+            cols, sums = _by_jurisdiction(sub.who, sub.amount, n_j, n_d)
+            subsidy[:, cols] += sums.transpose(1, 0, 2)
             # v({j}) counts a subsidy only where its agreement can hold with j alone.
             pv = np.einsum("dkt,dt->dk", sub.amount[0].reshape(n_d, kk, n_t), discount)
             w = sub.who[0, :kk]
@@ -1277,35 +1273,30 @@ def _batch_pool(ca: CompiledAgreement, n_d: int, facts: Facts | None, take, base
         stream_id=lambda i: t.stream_id(i % kk))
 
 
-def _first_draw(who: np.ndarray, n_d: int) -> np.ndarray | None:
-    """The slots' jurisdictions ``(m, k)`` of the first draw when every draw has the same
-    (roles and ids do not depend on the draw), else None."""
-    m = who.shape[0]
+def _by_jurisdiction(who: np.ndarray, amount: np.ndarray, n_j: int,
+                     n_d: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sum slot amounts ``(m, draws × k, T)`` into the jurisdictions the slots name:
+    ``(cols, sums)``, ``sums`` ``(len(cols), draws, T)``.
+
+    Slots name the same jurisdictions in every draw when roles and ids do not depend on the
+    draw: each jurisdiction's slots are then added up for all draws at once, in slot order,
+    so that each draw's sum is the same whatever the number of draws (BLAS products are
+    not)."""
+    m, rows, n_t = amount.shape
     per_draw = who.reshape(m, n_d, -1)
     first = per_draw[:, 0]
-    return None if (per_draw != first[:, None]).any() else first
-
-
-def _by_jurisdiction(who: np.ndarray, first: np.ndarray | None, amount: np.ndarray,
-                     cols: np.ndarray, n_j: int, n_d: int) -> np.ndarray:
-    """Sum slot amounts ``(m, draws × k, T)`` into the jurisdictions ``cols`` (sorted, and
-    holding every jurisdiction a slot names): ``(len(cols), draws, T)``.
-
-    With the same slots in every draw (``first``, from :func:`_first_draw`), each
-    jurisdiction's slots are added up for all draws at once, in slot order: each draw's sum
-    is the same whatever the number of draws (BLAS products are not)."""
-    m, rows, n_t = amount.shape
-    if first is None:
+    if (per_draw != first[:, None]).any():
         keys = who + n_j * np.repeat(np.arange(n_d), rows // n_d)[None]
         full = to_jurisdictions(keys, amount, n_j * n_d).reshape(n_d, n_j, n_t)
-        return full[:, cols].transpose(1, 0, 2)
+        return np.arange(n_j), full.transpose(1, 0, 2)
+    cols, place = np.unique(first, return_inverse=True)
+    place = place.reshape(first.shape)
     slots = amount.reshape(m, n_d, -1, n_t).transpose(0, 2, 1, 3)  # (m, k, draws, T)
-    place = np.searchsorted(cols, first)
-    out = np.zeros((len(cols), n_d, n_t))
-    for c in np.unique(place):
+    sums = np.empty((len(cols), n_d, n_t))
+    for c in range(len(cols)):
         mi, ki = np.nonzero(place == c)
-        np.sum(slots[mi, ki], axis=0, out=out[c])
-    return out
+        np.sum(slots[mi, ki], axis=0, out=sums[c])
+    return cols, sums
 
 
 def _benefit_positions(model: Model) -> set[int]:
