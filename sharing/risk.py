@@ -63,8 +63,8 @@ define({
                    "draws must be a whole number from 1 to {limit:,}, got {value!r}"),
     "risk.chunk": ("每批次数 chunk 须为正整数，现为 {value!r}",
                    "chunk must be a positive whole number, got {value!r}"),
-    "risk.workers": ("线程数 workers 须为正整数，现为 {value!r}",
-                     "workers must be a positive whole number, got {value!r}"),
+    "risk.threads": ("线程数 threads 须为正整数，现为 {value!r}",
+                     "threads must be a positive whole number, got {value!r}"),
     "risk.antithetic_odd": ("对偶抽样需要偶数次抽样，现为 {value}",
                             "antithetic draws need an even number of draws, got {value}"),
     "risk.bad_draw": ("第 {draw} 次抽样把 {path} 设为 {value:.6g}，该值无效：",
@@ -711,13 +711,13 @@ def monte_carlo(scenario: Scenario, draws: int = 10_000, seed: int = 0,
                 uncertainty: Mapping[str, Any] | None = None,
                 progress: Callable[[int, int], Any] | None = None,
                 executor: cf.Executor | None = None, chunk: int | None = None,
-                antithetic: bool = False, workers: int | None = None) -> MonteCarloResult:
+                antithetic: bool = False, threads: int | None = None) -> MonteCarloResult:
     """Monte Carlo over the scenario's uncertain inputs (see the module docstring).
 
     ``uncertainty`` takes the keys of the scenario's ``uncertainty:`` section (None: the
     scenario's own; validated with key paths). Draws run in chunks of ``chunk`` draws
     (default: about 16 MB of tax amounts each, in whole blocks of :data:`BLOCK`),
-    on ``workers`` threads of this process (default: one per CPU core it may use), or on
+    on ``threads`` threads of this process (default: one per CPU core it may use), or on
     ``executor`` (any ``concurrent.futures.Executor``: a ``ProcessPoolExecutor``, or a
     ``dask.distributed`` client's ``get_executor()``).
     ``progress(done, total)`` is called after each chunk. The same ``seed`` gives the same
@@ -725,7 +725,7 @@ def monte_carlo(scenario: Scenario, draws: int = 10_000, seed: int = 0,
     each draw with its mirror image (z → −z, u → 1 − u).
 
     Raises ScenarioError (bilingual, with the key) on bad input: draws outside 1 …
-    10,000,000, a chunk or workers below 1, a bad ``uncertainty`` entry, a drawn parameter
+    10,000,000, a chunk or threads below 1, a bad ``uncertainty`` entry, a drawn parameter
     value that does not validate.
     """
     draws = _check_count("draws", draws, MAX_DRAWS)
@@ -741,8 +741,8 @@ def monte_carlo(scenario: Scenario, draws: int = 10_000, seed: int = 0,
     chunk = _check_count("chunk", chunk)
     ranges = [(lo, min(lo + chunk, draws)) for lo in range(0, draws, chunk)]
     keep = lambda lo: lo < MAX_PATH_DRAWS  # noqa: E731
-    workers = _check_count("workers", _cores() if workers is None else workers)
-    if executor is None and (workers == 1 or len(ranges) == 1):
+    threads = _check_count("threads", _cores() if threads is None else threads)
+    if executor is None and (threads == 1 or len(ranges) == 1):
         results, done = [], 0
         for lo, hi in ranges:
             results.append(run_chunk(plan, lo, hi, seed, antithetic, keep(lo), draws))
@@ -751,8 +751,8 @@ def monte_carlo(scenario: Scenario, draws: int = 10_000, seed: int = 0,
                 progress(done, draws)
     elif executor is None:
         # Threads in this process: numpy and the random generators release the GIL.
-        with cf.ThreadPoolExecutor(min(workers, len(ranges))) as threads:
-            results = _gather(threads, lambda lo, hi: (run_chunk, plan, lo, hi, seed,
+        with cf.ThreadPoolExecutor(min(threads, len(ranges))) as pool:
+            results = _gather(pool, lambda lo, hi: (run_chunk, plan, lo, hi, seed,
                                                        antithetic, keep(lo), draws),
                               ranges, draws, progress)
     else:
