@@ -35,7 +35,7 @@ import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 import numpy as np
@@ -134,6 +134,12 @@ class Plan:
     @property
     def n_years(self) -> int:
         return len(self.model.years)
+
+    @property
+    def compliance_beta(self) -> tuple[np.ndarray, np.ndarray]:
+        """The Beta(a, b) parameters of the agreements with uncertain compliance."""
+        return (np.array([c[1] for c in self.compliance], dtype=float),
+                np.array([c[2] for c in self.compliance], dtype=float))
 
     @property
     def batched_parameters(self) -> bool:
@@ -248,11 +254,13 @@ class Sample:
 
 def _block_variates(plan: Plan, block: int, size: int, seed: int, antithetic: bool,
                     z: np.ndarray | None):
-    """The standard variates of one block of ``size`` draws, in a fixed order: normals for
-    growth (units × years, written into ``z``; year 0's are not used) and the macro factor
-    (years − 1), uniforms for exits, delays, compliance and parameters. With ``antithetic``
-    the second half of the block mirrors the first (z → −z, u → 1 − u). A whole block of
-    :data:`BLOCK` is always drawn, so that a draw does not depend on how many follow it."""
+    """The variates of one block of ``size`` draws, in a fixed order: normals for growth
+    (units × years, written into ``z``; year 0's are not used) and the macro factor
+    (years − 1), uniforms for exits and delays, compliance, uniforms for parameters.
+    Compliance is drawn from numpy's Beta generator; with ``antithetic`` the second half of
+    the block mirrors the first (z → −z, u → 1 − u) and compliance comes from mirrored
+    uniforms through the Beta inverse CDF instead. A whole block of :data:`BLOCK` is always
+    drawn, so that a draw does not depend on how many follow it."""
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(block,))))
     full, n = (BLOCK // 2, size // 2) if antithetic else (BLOCK, size)
     steps = plan.n_years - 1
@@ -264,11 +272,15 @@ def _block_variates(plan: Plan, block: int, size: int, seed: int, antithetic: bo
         if antithetic:
             np.negative(z[:n], out=z[n:])
     m = rng.standard_normal((full, steps))[:n] if plan.macro > 0 else None
-    counts = (len(plan.exit_p), len(plan.delayed), len(plan.compliance), len(plan.parameters))
-    uniforms = [rng.random((full, c))[:n] for c in counts]
+    a, b = plan.compliance_beta
+    exits, delays = (rng.random((full, c))[:n] for c in (len(plan.exit_p), len(plan.delayed)))
+    comp = (rng.random if antithetic else partial(rng.beta, a, b))((full, len(a)))[:n]
+    values = rng.random((full, len(plan.parameters)))[:n]
+    uniforms = [exits, delays, comp, values]
     if antithetic:
         m = None if m is None else np.concatenate([m, -m])
         uniforms = [np.concatenate([x, 1.0 - x]) for x in uniforms]
+        uniforms[2] = special.betaincinv(a[None], b[None], uniforms[2])  # Beta(a, b) ppf
     return m, uniforms
 
 
@@ -295,8 +307,8 @@ def sample(plan: Plan, start: int, stop: int, seed: int, antithetic: bool = Fals
             z[first + lo - start:first + hi - start] = rows[lo:hi]
         parts.append((None if m is None else m[lo:hi], [u[lo:hi] for u in uniforms]))
     m = None if parts[0][0] is None else np.concatenate([p[0] for p in parts])
-    u_exit, u_delay, u_comp, u_par = (np.concatenate([p[1][i] for p in parts])
-                                      for i in range(4))
+    u_exit, u_delay, drawn, u_par = (np.concatenate([p[1][i] for p in parts])
+                                     for i in range(4))
     multiplier = None
     if z is not None or m is not None:
         # log M[:, :, i] = σ Σ_{1 ≤ u ≤ i} z_u + σ_m Σ_{1 ≤ u ≤ i} m_u − i (σ² + σ_m²)/2, in
@@ -328,8 +340,7 @@ def sample(plan: Plan, start: int, stop: int, seed: int, antithetic: bool = Fals
         delay = (u_delay[:, :, None] >= plan.delay_cum[None]).sum(axis=2)
     comp = np.tile([a.compliance for a in plan.scenario.agreements], (n, 1)).astype(float)
     if plan.compliance:
-        position, a, b = (np.array(x) for x in zip(*plan.compliance, strict=True))
-        comp[:, position] = special.betaincinv(a[None], b[None], u_comp)  # Beta(a, b) ppf
+        comp[:, [c[0] for c in plan.compliance]] = drawn
     values = np.zeros((n, len(plan.parameters)))
     for i, (p, base) in enumerate(zip(plan.parameters, plan.base_values, strict=True)):
         values[:, i] = _parameter_values(p, base, u_par[:, i])
