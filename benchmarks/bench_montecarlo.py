@@ -27,7 +27,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-from scipy import special
 
 import sharing
 from sharing.engine import compile_scenario
@@ -58,8 +57,8 @@ class HandKernel:
     stock (the first year's level) kept by the host, the increment split 50:50 with the
     partner paid at compliance c, PV at the scenario's discount rate; the no-cooperation
     value is 0.4 of each park's retained PV per partner. Random numbers are drawn in the
-    same blocks and order as ``sharing.risk`` (growth normals, exit uniforms, compliance
-    uniforms per block of 64 draws), so the results are the same."""
+    same blocks and order as ``sharing.risk`` (growth normals, exit uniforms, Beta compliance
+    per block of 64 draws), so the results are the same."""
 
     def __init__(self, sc: sharing.Scenario):
         model = compile_scenario(sc)
@@ -90,7 +89,7 @@ class HandKernel:
         n, k, t = hi - lo, len(self.g0), self.n_years
         z = np.empty((n, k, t))  # year 0's normal is drawn and not used
         u_exit = np.empty((n, self.n_sites))
-        u_comp = np.empty((n, self.n_parks))
+        comp = np.empty((n, self.n_parks))
         for b in range(lo // BLOCK, -(-hi // BLOCK)):
             a0, a1 = b * BLOCK - lo, min((b + 1) * BLOCK, hi) - lo
             rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed,
@@ -100,7 +99,7 @@ class HandKernel:
             else:
                 z[a0:a1] = rng.standard_normal((BLOCK, k, t))[:a1 - a0]
             u_exit[a0:a1] = rng.random((BLOCK, self.n_sites))[:a1 - a0]
-            u_comp[a0:a1] = rng.random((BLOCK, self.n_parks))[:a1 - a0]
+            comp[a0:a1] = rng.beta(*BETA, (BLOCK, self.n_parks))[:a1 - a0]
         z *= SIGMA
         z -= 0.5 * SIGMA ** 2
         z[:, :, 0] = 0.0
@@ -111,7 +110,7 @@ class HandKernel:
         gross *= self.g0 * self.ret  # retained
         stock = np.minimum(np.maximum(gross, 0.0), np.maximum(gross[:, :, :1], 0.0))
         np.copyto(stock, gross, where=gross < 0)
-        c = special.betaincinv(BETA[0], BETA[1], u_comp)[:, self.park]
+        c = comp[:, self.park]
         moved = (gross - stock) * (0.5 * c)[:, :, None]
         kept = gross - moved
         allocated = self.to_host @ kept + self.to_other @ moved  # (n, j, t)

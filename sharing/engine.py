@@ -1250,9 +1250,11 @@ def run_batch(model: Model, gross: np.ndarray, compliance: np.ndarray | None = N
     subsidy_alone = np.zeros((n_d, n_j))
     by_agreement: dict[int, np.ndarray] = {}
     cache = {} if cache is None else cache
-    if "alone" not in cache:
-        cache["alone"] = _alone(model)
-    alone = cache["alone"]
+    if "static" not in cache:  # one assignment: threads may share the cache
+        cache["static"] = (_alone(model), _benefit_positions(model),
+                           {ca.position: _reads_gross(model.scenario.agreements[ca.position].rule)
+                            for ca in model.agreements})
+    alone, benefit_of, reads_gross = cache["static"]
     for ca in model.agreements:
         ag = model.scenario.agreements[ca.position]
         take = _rows(ca.rows)
@@ -1264,11 +1266,12 @@ def run_batch(model: Model, gross: np.ndarray, compliance: np.ndarray | None = N
         else:
             amounts = money
             pool_gross = (np.ascontiguousarray(gross[:, take]).reshape(-1, n_t)
-                          if _reads_gross(ag.rule) else np.broadcast_to(np.nan, money.shape))
+                          if reads_gross[ca.position]
+                          else np.broadcast_to(np.nan, money.shape))
         key = ("pool", ca.position, n_d)
         if facts is not None or key not in cache:
             cache[key] = _batch_pool(ca, n_d, facts, take, ag.base)
-        pool = replace(cache[key], amounts=amounts, gross=pool_gross)
+        pool = cache[key].changed(amounts=amounts, gross=pool_gross)
         try:
             split = ag.rule.split(pool, "rule")
         except RuleError as e:
@@ -1278,28 +1281,35 @@ def run_batch(model: Model, gross: np.ndarray, compliance: np.ndarray | None = N
         if ag.base == "gross":
             amount = (amount.reshape(len(amount), n_d, kk, n_t)
                       * s.retention[take][None, None]).reshape(amount.shape)
-        alloc = _by_jurisdiction(split.who, amount, n_j, n_d)
+        cols, sums = _by_jurisdiction(split.who, amount, n_j, n_d)
+        parts = [(cols, sums)]  # (jurisdictions, what they get (len(cols), draws, T))
         transfers = split.transfers
         c = compliance[:, ca.position]
         if np.any(c < 1.0):
             # Allocations are linear in the slots and c is one number per draw: the rule's
             # allocation at c, and the host keeps (1 − c) of the money.
-            host = pool.roles["host"][None, :]
-            alloc = c[:, None, None] * alloc + (1.0 - c)[:, None, None] * _by_jurisdiction(
-                host, money[None], n_j, n_d)
+            sums *= c[None, :, None]
+            hosts, kept = _by_jurisdiction(pool.roles["host"][None], money[None], n_j, n_d)
+            kept *= (1.0 - c)[None, :, None]
+            parts.append((hosts, kept))
             if transfers is not None:
                 transfers = transfers * c[:, None, None]
+        mine = allocated
+        if ca.position in benefit_of:  # a cost is shared by this agreement's benefit
+            mine = by_agreement[ca.position] = np.zeros((n_d, n_j, n_t))
+        for cols, sums in parts:
+            mine[:, cols] += sums.transpose(1, 0, 2)
         if transfers is not None:
-            alloc = alloc + transfers
-        by_agreement[ca.position] = alloc
-        allocated += alloc
+            mine += transfers
+        if mine is not allocated:
+            allocated += mine
         if split.subsidy is not None:
-            paid = _by_jurisdiction(split.subsidy.who, split.subsidy.amount, n_j, n_d)
-            subsidy += paid
+            sub = split.subsidy
+            cols, sums = _by_jurisdiction(sub.who, sub.amount, n_j, n_d)
+            subsidy[:, cols] += sums.transpose(1, 0, 2)
             # v({j}) counts a subsidy only where its agreement can hold with j alone.
-            pv = np.einsum("dkt,dt->dk", split.subsidy.amount[0].reshape(n_d, kk, n_t),
-                           discount)
-            w = split.subsidy.who[0, :kk]
+            pv = np.einsum("dkt,dt->dk", sub.amount[0].reshape(n_d, kk, n_t), discount)
+            w = sub.who[0, :kk]
             counts = alone.subsidy_ok[ca.rows, w]
             np.add.at(subsidy_alone.T, w, (pv * counts[None]).T)
     rest = np.flatnonzero(~model.covered)
@@ -1350,28 +1360,37 @@ def _batch_pool(ca: CompiledAgreement, n_d: int, facts: Facts | None, take, base
         stream_id=lambda i: t.stream_id(i % kk))
 
 
-def _by_jurisdiction(who: np.ndarray, amount: np.ndarray, n_j: int, n_d: int) -> np.ndarray:
-    """Sum slot amounts ``(m, draws × k, T)`` into ``(draws, jurisdictions, T)``.
+def _by_jurisdiction(who: np.ndarray, amount: np.ndarray, n_j: int,
+                     n_d: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sum slot amounts ``(m, draws × k, T)`` into the jurisdictions the slots name:
+    ``(cols, sums)``, ``sums`` ``(len(cols), draws, T)``.
 
-    Slots name the same jurisdiction in every draw (roles and ids do not depend on the
-    draw), so one sparse indicator of the first draw's slots serves all draws."""
+    Slots name the same jurisdictions in every draw when roles and ids do not depend on the
+    draw: each jurisdiction's slots are then added up for all draws at once, in slot order,
+    so that each draw's sum is the same whatever the number of draws (BLAS products are
+    not)."""
     m, rows, n_t = amount.shape
-    kk = rows // n_d
-    first = who[:, :kk]
-    if not np.array_equal(who.reshape(m, n_d, kk), np.broadcast_to(first[:, None], (m, n_d, kk))):
-        keys = who + n_j * np.repeat(np.arange(n_d), kk)[None]
-        return to_jurisdictions(keys, amount, n_j * n_d).reshape(n_d, n_j, n_t)
-    if m * kk <= 64:  # few slots (a park's streams): add them up one by one
-        out = np.zeros((n_d, n_j, n_t))
-        slots = amount.reshape(m, n_d, kk, n_t)
-        for i in range(m):
-            for k in range(kk):
-                out[:, first[i, k]] += slots[i, :, k]
-        return out
-    indicator = sparse.csr_matrix((np.ones(m * kk), (first.ravel(), np.arange(m * kk))),
-                                  shape=(n_j, m * kk))
-    slots = amount.reshape(m, n_d, kk, n_t).transpose(0, 2, 1, 3).reshape(m * kk, n_d * n_t)
-    return (indicator @ slots).reshape(n_j, n_d, n_t).transpose(1, 0, 2)
+    per_draw = who.reshape(m, n_d, -1)
+    first = per_draw[:, 0]
+    if (per_draw != first[:, None]).any():
+        keys = who + n_j * np.repeat(np.arange(n_d), rows // n_d)[None]
+        full = to_jurisdictions(keys, amount, n_j * n_d).reshape(n_d, n_j, n_t)
+        return np.arange(n_j), full.transpose(1, 0, 2)
+    cols, place = np.unique(first, return_inverse=True)
+    place = place.reshape(first.shape)
+    slots = amount.reshape(m, n_d, -1, n_t).transpose(0, 2, 1, 3)  # (m, k, draws, T)
+    sums = np.empty((len(cols), n_d, n_t))
+    for c in range(len(cols)):
+        mi, ki = np.nonzero(place == c)
+        np.sum(slots[mi, ki], axis=0, out=sums[c])
+    return cols, sums
+
+
+def _benefit_positions(model: Model) -> set[int]:
+    """The agreements whose allocation shares a cost (``by_benefit``)."""
+    positions = {a.id: i for i, a in enumerate(model.scenario.agreements)}
+    return {positions[c.rule.agreement] for c in model.scenario.costs
+            if isinstance(c.rule, ByBenefit)}
 
 
 def _costs_batch(model: Model, by_agreement: dict[int, np.ndarray], n_d: int,
@@ -1385,7 +1404,7 @@ def _costs_batch(model: Model, by_agreement: dict[int, np.ndarray], n_d: int,
     total = np.zeros((n_d, n_j, n_t))
     alone = np.zeros((n_d, n_j))
     positions = {a.id: i for i, a in enumerate(sc.agreements)}
-    fixed = _costs(model, {p: np.zeros((n_j, n_t)) for p in by_agreement})[2]
+    fixed = _costs(model, {ca.position: np.zeros((n_j, n_t)) for ca in model.agreements})[2]
     for cc, static in zip(model.costs, fixed, strict=True):
         cost = sc.costs[cc.position]
         if isinstance(cost.rule, ByBenefit):

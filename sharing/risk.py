@@ -32,9 +32,10 @@ from __future__ import annotations
 import concurrent.futures as cf
 import itertools
 import math
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 import numpy as np
@@ -62,6 +63,8 @@ define({
                    "draws must be a whole number from 1 to {limit:,}, got {value!r}"),
     "risk.chunk": ("每批次数 chunk 须为正整数，现为 {value!r}",
                    "chunk must be a positive whole number, got {value!r}"),
+    "risk.threads": ("线程数 threads 须为正整数，现为 {value!r}",
+                     "threads must be a positive whole number, got {value!r}"),
     "risk.antithetic_odd": ("对偶抽样需要偶数次抽样，现为 {value}",
                             "antithetic draws need an even number of draws, got {value}"),
     "risk.bad_draw": ("第 {draw} 次抽样把 {path} 设为 {value:.6g}，该值无效：",
@@ -131,6 +134,12 @@ class Plan:
     @property
     def n_years(self) -> int:
         return len(self.model.years)
+
+    @property
+    def compliance_beta(self) -> tuple[np.ndarray, np.ndarray]:
+        """The Beta(a, b) parameters of the agreements with uncertain compliance."""
+        return (np.array([c[1] for c in self.compliance], dtype=float),
+                np.array([c[2] for c in self.compliance], dtype=float))
 
     @property
     def batched_parameters(self) -> bool:
@@ -245,11 +254,13 @@ class Sample:
 
 def _block_variates(plan: Plan, block: int, size: int, seed: int, antithetic: bool,
                     z: np.ndarray | None):
-    """The standard variates of one block of ``size`` draws, in a fixed order: normals for
-    growth (units × years, written into ``z``; year 0's are not used) and the macro factor
-    (years − 1), uniforms for exits, delays, compliance and parameters. With ``antithetic``
-    the second half of the block mirrors the first (z → −z, u → 1 − u). A whole block of
-    :data:`BLOCK` is always drawn, so that a draw does not depend on how many follow it."""
+    """The variates of one block of ``size`` draws, in a fixed order: normals for growth
+    (units × years, written into ``z``; year 0's are not used) and the macro factor
+    (years − 1), uniforms for exits and delays, compliance, uniforms for parameters.
+    Compliance is drawn from numpy's Beta generator; with ``antithetic`` the second half of
+    the block mirrors the first (z → −z, u → 1 − u) and compliance comes from mirrored
+    uniforms through the Beta inverse CDF instead. A whole block of :data:`BLOCK` is always
+    drawn, so that a draw does not depend on how many follow it."""
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(block,))))
     full, n = (BLOCK // 2, size // 2) if antithetic else (BLOCK, size)
     steps = plan.n_years - 1
@@ -261,11 +272,15 @@ def _block_variates(plan: Plan, block: int, size: int, seed: int, antithetic: bo
         if antithetic:
             np.negative(z[:n], out=z[n:])
     m = rng.standard_normal((full, steps))[:n] if plan.macro > 0 else None
-    counts = (len(plan.exit_p), len(plan.delayed), len(plan.compliance), len(plan.parameters))
-    uniforms = [rng.random((full, c))[:n] for c in counts]
+    a, b = plan.compliance_beta
+    exits, delays = (rng.random((full, c))[:n] for c in (len(plan.exit_p), len(plan.delayed)))
+    comp = (rng.random if antithetic else partial(rng.beta, a, b))((full, len(a)))[:n]
+    values = rng.random((full, len(plan.parameters)))[:n]
+    uniforms = [exits, delays, comp, values]
     if antithetic:
         m = None if m is None else np.concatenate([m, -m])
         uniforms = [np.concatenate([x, 1.0 - x]) for x in uniforms]
+        uniforms[2] = special.betaincinv(a[None], b[None], uniforms[2])  # Beta(a, b) ppf
     return m, uniforms
 
 
@@ -292,22 +307,25 @@ def sample(plan: Plan, start: int, stop: int, seed: int, antithetic: bool = Fals
             z[first + lo - start:first + hi - start] = rows[lo:hi]
         parts.append((None if m is None else m[lo:hi], [u[lo:hi] for u in uniforms]))
     m = None if parts[0][0] is None else np.concatenate([p[0] for p in parts])
-    u_exit, u_delay, u_comp, u_par = (np.concatenate([p[1][i] for p in parts])
-                                      for i in range(4))
+    u_exit, u_delay, drawn, u_par = (np.concatenate([p[1][i] for p in parts])
+                                     for i in range(4))
     multiplier = None
     if z is not None or m is not None:
-        # log M[:, :, i] = Σ_{1 ≤ u ≤ i} (σ z + σ_m m − (σ² + σ_m²)/2), in place.
+        # log M[:, :, i] = σ Σ_{1 ≤ u ≤ i} z_u + σ_m Σ_{1 ≤ u ≤ i} m_u − i (σ² + σ_m²)/2, in
+        # place and in contiguous passes.
         if z is None:
             multiplier = np.zeros((n, n_units, plan.n_years))
         else:
             multiplier = _correlate(plan, z) if np.any(plan.group >= 0) else z
+            multiplier[:, :, 0] = 0.0
+            np.cumsum(multiplier, axis=2, out=multiplier)
             multiplier *= plan.sigma[None, :, None]
-        shock = multiplier[:, :, 1:]
         if m is not None:
-            shock += plan.macro * m[:, None, :]
-        shock -= 0.5 * (plan.sigma ** 2 + plan.macro ** 2)[None, :, None]
-        multiplier[:, :, 0] = 0.0
-        np.cumsum(multiplier, axis=2, out=multiplier)
+            macro = np.zeros((n, plan.n_years))
+            np.cumsum(plan.macro * m, axis=1, out=macro[:, 1:])
+            multiplier += macro[:, None, :]
+        multiplier -= (0.5 * (plan.sigma ** 2 + plan.macro ** 2)[:, None]
+                       * np.arange(plan.n_years)[None, :])[None]
         np.exp(multiplier, out=multiplier)
     exit_at = None
     if len(plan.exit_p):
@@ -322,8 +340,7 @@ def sample(plan: Plan, start: int, stop: int, seed: int, antithetic: bool = Fals
         delay = (u_delay[:, :, None] >= plan.delay_cum[None]).sum(axis=2)
     comp = np.tile([a.compliance for a in plan.scenario.agreements], (n, 1)).astype(float)
     if plan.compliance:
-        position, a, b = (np.array(x) for x in zip(*plan.compliance, strict=True))
-        comp[:, position] = special.betaincinv(a[None], b[None], u_comp)  # Beta(a, b) ppf
+        comp[:, [c[0] for c in plan.compliance]] = drawn
     values = np.zeros((n, len(plan.parameters)))
     for i, (p, base) in enumerate(zip(plan.parameters, plan.base_values, strict=True)):
         values[:, i] = _parameter_values(p, base, u_par[:, i])
@@ -665,29 +682,62 @@ def _check_count(name: str, value: Any, limit: int | None = None) -> int:
     if ok and limit is not None:
         ok = value <= limit
     if not ok:
-        key = "risk.draws" if name == "draws" else "risk.chunk"
+        key = f"risk.{name}"
         raise ScenarioError([Problem(key, {"value": value, "limit": limit or 0}, path=name)])
     return int(value)
+
+
+def _cores() -> int:
+    """The CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _gather(executor: cf.Executor, task: Callable[[int, int], tuple], ranges, draws: int,
+            progress: Callable[[int, int], Any] | None) -> list[ChunkResult]:
+    """Run the chunks ``ranges`` on ``executor``, a window of them in flight: a finished
+    chunk's future is dropped as soon as it is read, so that workers (dask keeps a result
+    while its future lives) and the scheduler hold a few chunks at a time, not all."""
+    results: list[ChunkResult] = []
+    done = 0
+    todo = iter(ranges)
+    pending: dict[cf.Future, int] = {}
+    while True:
+        for lo, hi in itertools.islice(todo, IN_FLIGHT - len(pending)):
+            pending[executor.submit(*task(lo, hi))] = hi - lo
+        if not pending:
+            return results
+        finished, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+        for future in finished:
+            results.append(future.result())
+            done += pending.pop(future)
+            if progress is not None:
+                progress(done, draws)
+        del finished
 
 
 def monte_carlo(scenario: Scenario, draws: int = 10_000, seed: int = 0,
                 uncertainty: Mapping[str, Any] | None = None,
                 progress: Callable[[int, int], Any] | None = None,
                 executor: cf.Executor | None = None, chunk: int | None = None,
-                antithetic: bool = False) -> MonteCarloResult:
+                antithetic: bool = False, threads: int | None = None) -> MonteCarloResult:
     """Monte Carlo over the scenario's uncertain inputs (see the module docstring).
 
     ``uncertainty`` takes the keys of the scenario's ``uncertainty:`` section (None: the
     scenario's own; validated with key paths). Draws run in chunks of ``chunk`` draws
     (default: about 16 MB of tax amounts each, in whole blocks of :data:`BLOCK`),
-    in this process or on ``executor`` (any ``concurrent.futures.Executor``: a
-    ``ProcessPoolExecutor``, or a ``dask.distributed`` client's ``get_executor()``).
+    on ``threads`` threads of this process (default: one per CPU core it may use), or on
+    ``executor`` (any ``concurrent.futures.Executor``: a ``ProcessPoolExecutor``, or a
+    ``dask.distributed`` client's ``get_executor()``).
     ``progress(done, total)`` is called after each chunk. The same ``seed`` gives the same
     numbers whatever the chunk size, executor or number of workers; ``antithetic`` pairs
     each draw with its mirror image (z → −z, u → 1 − u).
 
     Raises ScenarioError (bilingual, with the key) on bad input: draws outside 1 …
-    10,000,000, a bad ``uncertainty`` entry, a drawn parameter value that does not validate.
+    10,000,000, a chunk or threads below 1, a bad ``uncertainty`` entry, a drawn parameter
+    value that does not validate.
     """
     draws = _check_count("draws", draws, MAX_DRAWS)
     if antithetic and draws % 2:
@@ -702,34 +752,25 @@ def monte_carlo(scenario: Scenario, draws: int = 10_000, seed: int = 0,
     chunk = _check_count("chunk", chunk)
     ranges = [(lo, min(lo + chunk, draws)) for lo in range(0, draws, chunk)]
     keep = lambda lo: lo < MAX_PATH_DRAWS  # noqa: E731
-    results: list[ChunkResult] = []
-    done = 0
-    if executor is None:
+    threads = _check_count("threads", _cores() if threads is None else threads)
+    if executor is None and (threads == 1 or len(ranges) == 1):
+        results, done = [], 0
         for lo, hi in ranges:
             results.append(run_chunk(plan, lo, hi, seed, antithetic, keep(lo), draws))
             done += hi - lo
             if progress is not None:
                 progress(done, draws)
+    elif executor is None:
+        # Threads in this process: numpy and the random generators release the GIL.
+        with cf.ThreadPoolExecutor(min(threads, len(ranges))) as pool:
+            results = _gather(pool, lambda lo, hi: (run_chunk, plan, lo, hi, seed,
+                                                       antithetic, keep(lo), draws),
+                              ranges, draws, progress)
     else:
-        # A window of chunks in flight: a finished chunk's future is dropped as soon as it
-        # is read, so that workers (dask keeps a result while its future lives) and the
-        # scheduler hold a few chunks at a time, not all of them.
         key = sc.model_dump_json()
-        todo = iter(ranges)
-        pending: dict[cf.Future, int] = {}
-        while True:
-            for lo, hi in itertools.islice(todo, IN_FLIGHT - len(pending)):
-                pending[executor.submit(_remote_chunk, key, lo, hi, seed, antithetic,
-                                        keep(lo), draws)] = hi - lo
-            if not pending:
-                break
-            finished, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
-            for future in finished:
-                results.append(future.result())
-                done += pending.pop(future)
-                if progress is not None:
-                    progress(done, draws)
-            del finished
+        results = _gather(executor, lambda lo, hi: (_remote_chunk, key, lo, hi, seed,
+                                                    antithetic, keep(lo), draws),
+                          ranges, draws, progress)
     results.sort(key=lambda r: r.start)
     paths = [r.allocated for r in results if r.allocated is not None]
     allocated = np.concatenate(paths)[:MAX_PATH_DRAWS] if paths else None

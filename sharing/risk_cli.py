@@ -52,6 +52,9 @@ def add_parsers(sub) -> None:
     m.add_argument("--draws", type=int, default=10_000, help="抽样次数 / number of draws")
     m.add_argument("--seed", type=int, default=0, help="随机种子 / random seed")
     m.add_argument("--chunk", type=int, help="每批抽样数 / draws per chunk")
+    m.add_argument("--threads", type=int,
+                   help="线程数（默认每个 CPU 核一个）/ threads in this process (default: one per "
+                        "CPU core)")
     m.add_argument("--workers", type=int, default=1,
                    help="进程数（>1 时用进程池）/ worker processes (>1: a process pool)")
     m.add_argument("--antithetic", action="store_true", help="对偶抽样 / antithetic draws")
@@ -106,7 +109,8 @@ def run_montecarlo(args: argparse.Namespace, show) -> None:
     pool = cf.ProcessPoolExecutor(max_workers=args.workers) if args.workers > 1 else None
     try:
         mc = monte_carlo(sc, draws=args.draws, seed=args.seed, progress=progress,
-                         executor=pool, chunk=args.chunk, antithetic=args.antithetic)
+                         executor=pool, chunk=args.chunk, antithetic=args.antithetic,
+                         threads=args.threads)
     finally:
         if bar is not None:
             bar.close()

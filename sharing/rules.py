@@ -17,6 +17,7 @@ Presets are named, dated parameter sets with their source (:data:`PRESETS`).
 
 from __future__ import annotations
 
+import copy
 import itertools
 import re
 from collections.abc import Callable, Iterable
@@ -201,8 +202,15 @@ class Pool:
                             stream=self.stream_id(missing[0]))
         return idx
 
+    def changed(self, **fields: Any) -> Pool:
+        """A copy with some fields changed: :func:`dataclasses.replace` without its
+        re-initialisation, which a Monte Carlo run would pay thousands of times."""
+        pool = copy.copy(self)
+        pool.__dict__.update(fields)
+        return pool
+
     def with_amounts(self, amounts: np.ndarray) -> Pool:
-        return replace(self, amounts=amounts, history=None)
+        return self.changed(amounts=amounts, history=None)
 
     def take_years(self, cols: np.ndarray) -> Pool:
         """The pool restricted to some years (a stage); ``history`` keeps the amounts of the
@@ -315,7 +323,8 @@ def split_by_shares(amounts: np.ndarray, shares: np.ndarray) -> np.ndarray:
         shares = shares[:, None, :]
     parts = np.empty((shares.shape[0], *amounts.shape))
     np.multiply(amounts[None, :, :], shares[:-1], out=parts[:-1])
-    np.subtract(amounts, parts[:-1].sum(axis=0), out=parts[-1])
+    others = parts[0] if len(parts) == 2 else parts[:-1].sum(axis=0)  # a sum of one is a copy
+    np.subtract(amounts, others, out=parts[-1])
     return parts
 
 
@@ -586,23 +595,24 @@ class StockIncrement(RuleBase):
         a = pool.amounts
         after = pool.years >= self.base_year
         index = (1.0 + self.indexation) ** np.maximum(pool.years - self.base_year, 0)
-        positive = np.maximum(a, 0.0)
         if self.baseline is None:
             base = pool.amounts_in(self.base_year)
             if base is None:
                 raise RuleError("rules.base_year_outside", year=self.base_year)
-            level = np.minimum(positive, np.maximum(base, 0.0)[:, None] * index[None, :])
-        else:
-            n_j = pool.n_jurisdictions
-            host = pool.who("host") + n_j * pool.draw_of()  # a host in one draw
-            host_total = np.zeros((n_j * pool.draws, a.shape[1]))
-            np.add.at(host_total, host, positive)
-            level_by_host = np.tile([self.baseline.get(j, 0.0) for j in pool.index],
-                                    pool.draws)
-            capped = np.minimum(host_total, level_by_host[:, None] * index)
-            ratio = np.divide(capped, host_total, out=np.zeros_like(capped),
-                              where=host_total > 0)
-            level = positive * ratio[host]
+            # min(a, b) is the stock in one pass: b ≥ 0 keeps a negative a whole, and an
+            # infinite b before the base year keeps everything.
+            level = np.maximum(base, 0.0)[:, None] * index[None, :]
+            level[:, ~after] = np.inf
+            return np.minimum(a, level)
+        positive = np.maximum(a, 0.0)
+        n_j = pool.n_jurisdictions
+        host = pool.who("host") + n_j * pool.draw_of()  # a host in one draw
+        host_total = np.zeros((n_j * pool.draws, a.shape[1]))
+        np.add.at(host_total, host, positive)
+        level_by_host = np.tile([self.baseline.get(j, 0.0) for j in pool.index], pool.draws)
+        capped = np.minimum(host_total, level_by_host[:, None] * index)
+        ratio = np.divide(capped, host_total, out=np.zeros_like(capped), where=host_total > 0)
+        level = positive * ratio[host]
         return np.where(after[None, :], np.where(a < 0, a, level), a)
 
     def split(self, pool: Pool, path: str = "rule") -> Split:

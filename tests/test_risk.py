@@ -103,6 +103,9 @@ def test_same_seed_whatever_chunk():
     c = monte_carlo(sc, draws=300, seed=5, chunk=200,
                     executor=cf.ThreadPoolExecutor(max_workers=3))
     e = monte_carlo(sc, draws=300, seed=5, chunk=37)  # chunks need not be whole blocks
+    one = monte_carlo(sc, draws=300, seed=5, chunk=37, threads=1)
+    three = monte_carlo(sc, draws=300, seed=5, chunk=37, threads=3)
+    assert np.array_equal(one.pv, three.pv) and np.array_equal(one.pv, e.pv)
     assert np.array_equal(a.pv, b.pv) and np.array_equal(a.pv, c.pv)
     assert np.array_equal(a.pv, e.pv) and np.array_equal(a.allocated, e.allocated)
     assert np.array_equal(a.standalone, c.standalone)
@@ -253,6 +256,8 @@ def test_sensitivity_sign_change_found():
 BAD = [
     (dict(draws=0), "draws", "抽样次数", "draws must be"),
     (dict(draws=10_000_001), "draws", "抽样次数", "draws must be"),
+    (dict(threads=0), "threads", "线程数", "threads must be"),
+    (dict(chunk=-1), "chunk", "每批次数", "chunk must be"),
     (dict(uncertainty={"growth": {"sigma": -0.1}}), "uncertainty.growth.sigma", "不能为负",
      "cannot be negative"),
     (dict(uncertainty={"survival": {"firms": {"annual_exit": 1.5}}}),
@@ -312,6 +317,7 @@ def test_cli_montecarlo_and_sensitivity(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv", [["montecarlo", "gaozhu", "--draws", "0"],
                                   ["montecarlo", "gaozhu", "--draws", "20000000"],
+                                  ["montecarlo", "gaozhu", "--draws", "64", "--threads", "0"],
                                   ["sensitivity", "gaozhu", "-p", "discount_rat"],
                                   ["sensitivity", "gaozhu", "--delta", "1.5"]])
 def test_cli_bad_input_exit_2(argv, capsys):
