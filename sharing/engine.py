@@ -1026,8 +1026,9 @@ def affine_map(model: Model, splits: list[DecidedSplit] | tuple[DecidedSplit, ..
     raw = by_key(base_rows)  # what each key's whole share moves, in the rule's base
     moved = by_key(np.concatenate([np.zeros((0, n_t)), *moneys]))  # ... of the money
     now = np.concatenate([np.zeros((0, n_t)), *nows])  # the current shares per key slot
-    raw_now = to_jurisdictions(split_of_key[None], (raw * now[:, None])[None].reshape(
-        1, n_slots, n_j * n_t), len(splits)).reshape(len(splits), n_j, n_t)
+    raw_now = to_jurisdictions(split_of_key[None], (raw * now[:, None]).reshape(1, n_slots, -1),
+                               len(splits)).reshape(len(splits), n_j, n_t)
+
     def per_split(x: np.ndarray) -> list[np.ndarray]:
         return [x[f:f + k] for f, k in zip(first_key, n_keys, strict=True)]
 
@@ -1098,7 +1099,7 @@ def _hosts(splits, base: np.ndarray, in_stage: np.ndarray, host: np.ndarray,
     # A party misses a host in a stage where it resolves elsewhere on one of its live streams.
     away = (party < n_parties[split]) & (who != host[row])
     hit, stage = np.nonzero(live[row[away]])
-    missed = np.zeros((len(key) and int(key.max()) + 1, live.shape[1], n_j), dtype=bool)
+    missed = np.zeros((int(key.max(initial=-1)) + 1, live.shape[1], n_j), dtype=bool)
     missed[key[away][hit], stage, host[row[away][hit]]] = True
     rows, stages = np.nonzero(live)
     out: dict[tuple[int, int], dict[int, list[int]]] = {
